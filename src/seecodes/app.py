@@ -1,0 +1,153 @@
+"""create_app(): middleware, the one error envelope, and the routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from seecodes import __version__
+from seecodes.config import Environment, Settings, get_settings
+from seecodes.deps import RuntimeDep
+from seecodes.errors import ErrorEnvelope, SeecodesError, ServiceUnavailable, responses
+from seecodes.installations.routes import router as installations_router
+from seecodes.kit import metrics
+from seecodes.kit.clock import Clock
+from seecodes.kit.http import BodyLimitMiddleware, RequestContextMiddleware
+from seecodes.kit.logging import configure_logging, get_logger
+from seecodes.runtime import build_runtime
+from seecodes.security.routes import router as security_router
+from seecodes.tasks.routes import router as tasks_router
+
+_log = get_logger("seecodes.app")
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+DESCRIPTION = """
+Backend between the SeeCodes Jira App (Forge) and the VS Code / Cursor extension.
+
+* **Jira App** routes take a Forge invocation token (`Authorization: Bearer <FIT>`) and the current
+  single-use `X-SeeCodes-Jira-Request-Key`; every response after a successful key check carries its
+  successor in `X-SeeCodes-Next-Request-Key`, errors included.
+* **IDE** routes take a task permit (`Authorization: Bearer <permit>`) bound to one project and task.
+* Every non-2xx response is `{"ok": false, "error": "<code>", "detail": "<sentence>"}`.
+"""
+
+
+class Health(BaseModel):
+    ok: Literal[True] = True
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(json_lines=settings.env is not Environment.DEV, level=settings.log_level)
+    runtime = build_runtime(settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await runtime.close()
+
+    app = FastAPI(
+        title="SeeCodes Execution Engine",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses={422: {"model": ErrorEnvelope, "description": "`validation_error`"}},
+    )
+    app.state.runtime = runtime
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)  # outermost: sees every response, 413s included
+    _install_error_handlers(app)
+    _install_system_routes(app)
+    app.include_router(security_router)
+    app.include_router(installations_router)
+    app.include_router(tasks_router)
+    return app
+
+
+def _envelope(status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def on_domain_error(_request: Request, error: Exception) -> Response:
+        assert isinstance(error, SeecodesError)
+        if error.status_code in (401, 403):
+            metrics.CREDENTIAL_REFUSALS.labels(error.code).inc()
+        return _envelope(error.status_code, error.envelope(), error.headers)
+
+    async def on_validation_error(_request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        # Never echo the input back: it may hold a credential.
+        fields = [
+            {
+                "loc": list(item.get("loc", ())),
+                "msg": str(item.get("msg", "")),
+                "type": str(item.get("type", "")),
+            }
+            for item in error.errors()
+        ]
+        body = {
+            "ok": False,
+            "error": "validation_error",
+            "detail": "The request is not valid.",
+            "fields": fields,
+        }
+        return _envelope(422, body)
+
+    async def on_http_error(_request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        code = _STATUS_CODES.get(error.status_code, "http_error")
+        detail = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
+        return _envelope(error.status_code, {"ok": False, "error": code, "detail": detail}, error.headers)
+
+    async def on_database_unavailable(_request: Request, error: Exception) -> Response:
+        _log.warning("database_unavailable", error_type=type(error).__name__)
+        unavailable = ServiceUnavailable("The database is unavailable; retry shortly.")
+        return _envelope(503, unavailable.envelope(), {"Retry-After": "2"})
+
+    app.add_exception_handler(SeecodesError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    for database_error in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
+        app.add_exception_handler(database_error, on_database_unavailable)
+
+
+def _install_system_routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["system"], summary="Liveness probe")
+    async def healthz() -> Health:
+        return Health()
+
+    @app.get(
+        "/readyz",
+        tags=["system"],
+        summary="Readiness: the database answers",
+        responses=responses(ServiceUnavailable),
+    )
+    async def readyz(runtime: RuntimeDep) -> Health:
+        async with runtime.db.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return Health()
+
+    @app.get("/metrics", tags=["system"], summary="Prometheus metrics", response_class=Response)
+    async def prometheus_metrics() -> Response:
+        payload, content_type = metrics.render()
+        return Response(payload, media_type=content_type)

@@ -1,0 +1,239 @@
+"""The operator CLI: `seecodes serve | migrate | admin …`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seecodes import migrations
+from seecodes.config import Settings, SettingsError, get_settings
+from seecodes.db import Database
+from seecodes.errors import SeecodesError
+from seecodes.installations import service as installations
+from seecodes.kit.clock import Clock, iso_utc
+from seecodes.models import TaskPermit
+from seecodes.security import legacy
+from seecodes.security.dev_keys import load_or_create_private_key, mint_forge_token
+from seecodes.security.forge import installation_ari
+from seecodes.security.permits import revoke_permits
+
+app = typer.Typer(help="SeeCodes execution engine: server and operator commands.", no_args_is_help=True)
+admin = typer.Typer(help="Operator commands against the configured database.", no_args_is_help=True)
+permits = typer.Typer(help="List and revoke task permits.", no_args_is_help=True)
+enrollment = typer.Typer(help="Enrollment tokens for the legacy POST /public/connect.", no_args_is_help=True)
+credits = typer.Typer(help="Installation credits.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+admin.add_typer(permits, name="permits")
+admin.add_typer(enrollment, name="enrollment-token")
+admin.add_typer(credits, name="credits")
+
+console = Console()
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+
+
+def _in_transaction(settings: Settings, work: Callable[[AsyncSession, Clock], Awaitable[T]]) -> T:
+    if not settings.database_url:
+        migrations.upgrade(settings.effective_database_url)  # the embedded default migrates itself
+
+    async def run() -> T:
+        database = Database(settings.effective_database_url)
+        try:
+            async with database.transaction() as session:
+                return await work(session, Clock())
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(run())
+    except SeecodesError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(1) from error
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Uvicorn worker processes.")] = 1,
+) -> None:
+    """Migrate the database, then serve the API."""
+    settings = _settings()
+    migrations.upgrade(settings.effective_database_url)
+    # Create the dev key and dev secret once, here, rather than racing in N workers.
+    if settings.uses_dev_forge_key:
+        load_or_create_private_key(settings.dev_forge_key_path)
+    settings.secret_key_bytes()
+    if workers > 1:
+        metrics_dir = settings.var_dir / f"prometheus-{port}"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+    uvicorn.run(
+        "seecodes.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # ours omits query strings, which can carry launch codes
+        log_config=None,
+        server_header=False,
+        proxy_headers=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every pending database migration."""
+    settings = _settings()
+    migrations.upgrade(settings.effective_database_url)
+    console.print("database is at the newest migration")
+
+
+@admin.command("forge-token")
+def forge_token(
+    installation: Annotated[str, typer.Option(help="Installation ARI or bare UUID.")],
+    cloud_id: Annotated[str, typer.Option("--cloud-id", help="Jira site UUID.")],
+    principal: Annotated[str, typer.Option(help="Atlassian account id of the invoking user.")],
+    site_url: Annotated[str | None, typer.Option("--site-url")] = None,
+    lifetime: Annotated[int, typer.Option(min=5, max=3600, help="Seconds until the token expires.")] = 300,
+) -> None:
+    """Mint a FIT signed by the local dev key (refused in production)."""
+    settings = _settings()
+    if settings.is_production:
+        console.print("[red]refused: forge-token mints dev credentials and never runs in production[/red]")
+        raise typer.Exit(2)
+    if not settings.uses_dev_forge_key:
+        console.print(
+            "[yellow]note: this server verifies FITs against SEECODES_FORGE_JWKS_URL, not the dev key[/yellow]"
+        )
+    key = load_or_create_private_key(settings.dev_forge_key_path)
+    token = mint_forge_token(
+        key,
+        app_id=settings.effective_forge_app_id,
+        installation_id=installation_ari(installation),
+        cloud_id=cloud_id,
+        principal=principal,
+        site_url=site_url,
+        now=Clock().now_int(),
+        lifetime_seconds=lifetime,
+    )
+    typer.echo(token)
+
+
+@permits.command("list")
+def list_permits(
+    installation: Annotated[str | None, typer.Option(help="Only this installation.")] = None,
+    task: Annotated[str | None, typer.Option(help="Only this task (issue key).")] = None,
+    include_inactive: Annotated[
+        bool, typer.Option("--all", help="Include revoked and expired permits.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 200,
+) -> None:
+    """List permits by jti (the permit values themselves are never stored)."""
+
+    async def work(session: AsyncSession, clock: Clock) -> list[TaskPermit]:
+        query = select(TaskPermit).order_by(TaskPermit.issued_at.desc()).limit(limit)
+        if installation:
+            query = query.where(TaskPermit.installation_id == installation_ari(installation))
+        if task:
+            query = query.where(TaskPermit.task_id == task)
+        if not include_inactive:
+            query = query.where(TaskPermit.revoked_at.is_(None), TaskPermit.expires_at > clock.utcnow())
+        return list((await session.execute(query)).scalars())
+
+    rows = _in_transaction(_settings(), work)
+    table = Table("jti", "installation", "project", "task", "user", "source", "expires", "revoked")
+    for row in rows:
+        table.add_row(
+            row.jti,
+            row.installation_id,
+            row.project_id,
+            row.task_id,
+            row.user_account_id,
+            row.source,
+            iso_utc(row.expires_at),
+            _when(row.revoked_at),
+        )
+    console.print(table)
+
+
+@permits.command("revoke")
+def revoke_permit(
+    jti: Annotated[str | None, typer.Argument(help="The permit's jti, from `permits list`.")] = None,
+    installation: Annotated[
+        str | None, typer.Option(help="With --project and --task: every permit of that task.")
+    ] = None,
+    project: Annotated[str | None, typer.Option()] = None,
+    task: Annotated[str | None, typer.Option()] = None,
+    reason: Annotated[str, typer.Option()] = "revoked by operator",
+) -> None:
+    """Revoke one permit, or every live permit of one task. Takes effect on the next request."""
+    if jti is None and not (installation and project and task):
+        console.print("[red]give a jti, or --installation, --project and --task[/red]")
+        raise typer.Exit(2)
+    task_key = (installation_ari(installation), project, task) if installation and project and task else None
+
+    async def work(session: AsyncSession, clock: Clock) -> int:
+        return await revoke_permits(session, clock, reason=reason, jti=jti, task=task_key)
+
+    console.print(f"revoked {_in_transaction(_settings(), work)} permit(s)")
+
+
+@enrollment.command("create")
+def create_enrollment_token(
+    cloud_id: Annotated[str, typer.Option("--cloud-id", help="The Jira site UUID allowed to enroll.")],
+) -> None:
+    """Issue a one-time token that lets one site call POST /public/connect (legacy bridge)."""
+    settings = _settings()
+
+    async def work(session: AsyncSession, clock: Clock) -> legacy.IssuedEnrollmentToken:
+        return await legacy.create_enrollment_token(
+            session, clock, cloud_id=cloud_id, ttl_seconds=settings.enrollment_token_ttl_seconds
+        )
+
+    issued = _in_transaction(settings, work)
+    if not settings.legacy_bridge_enabled:
+        console.print(
+            "[yellow]note: SEECODES_LEGACY_BRIDGE_ENABLED is off; /public/connect answers 404[/yellow]"
+        )
+    console.print(f"valid until {iso_utc(datetime.fromtimestamp(issued.expires_at).astimezone())}, once")
+    typer.echo(issued.token)
+
+
+@credits.command("grant")
+def grant_credits(
+    installation: Annotated[str, typer.Argument(help="Installation ARI or bare UUID.")],
+    amount: Annotated[int, typer.Argument(help="Credits to add.")],
+    reference: Annotated[str | None, typer.Option(help="Why, for the ledger.")] = None,
+) -> None:
+    """Add credits to an installation's ledger."""
+
+    async def work(session: AsyncSession, clock: Clock) -> int:
+        return await installations.grant_credits(
+            session, clock, installation_id=installation_ari(installation), amount=amount, reference=reference
+        )
+
+    console.print(f"balance: {_in_transaction(_settings(), work)}")
+
+
+def _when(value: datetime | None) -> str:
+    return iso_utc(value) if value else "-"

@@ -1,0 +1,149 @@
+"""The one Settings object. Nothing else in the code base reads the environment."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value a production start refuses
+DEV_FORGE_APP_ID = "ari:cloud:ecosystem::app/00000000-0000-4000-8000-00000000dev0"
+PRODUCTION_FORGE_JWKS_URL = "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json"
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class SettingsError(RuntimeError):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEECODES_", extra="ignore", frozen=True)
+
+    # -- deployment ---------------------------------------------------------------------------
+    env: Environment = Environment.DEV
+    var_dir: Path = Path("./var")
+    database_url: str = ""  # empty: SQLite file under var_dir
+    public_base_url: str = "http://127.0.0.1:8080"
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
+    log_level: str = "INFO"
+
+    # -- Forge (Jira App) authentication --------------------------------------------------------
+    forge_jwks_url: str = ""  # empty in dev: a local dev key pair under var_dir is trusted
+    forge_app_id: str = ""
+    forge_jwks_cache_seconds: int = Field(default=3600, ge=60, le=86400)
+    forge_jwks_refetch_cooldown_seconds: int = Field(default=30, ge=1, le=3600)
+
+    # -- credentials we issue -------------------------------------------------------------------
+    secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    request_key_ttl_seconds: int = Field(default=300, ge=10, le=3600)
+    permit_ttl_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
+    enrollment_token_ttl_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
+
+    # -- IDE launch -----------------------------------------------------------------------------
+    extension_id: str = Field(default="eprojac.seecodes-task-runner", pattern=r"^[a-z0-9-]+\.[a-z0-9-]+$")
+    launch_baseurl_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # -- compatibility bridge (seed 000) --------------------------------------------------------
+    legacy_bridge_enabled: bool = False
+
+    @field_validator("previous_secret_keys", mode="before")
+    @classmethod
+    def _split_secret_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("launch_baseurl_allowlist", mode="before")
+    @classmethod
+    def _split_url_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env is not Environment.PRODUCTION:
+            return self
+        problems = []
+        if _is_placeholder(self.secret_key):
+            problems.append("SEECODES_SECRET_KEY is a placeholder or shorter than 32 characters")
+        if not self.forge_app_id:
+            problems.append("SEECODES_FORGE_APP_ID is empty")
+        if not self.forge_jwks_url.startswith("https://"):
+            problems.append("SEECODES_FORGE_JWKS_URL must be an https URL in production")
+        if not self.database_url:
+            problems.append("SEECODES_DATABASE_URL must be set in production")
+        if problems:
+            raise SettingsError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    # -- derived values -------------------------------------------------------------------------
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.var_dir / 'seecodes.db').as_posix()}"
+
+    @property
+    def effective_forge_app_id(self) -> str:
+        """Outside production an unset app id means the dev app that `admin forge-token` signs for."""
+        if self.forge_app_id:
+            return self.forge_app_id
+        if self.env is Environment.DEV:
+            return DEV_FORGE_APP_ID
+        raise SettingsError("SEECODES_FORGE_APP_ID is empty; only dev may run without it")
+
+    @property
+    def uses_dev_forge_key(self) -> bool:
+        return not self.forge_jwks_url and self.env is Environment.DEV
+
+    @property
+    def dev_forge_key_path(self) -> Path:
+        return self.var_dir / "dev-forge-key.pem"
+
+    def signing_secrets(self) -> list[bytes]:
+        """Current secret first; previous ones still verify what they signed until they expire."""
+        return [self.secret_key_bytes(), *(s.get_secret_value().encode() for s in self.previous_secret_keys)]
+
+    def secret_key_bytes(self) -> bytes:
+        if _is_placeholder(self.secret_key) and self.env is Environment.DEV:
+            return _dev_secret(self.var_dir)
+        return self.secret_key.get_secret_value().encode()
+
+
+def _is_placeholder(secret: SecretStr) -> bool:
+    value = secret.get_secret_value()
+    return value == PLACEHOLDER_SECRET or len(value) < 32
+
+
+def _dev_secret(var_dir: Path) -> bytes:
+    """A dev install keeps one random secret on disk so permits survive a restart."""
+    path = var_dir / "dev-secret-key"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,26 @@
+"""Typed dependencies every domain uses: the runtime and the request's one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seecodes.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    return cast(Runtime, request.app.state.runtime)
+
+
+async def _request_transaction(request: Request) -> AsyncIterator[AsyncSession]:
+    # scope="function": the commit happens before the response is sent, so a client never sees
+    # a 2xx for a write that then fails to commit.
+    async with get_runtime(request).db.transaction() as session:
+        yield session
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+SessionDep = Annotated[AsyncSession, Depends(_request_transaction, scope="function")]

@@ -1,0 +1,193 @@
+"""The error hierarchy and the one envelope every non-2xx response uses.
+
+Services raise these; one handler in app.py renders them. HTTP 401 is reserved for a missing or
+invalid FIT or permit, because Forge's bridge reads 401 as "the token could not be verified".
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ErrorEnvelope(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"ok": False, "error": "not_found", "detail": "…"}}
+    )
+
+    ok: bool = False
+    error: str
+    detail: str
+    fields: list[dict[str, Any]] | None = None
+
+
+class SeecodesError(Exception):
+    status_code: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    default_detail: ClassVar[str] = "The request could not be processed."
+    # A refusal that is itself a state change (revoking a chain after a replay) must be committed
+    # even though the request fails; the transaction helper commits instead of rolling back.
+    keeps_writes: ClassVar[bool] = False
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None) -> None:
+        self.detail = detail or self.default_detail
+        self.headers = headers or {}
+        super().__init__(self.detail)
+
+    def envelope(self) -> dict[str, Any]:
+        return {"ok": False, "error": self.code, "detail": self.detail}
+
+
+# -- 401: the bearer credential itself ----------------------------------------------------------
+class Unauthenticated(SeecodesError):
+    status_code = 401
+    code = "unauthenticated"
+    default_detail = "A valid bearer credential is required."
+
+
+class InvalidForgeToken(Unauthenticated):
+    code = "invalid_forge_token"
+    default_detail = "The Forge invocation token could not be verified."
+
+
+class InvalidPermit(Unauthenticated):
+    code = "invalid_permit"
+    default_detail = "The task permit is missing, invalid, expired or revoked."
+
+
+# -- 403: a valid caller that may not do this ---------------------------------------------------
+class Forbidden(SeecodesError):
+    status_code = 403
+    code = "forbidden"
+    default_detail = "This credential does not allow the request."
+
+
+class RequestKeyRejected(Forbidden):
+    code = "request_key_invalid"
+    default_detail = "The Jira request key is unknown; bootstrap with POST /v1/jira/request-key."
+
+
+class RequestKeyMissing(RequestKeyRejected):
+    code = "request_key_missing"
+    default_detail = "X-SeeCodes-Jira-Request-Key is required; bootstrap with POST /v1/jira/request-key."
+
+
+class RequestKeyExpired(RequestKeyRejected):
+    code = "request_key_expired"
+    default_detail = "The Jira request key has expired; bootstrap with POST /v1/jira/request-key."
+
+
+class RequestKeyReplayed(RequestKeyRejected):
+    code = "request_key_replayed"
+    keeps_writes = True
+    default_detail = "The Jira request key was already used; its chain is revoked. Bootstrap with POST /v1/jira/request-key."
+
+
+class RequestKeyMismatch(RequestKeyRejected):
+    code = "request_key_mismatch"
+    keeps_writes = True
+    default_detail = "The Jira request key belongs to another installation or user; its chain is revoked."
+
+
+class LaunchCodeRejected(Forbidden):
+    code = "launch_code_invalid"
+    default_detail = "The launch code is unknown."
+
+
+class LaunchCodeExpired(LaunchCodeRejected):
+    code = "launch_code_expired"
+    default_detail = "The launch code has expired; open the task from Jira again."
+
+
+class LaunchCodeReplayed(LaunchCodeRejected):
+    code = "launch_code_replayed"
+    keeps_writes = True
+    default_detail = "The launch code was already exchanged; the permit it minted is revoked."
+
+
+class LaunchCodeMismatch(LaunchCodeRejected):
+    code = "launch_code_mismatch"
+    default_detail = "The launch code was minted for another project or task."
+
+
+class PermitScopeMismatch(Forbidden):
+    code = "permit_scope_mismatch"
+    default_detail = "The task permit is bound to another project or task."
+
+
+class HintMismatch(Forbidden):
+    code = "hint_mismatch"
+    default_detail = "cloudIdHint or siteUrlHint names a site this credential does not belong to."
+
+
+class PrincipalMismatch(Forbidden):
+    code = "principal_mismatch"
+    default_detail = "userAccountId must be the Jira user who invoked the app."
+
+
+class InstallationInactive(Forbidden):
+    code = "installation_inactive"
+    default_detail = "This installation is not active."
+
+
+class EnrollmentRejected(Forbidden):
+    code = "enrollment_token_invalid"
+    default_detail = "The enrollment token is unknown, expired, used, or issued for another site."
+
+
+class InstanceKeyRejected(Unauthenticated):
+    code = "invalid_instance_key"
+    default_detail = "X-Cloud-Id and X-Instance-Key do not match an enrolled installation."
+
+
+# -- 404 / 409 / 410 / 413 / 422 / 503 ----------------------------------------------------------
+class NotFound(SeecodesError):
+    status_code = 404
+    code = "not_found"
+    default_detail = "Not found."
+
+
+class ContextNotFound(NotFound):
+    # The contract spells this error exactly so; first-party clients match on it.
+    code = "Context not found"
+    default_detail = "No Jira task context was stored for this project and task."
+
+
+class Conflict(SeecodesError):
+    status_code = 409
+    code = "conflict"
+
+
+class Gone(SeecodesError):
+    status_code = 410
+    code = "gone"
+
+
+class PayloadTooLarge(SeecodesError):
+    status_code = 413
+    code = "payload_too_large"
+    default_detail = "The request body is larger than this server accepts."
+
+
+class InvalidInput(SeecodesError):
+    status_code = 422
+    code = "validation_error"
+    default_detail = "The request is not valid."
+
+
+class ServiceUnavailable(SeecodesError):
+    status_code = 503
+    code = "service_unavailable"
+    default_detail = "A backing service is unavailable; retry shortly."
+
+
+def responses(*errors: type[SeecodesError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for a route: every listed status documented with the envelope."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for error in errors:
+        entry = documented.setdefault(error.status_code, {"model": ErrorEnvelope, "description": ""})
+        codes = entry["description"].split(", ") if entry["description"] else []
+        codes.append(f"`{error.code}`")
+        entry["description"] = ", ".join(codes)
+    return documented

@@ -1,0 +1,52 @@
+"""Queries on installations and their credit ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seecodes.kit.sql import dialect_insert
+from seecodes.models import CreditLedgerEntry, Installation
+
+
+async def get(session: AsyncSession, installation_id: str) -> Installation | None:
+    return await session.get(Installation, installation_id)
+
+
+async def insert_if_absent(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Two first requests of a new installation race; both must end with one row and no error."""
+    await session.execute(
+        dialect_insert(session, Installation).values(**values).on_conflict_do_nothing(index_elements=["id"])
+    )
+
+
+async def newest_for_cloud(session: AsyncSession, cloud_id: str) -> Installation | None:
+    return (
+        await session.execute(
+            select(Installation)
+            .where(Installation.cloud_id == cloud_id, Installation.status == "active")
+            .order_by(Installation.updated_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def by_instance_key_hash(session: AsyncSession, cloud_id: str, key_hash: str) -> Installation | None:
+    return (
+        await session.execute(
+            select(Installation).where(
+                Installation.instance_key_hash == key_hash, Installation.cloud_id == cloud_id
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def credit_balance(session: AsyncSession, installation_id: str) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(CreditLedgerEntry.delta), 0)).where(
+            CreditLedgerEntry.installation_id == installation_id
+        )
+    )
+    return int(total or 0)

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from seecodes.deps import SessionDep
+from seecodes.errors import HintMismatch, responses
+from seecodes.installations import service
+from seecodes.installations.schemas import InstanceResponse
+from seecodes.security.deps import JiraAppCaller
+from seecodes.security.routes import REQUEST_KEY_ERRORS
+
+router = APIRouter(tags=["instances"])
+
+
+@router.get(
+    "/v1/instances/me",
+    summary="Read installation state",
+    responses=responses(*REQUEST_KEY_ERRORS, HintMismatch),
+)
+async def read_installation(
+    session: SessionDep,
+    caller: JiraAppCaller,
+    cloudIdHint: Annotated[str | None, Query(max_length=255)] = None,
+    siteUrlHint: Annotated[str | None, Query(max_length=255)] = None,
+) -> InstanceResponse:
+    service.check_hints(caller.installation, cloudIdHint, siteUrlHint)
+    return InstanceResponse.of(await service.describe(session, caller.installation))

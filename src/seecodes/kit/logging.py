@@ -1,0 +1,69 @@
+"""Structured logs: one JSON object per line outside dev, the request id on every line.
+
+Rule 10 (DESIGN.md §4): nothing logs a FIT, key, code or permit. Code never passes one to a
+logger; `scrub_credentials` is the safety net for what slips through anyway (an exception message
+quoting a header, a library's debug line).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+_CREDENTIAL = re.compile(
+    r"(sc_jira_req_|sc_launch_|sc_enroll_|sc_link_|sc_admin_|av_inst_)[A-Za-z0-9_-]{8,}"
+    r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
+)
+
+
+def redact(text: str) -> str:
+    return _CREDENTIAL.sub(lambda match: (match.group(1) or "jwt:") + "[redacted]", text)
+
+
+def scrub_credentials(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    for name, value in event.items():
+        if isinstance(value, str):
+            event[name] = redact(value)
+    return event
+
+
+def configure_logging(*, json_lines: bool, level: str = "INFO") -> None:
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        scrub_credentials,
+    ]
+    renderer: Any = structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    # Uvicorn's access log prints the full URL, query string included (the launcher's `c=`):
+    # our own access line replaces it.
+    logging.getLogger("uvicorn.access").disabled = True
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

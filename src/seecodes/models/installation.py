@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from seecodes.db import Base
+from seecodes.models.types import Sha256Hex, UtcDateTime
+
+INSTALLATION_STATUSES = ("active", "suspended", "uninstalled")
+
+
+class Installation(Base):
+    """One Jira app installation; every other row is scoped to one."""
+
+    __tablename__ = "installations"
+    __table_args__ = (
+        CheckConstraint(f"status IN {INSTALLATION_STATUSES!r}", name="status"),
+        Index("ix_installations_cloud_id", "cloud_id"),
+    )
+
+    # The installation ARI, "ari:cloud:ecosystem::installation/<uuid>".
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # The Jira site UUID. A site keeps its cloudId across reinstalls; the installation id changes.
+    cloud_id: Mapped[str | None] = mapped_column(String(64))
+    site_url: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    app_id: Mapped[str | None] = mapped_column(String(200))
+    environment_type: Mapped[str | None] = mapped_column(String(20))
+    license_active: Mapped[bool | None] = mapped_column(Boolean)
+    capability_set: Mapped[str | None] = mapped_column(String(64))
+    activation_source: Mapped[str] = mapped_column(String(40))
+    # Legacy bridge (seed 000): the instance key and link secret, as hashes only.
+    instance_key_hash: Mapped[str | None] = mapped_column(Sha256Hex, unique=True)
+    instance_key_prefix: Mapped[str | None] = mapped_column(String(40))
+    link_secret_hash: Mapped[str | None] = mapped_column(Sha256Hex)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def dev_mode_active(self) -> bool:
+        return self.environment_type not in (None, "PRODUCTION")

@@ -1,0 +1,51 @@
+"""The long-lived objects one process needs, built once from Settings and kept on app.state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from seecodes.config import Settings, SettingsError
+from seecodes.db import Database
+from seecodes.kit.clock import Clock
+from seecodes.security.dev_keys import jwks_document, load_or_create_private_key
+from seecodes.security.forge import ForgeVerifier, JwksKeys
+from seecodes.security.permits import PermitCodec
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    db: Database
+    forge: ForgeVerifier
+    permits: PermitCodec
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
+    clock = clock or Clock()
+    return Runtime(
+        settings=settings,
+        clock=clock,
+        db=Database(settings.effective_database_url),
+        forge=ForgeVerifier(
+            _forge_keys(settings, clock), app_id=settings.effective_forge_app_id, clock=clock
+        ),
+        permits=PermitCodec(settings.signing_secrets(), clock),
+    )
+
+
+def _forge_keys(settings: Settings, clock: Clock) -> JwksKeys:
+    if settings.uses_dev_forge_key:
+        key = load_or_create_private_key(settings.dev_forge_key_path)
+        return JwksKeys.from_document(jwks_document(key), clock)
+    if not settings.forge_jwks_url:
+        raise SettingsError("SEECODES_FORGE_JWKS_URL is required outside dev")
+    return JwksKeys(
+        settings.forge_jwks_url,
+        cache_seconds=settings.forge_jwks_cache_seconds,
+        cooldown_seconds=settings.forge_jwks_refetch_cooldown_seconds,
+        clock=clock,
+    )

@@ -1,0 +1,165 @@
+"""Forge request keys, IDE launch links and codes, task permits, the launcher page, legacy connect."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import HTMLResponse
+
+from seecodes.deps import RuntimeDep, SessionDep
+from seecodes.errors import (
+    EnrollmentRejected,
+    HintMismatch,
+    InstallationInactive,
+    InstanceKeyRejected,
+    InvalidForgeToken,
+    InvalidInput,
+    LaunchCodeExpired,
+    LaunchCodeMismatch,
+    LaunchCodeRejected,
+    LaunchCodeReplayed,
+    NotFound,
+    PrincipalMismatch,
+    RequestKeyExpired,
+    RequestKeyMismatch,
+    RequestKeyMissing,
+    RequestKeyRejected,
+    RequestKeyReplayed,
+    responses,
+)
+from seecodes.kit.http import set_next_request_key
+from seecodes.security import service
+from seecodes.security.deps import ForgeCaller, IssuerCaller
+from seecodes.security.launcher import render_launcher
+from seecodes.security.schemas import (
+    ConnectRequest,
+    ConnectResponse,
+    LaunchExchangeRequest,
+    PermitResponse,
+    RequestKeyResponse,
+    TaskPermitRequest,
+    VscodeLinkRequest,
+    VscodeLinkResponse,
+)
+
+router = APIRouter()
+
+REQUEST_KEY_ERRORS = (
+    InvalidForgeToken,
+    RequestKeyMissing,
+    RequestKeyRejected,
+    RequestKeyExpired,
+    RequestKeyReplayed,
+    RequestKeyMismatch,
+    InstallationInactive,
+)
+ISSUER_ERRORS = (*REQUEST_KEY_ERRORS, InstanceKeyRejected, HintMismatch, PrincipalMismatch, InvalidInput)
+
+
+@router.post(
+    "/v1/jira/request-key",
+    tags=["security"],
+    summary="Start a single-use Jira request-key chain",
+    responses=responses(InvalidForgeToken, InstallationInactive, InvalidInput),
+)
+async def issue_request_key(
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    identity: ForgeCaller,
+    body: Annotated[dict[str, Any] | None, Body(description="Optional; accepted and not used.")] = None,
+) -> RequestKeyResponse:
+    issued = await service.start_request_key_chain(session, runtime, identity)
+    set_next_request_key(request.scope, issued.key)
+    return RequestKeyResponse(requestKey=issued.key, expiresAt=issued.expires_at)
+
+
+@router.post(
+    "/v1/security/vscode-link",
+    tags=["security"],
+    summary="Mint a one-time launch code and the IDE launch URLs",
+    responses=responses(*ISSUER_ERRORS),
+)
+async def create_vscode_link(
+    runtime: RuntimeDep, session: SessionDep, issuer: IssuerCaller, body: VscodeLinkRequest
+) -> VscodeLinkResponse:
+    link = await service.create_launch_link(session, runtime, issuer, body)
+    return VscodeLinkResponse(
+        launchCode=link.code, vscodeUrl=link.vscode_url, httpsUrl=link.https_url, expiresAt=link.expires_at
+    )
+
+
+@router.post(
+    "/v1/security/task-permit",
+    tags=["security"],
+    summary="Mint a task-scoped permit directly",
+    responses=responses(*ISSUER_ERRORS),
+)
+async def create_task_permit(
+    runtime: RuntimeDep, session: SessionDep, issuer: IssuerCaller, body: TaskPermitRequest
+) -> PermitResponse:
+    minted = await service.mint_direct_permit(session, runtime, issuer, body)
+    return PermitResponse.of(minted)
+
+
+@router.post(
+    "/v1/security/launch-exchange",
+    tags=["security"],
+    summary="Exchange a one-time launch code for the task permit",
+    responses=responses(
+        LaunchCodeRejected,
+        LaunchCodeExpired,
+        LaunchCodeReplayed,
+        LaunchCodeMismatch,
+        InstallationInactive,
+        InvalidInput,
+    ),
+)
+async def exchange_launch_code(
+    runtime: RuntimeDep, session: SessionDep, body: LaunchExchangeRequest
+) -> PermitResponse:
+    minted = await service.exchange_launch_code(session, runtime, body)
+    return PermitResponse.of(minted)
+
+
+@router.get(
+    "/v1/launch",
+    tags=["security"],
+    summary="HTTPS launcher page that opens the task in VS Code or Cursor",
+    response_class=HTMLResponse,
+    responses={
+        200: {"content": {"text/html": {}}, "description": "The launcher page."},
+        **responses(InvalidInput),
+    },
+)
+def launch_page(
+    runtime: RuntimeDep,
+    p: Annotated[str, Query(min_length=1, max_length=256, description="projectId")],
+    t: Annotated[str, Query(min_length=1, max_length=256, description="taskId")],
+    c: Annotated[str, Query(min_length=1, max_length=256, description="one-time launch code")],
+    baseUrl: Annotated[str | None, Query(max_length=512)] = None,
+    statusLanguage: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
+    settings = runtime.settings
+    page = render_launcher(
+        extension_id=settings.extension_id,
+        project_id=p,
+        task_id=t,
+        code=c,
+        base_url=baseUrl,
+        status_language=statusLanguage,
+        allowlist=settings.launch_baseurl_allowlist,
+    )
+    return HTMLResponse(page.html, headers=page.headers)
+
+
+@router.post(
+    "/public/connect",
+    tags=["legacy"],
+    summary="Legacy bridge: enroll a Jira site (needs an operator enrollment token)",
+    responses=responses(NotFound, EnrollmentRejected, InvalidInput),
+)
+async def legacy_connect(runtime: RuntimeDep, session: SessionDep, body: ConnectRequest) -> ConnectResponse:
+    connected = await service.enroll_legacy_site(session, runtime, body)
+    return ConnectResponse(apiKey=connected.api_key, linkSecret=connected.link_secret)

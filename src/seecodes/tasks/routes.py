@@ -1,0 +1,87 @@
+"""Task context for the IDE, and the progress document both sides read."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from seecodes.deps import RuntimeDep, SessionDep
+from seecodes.errors import (
+    ContextNotFound,
+    HintMismatch,
+    InvalidInput,
+    InvalidPermit,
+    PermitScopeMismatch,
+    responses,
+)
+from seecodes.kit.schemas import JiraId
+from seecodes.security.deps import TaskPermitCaller, TaskReaderCaller
+from seecodes.security.routes import REQUEST_KEY_ERRORS
+from seecodes.tasks import service
+from seecodes.tasks.schemas import (
+    OkResponse,
+    ProgressDocument,
+    ProgressResponse,
+    StoredProgress,
+    TaskContextResponse,
+)
+
+router = APIRouter(tags=["tasks"])
+
+TaskIdPath = Annotated[JiraId, Path(description="The Jira issue key the permit is bound to.")]
+
+
+@router.get(
+    "/v1/tasks/context",
+    summary="Read the stored Jira task context",
+    responses=responses(InvalidPermit, ContextNotFound),
+)
+async def read_task_context(session: SessionDep, permit: TaskPermitCaller) -> TaskContextResponse:
+    context, initial_tai = await service.load_context(
+        session, installation_id=permit.installation_id, project_id=permit.project_id, task_id=permit.task_id
+    )
+    return TaskContextResponse(context=context, initialTai=initial_tai)
+
+
+@router.post(
+    "/v1/tasks/{taskId}/progress",
+    summary="Save task progress",
+    responses=responses(InvalidPermit, PermitScopeMismatch, InvalidInput),
+)
+async def save_progress(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    permit: TaskPermitCaller,
+    taskId: TaskIdPath,
+    body: ProgressDocument,
+) -> OkResponse:
+    permit.require_task(taskId)
+    await service.save_progress(
+        session,
+        runtime.clock,
+        installation_id=permit.installation_id,
+        project_id=permit.project_id,
+        task_id=permit.task_id,
+        user_account_id=permit.user_account_id,
+        document=body,
+    )
+    return OkResponse()
+
+
+@router.get(
+    "/v1/tasks/{taskId}/progress",
+    summary="Read task progress",
+    responses=responses(*REQUEST_KEY_ERRORS, InvalidPermit, PermitScopeMismatch, HintMismatch, InvalidInput),
+)
+async def read_progress(
+    session: SessionDep,
+    reader: TaskReaderCaller,
+    taskId: TaskIdPath,
+    projectId: Annotated[JiraId, Query()],
+    cloudIdHint: Annotated[str | None, Query(max_length=255)] = None,
+) -> ProgressResponse:
+    report = await service.read_progress(
+        session, reader, project_id=projectId, task_id=taskId, cloud_id_hint=cloudIdHint
+    )
+    return ProgressResponse(progress=StoredProgress.of(report) if report else None)

@@ -1,0 +1,122 @@
+"""Task context handed over by the Jira App, and the progress document the IDE reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seecodes.errors import ContextNotFound
+from seecodes.installations.service import check_cloud_hint
+from seecodes.kit.clock import Clock
+from seecodes.kit.sql import dialect_insert
+from seecodes.models import ProgressReport, TaskContext
+from seecodes.security.deps import TaskReader
+from seecodes.tasks.schemas import ProgressDocument
+
+
+async def save_context(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    installation_id: str,
+    project_id: str,
+    task_id: str,
+    jira_context: dict[str, Any] | None,
+    initial_tai: dict[str, Any] | None,
+) -> None:
+    """Upsert; a document left out of a later launch keeps its earlier value."""
+    values = {
+        "installation_id": installation_id,
+        "project_id": project_id,
+        "task_id": task_id,
+        "jira_context": jira_context,
+        "initial_tai": initial_tai,
+        "updated_at": clock.utcnow(),
+    }
+    insert = dialect_insert(session, TaskContext).values(**values)
+    changed = {"updated_at": insert.excluded.updated_at}
+    if jira_context is not None:
+        changed["jira_context"] = insert.excluded.jira_context
+    if initial_tai is not None:
+        changed["initial_tai"] = insert.excluded.initial_tai
+    await session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["installation_id", "project_id", "task_id"], set_=changed
+        )
+    )
+
+
+async def load_context(
+    session: AsyncSession, *, installation_id: str, project_id: str, task_id: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    stored = (
+        await session.execute(
+            select(TaskContext.jira_context, TaskContext.initial_tai).where(
+                TaskContext.installation_id == installation_id,
+                TaskContext.project_id == project_id,
+                TaskContext.task_id == task_id,
+            )
+        )
+    ).one_or_none()
+    if stored is None or (stored.jira_context is None and stored.initial_tai is None):
+        raise ContextNotFound()
+    return stored.jira_context or {}, stored.initial_tai
+
+
+async def save_progress(
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    installation_id: str,
+    project_id: str,
+    task_id: str,
+    user_account_id: str,
+    document: ProgressDocument,
+) -> ProgressReport:
+    report = ProgressReport(
+        installation_id=installation_id,
+        project_id=project_id,
+        task_id=task_id,
+        user_account_id=user_account_id,
+        ready=document.ready,
+        left=document.left,
+        progress=document.progress,
+        confidence=document.confidence,
+        risks=document.risks,
+        logs=document.logs,
+        created_at=clock.utcnow(),
+    )
+    session.add(report)
+    await session.flush()
+    return report
+
+
+async def latest_progress(
+    session: AsyncSession, *, installation_id: str, project_id: str, task_id: str
+) -> ProgressReport | None:
+    return (
+        await session.execute(
+            select(ProgressReport)
+            .where(
+                ProgressReport.installation_id == installation_id,
+                ProgressReport.project_id == project_id,
+                ProgressReport.task_id == task_id,
+            )
+            .order_by(ProgressReport.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def read_progress(
+    session: AsyncSession, reader: TaskReader, *, project_id: str, task_id: str, cloud_id_hint: str | None
+) -> ProgressReport | None:
+    """The IDE reads only its permit's task; the Jira App reads any task of its installation."""
+    if reader.permit is not None:
+        reader.permit.require_task(task_id, project_id)
+    check_cloud_hint(cloud_id_hint, cloud_id=reader.cloud_id, installation_id=reader.installation_id)
+    return await latest_progress(
+        session, installation_id=reader.installation_id, project_id=project_id, task_id=task_id
+    )
