@@ -1,0 +1,3 @@
+from seecodes.cli import app
+
+app()

@@ -1,0 +1,141 @@
+"""DESIGN.md §4 rules 6 and 8: permits are bound to one task, revocable, expiring, and distinct."""
+
+from __future__ import annotations
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from seecodes.models import TaskPermit
+from seecodes.security.permits import PermitCodec, revoke_permits
+from tests.conftest import TEST_SECRET, FixedClock, runtime_of
+from tests.support.forge import CLOUD_A, FakeForge, JiraAppClient
+
+PROGRESS = {"ready": ["a"], "left": ["b"], "progress": "45%", "confidence": "Medium", "risks": [], "logs": []}
+
+
+def _auth(permit: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {permit}"}
+
+
+async def test_direct_permit_has_the_contract_shape(jira: JiraAppClient, clock: FixedClock) -> None:
+    response = await jira.call("POST", "/v1/security/task-permit", json={"projectId": "AUTH", "taskId": "AUTH-128"})
+
+    body = response.json()
+    assert response.status_code == 200
+    assert set(body) >= {"ok", "cloudId", "projectId", "taskId", "permit", "expiresAt"}
+    assert body["cloudId"] == CLOUD_A
+    assert body["expiresAt"] == int(clock.now()) + 86400
+    header = jwt.get_unverified_header(body["permit"])
+    assert header["typ"] == "sc-permit+jwt"
+
+
+async def test_permit_for_another_task_is_403(jira: JiraAppClient, client: httpx.AsyncClient) -> None:
+    permit = await jira.permit(task="AUTH-128")
+
+    response = await client.post("/v1/tasks/AUTH-129/progress", headers=_auth(permit), json=PROGRESS)
+
+    assert response.status_code == 403
+    assert response.json()["error"] == "permit_scope_mismatch"
+
+
+async def test_progress_read_with_another_project_is_403(jira: JiraAppClient, client: httpx.AsyncClient) -> None:
+    permit = await jira.permit(project="AUTH", task="AUTH-128")
+
+    response = await client.get("/v1/tasks/AUTH-128/progress?projectId=OTHER", headers=_auth(permit))
+
+    assert response.status_code == 403
+
+
+async def test_task_binding_is_case_sensitive(jira: JiraAppClient, client: httpx.AsyncClient) -> None:
+    permit = await jira.permit(task="AUTH-128")
+
+    response = await client.post("/v1/tasks/auth-128/progress", headers=_auth(permit), json=PROGRESS)
+
+    assert response.status_code == 403
+
+
+async def test_revoked_permit_is_401(jira: JiraAppClient, client: httpx.AsyncClient, app: FastAPI) -> None:
+    permit = await jira.permit()
+    jti = jwt.decode(permit, options={"verify_signature": False})["jti"]
+    runtime = runtime_of(app)
+    async with runtime.db.transaction() as session:
+        await revoke_permits(session, runtime.clock, reason="test", jti=jti)
+
+    response = await client.post("/v1/tasks/AUTH-128/progress", headers=_auth(permit), json=PROGRESS)
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_permit"
+
+
+async def test_expired_permit_is_401(jira: JiraAppClient, client: httpx.AsyncClient, clock: FixedClock) -> None:
+    permit = await jira.permit()
+    clock.advance(86400 + 1)
+
+    response = await client.post("/v1/tasks/AUTH-128/progress", headers=_auth(permit), json=PROGRESS)
+
+    assert response.status_code == 401
+
+
+async def test_tampered_permit_is_401(jira: JiraAppClient, client: httpx.AsyncClient) -> None:
+    permit = await jira.permit(task="AUTH-128")
+    claims = jwt.decode(permit, options={"verify_signature": False})
+    claims["tid"] = "AUTH-999"
+    header, _, signature = permit.split(".")
+    forged_payload = jwt.encode(claims, "x" * 32, algorithm="HS256").split(".")[1]
+
+    response = await client.post("/v1/tasks/AUTH-999/progress", headers=_auth(f"{header}.{forged_payload}.{signature}"), json=PROGRESS)
+
+    assert response.status_code == 401
+
+
+async def test_a_fit_is_not_a_permit(client: httpx.AsyncClient, forge: FakeForge) -> None:
+    response = await client.post("/v1/tasks/AUTH-128/progress", headers=_auth(forge.fit()), json=PROGRESS)
+
+    assert response.status_code == 401
+
+
+async def test_a_permit_is_not_a_fit(jira: JiraAppClient, client: httpx.AsyncClient) -> None:
+    permit = await jira.permit()
+
+    response = await client.post("/v1/jira/request-key", headers=_auth(permit))
+
+    assert response.status_code == 401
+
+
+async def test_permit_signed_with_another_secret_is_401(jira: JiraAppClient, client: httpx.AsyncClient, app: FastAPI) -> None:
+    permit = await jira.permit()
+    runtime = runtime_of(app)
+    scope = runtime.permits.decode(permit)
+    forged = PermitCodec([b"another-secret-another-secret-another"], runtime.clock).encode(
+        scope, issued_at=int(runtime.clock.now()), expires_at=int(runtime.clock.now()) + 60
+    )
+
+    response = await client.post("/v1/tasks/AUTH-128/progress", headers=_auth(forged), json=PROGRESS)
+
+    assert response.status_code == 401
+
+
+async def test_permits_signed_before_a_secret_rotation_still_verify(
+    jira: JiraAppClient, app: FastAPI, clock: FixedClock
+) -> None:
+    permit = await jira.permit()
+    rotated = PermitCodec([b"the-new-secret-the-new-secret-the-new-secret", TEST_SECRET.encode()], clock)
+    retired = PermitCodec([b"the-new-secret-the-new-secret-the-new-secret"], clock)
+
+    assert rotated.decode(permit).task_id == "AUTH-128"
+    with pytest.raises(Exception, match="permit"):
+        retired.decode(permit)
+
+
+async def test_permits_are_listed_by_jti_without_the_token(jira: JiraAppClient, app: FastAPI) -> None:
+    permit = await jira.permit()
+
+    async with runtime_of(app).db.transaction() as session:
+        rows = (await session.execute(select(TaskPermit))).scalars().all()
+
+    assert len(rows) == 1
+    assert rows[0].jti == jwt.decode(permit, options={"verify_signature": False})["jti"]
+    assert permit not in str(vars(rows[0]))
