@@ -71,7 +71,9 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = is_sqlite(url)
-        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
+        # hide_parameters: a failing statement's message must not carry bound values into a log
+        # line; they include key hashes and user content.
+        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite, "hide_parameters": True}
         if self.is_sqlite:
             options.update(pool_size=8, max_overflow=8, pool_timeout=30)
         else:

@@ -23,7 +23,9 @@ def same_secret(presented: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(presented), stored_hash)
 
 
-def display_prefix(value: str, visible: int = 4) -> str:
-    """What may be shown later ("av_inst_ab12…"): the type prefix and a few characters."""
-    head, _, rest = value.rpartition("_")
-    return f"{head}_{rest[:visible]}…"
+def display_prefix(value: str, prefix: str, visible: int = 4) -> str:
+    """What may be shown later ("av_inst_ab12…"): the type prefix and a few random characters.
+
+    The prefix is passed in, not parsed: the random part may itself contain "_".
+    """
+    return f"{prefix}{value[len(prefix) : len(prefix) + visible]}…"

@@ -91,7 +91,7 @@ async def connect(
     api_key = new_secret(INSTANCE_KEY_PREFIX)
     link_secret = new_secret(LINK_SECRET_PREFIX)
     installation.instance_key_hash = hash_secret(api_key)
-    installation.instance_key_prefix = display_prefix(api_key)
+    installation.instance_key_prefix = display_prefix(api_key, INSTANCE_KEY_PREFIX)
     installation.link_secret_hash = hash_secret(link_secret)
     installation.updated_at = now
     await session.flush()

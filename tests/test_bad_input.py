@@ -1,0 +1,123 @@
+"""Bad input gets the envelope and a 4xx, never a 500, and changes nothing."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.support.forge import JiraAppClient
+
+
+@pytest.fixture
+async def permit(jira: JiraAppClient) -> str:
+    return await jira.permit()
+
+
+def _assert_envelope(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["ok"] is False
+    assert isinstance(body["error"], str) and body["error"]
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert response.headers["x-request-id"]
+
+
+async def test_malformed_json_is_422(client: httpx.AsyncClient, permit: str) -> None:
+    response = await client.post(
+        "/v1/tasks/AUTH-128/progress",
+        headers={"Authorization": f"Bearer {permit}", "Content-Type": "application/json"},
+        content=b'{"progress": "4',
+    )
+
+    _assert_envelope(response, 422)
+
+
+async def test_wrong_types_are_422(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/security/launch-exchange", json={"code": 5, "projectId": [], "taskId": None})
+
+    _assert_envelope(response, 422)
+    assert {tuple(field["loc"]) for field in response.json()["fields"]} == {
+        ("body", "code"),
+        ("body", "projectId"),
+        ("body", "taskId"),
+    }
+
+
+async def test_validation_errors_never_echo_the_input(client: httpx.AsyncClient) -> None:
+    secret_looking = "sc_launch_" + "S" * 43 + "!"
+
+    response = await client.post(
+        "/v1/security/launch-exchange", json={"code": secret_looking, "projectId": "A", "taskId": "A-1"}
+    )
+
+    _assert_envelope(response, 422)
+    assert secret_looking not in response.text
+
+
+async def test_unknown_fields_are_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/security/launch-exchange",
+        json={"code": "sc_launch_" + "A" * 43, "projectId": "A", "taskId": "A-1", "extra": 1},
+    )
+
+    _assert_envelope(response, 422)
+
+
+async def test_declared_oversized_body_is_413(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/security/launch-exchange",
+        content=b"x" * (2 * 1024 * 1024 + 1),
+        headers={"Content-Type": "application/json"},
+    )
+
+    _assert_envelope(response, 413)
+    assert response.json()["error"] == "payload_too_large"
+
+
+async def test_streamed_oversized_body_is_413(client: httpx.AsyncClient) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(40):
+            yield b"x" * 65536  # 2.5 MiB with no Content-Length
+
+    response = await client.post(
+        "/v1/security/launch-exchange", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+
+    _assert_envelope(response, 413)
+
+
+async def test_huge_lists_are_422(client: httpx.AsyncClient, permit: str) -> None:
+    response = await client.post(
+        "/v1/tasks/AUTH-128/progress",
+        headers={"Authorization": f"Bearer {permit}"},
+        json={"progress": "1%", "confidence": "Low", "logs": ["x"] * 50_000},
+    )
+
+    _assert_envelope(response, 422)
+
+
+async def test_overlong_ids_and_odd_characters_are_422(client: httpx.AsyncClient) -> None:
+    for project in ("A" * 129, "A/../B", "", "A B", "ÄÖ"):
+        response = await client.post(
+            "/v1/security/launch-exchange", json={"code": "sc_launch_" + "A" * 43, "projectId": project, "taskId": "A-1"}
+        )
+        _assert_envelope(response, 422)
+
+
+async def test_unknown_route_and_wrong_method_use_the_envelope(client: httpx.AsyncClient) -> None:
+    _assert_envelope(await client.get("/v1/nothing-here"), 404)
+    _assert_envelope(await client.delete("/v1/security/launch-exchange"), 405)
+
+
+async def test_garbage_authorization_headers_are_401(client: httpx.AsyncClient) -> None:
+    for value in ("Bearer", "Basic abc", "Bearer " + "a" * 9000, "Bearer a.b.c", "Bearer ey.ey.ey"):
+        _assert_envelope(await client.post("/v1/jira/request-key", headers={"Authorization": value}), 401)
+        _assert_envelope(await client.get("/v1/tasks/context", headers={"Authorization": value}), 401)
+
+
+async def test_incoming_request_id_is_echoed_when_safe(client: httpx.AsyncClient) -> None:
+    kept = await client.get("/healthz", headers={"X-Request-Id": "abc-123"})
+    replaced = await client.get("/healthz", headers={"X-Request-Id": "bad id<script>"})
+
+    assert kept.headers["x-request-id"] == "abc-123"
+    assert replaced.headers["x-request-id"] != "bad id"

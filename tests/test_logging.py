@@ -1,0 +1,70 @@
+"""DESIGN.md §4 rule 10: no FIT, key, code or permit in any log line, errors included."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import structlog
+
+from seecodes.kit.logging import redact
+from tests.support.forge import FakeForge, JiraAppClient
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    formatter = next(h.formatter for h in root.handlers if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter))
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(formatter)
+    root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    yield buffer
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+async def test_no_credential_reaches_a_log_line(
+    jira: JiraAppClient, client: httpx.AsyncClient, forge: FakeForge, log_lines: io.StringIO
+) -> None:
+    secrets: list[str] = []
+    fit = forge.fit()
+    secrets.append(fit)
+    await jira.bootstrap()
+    secrets.append(str(jira.request_key))
+    link = (await jira.call("POST", "/v1/security/vscode-link", json={"projectId": "AUTH", "taskId": "AUTH-128"})).json()
+    secrets += [str(jira.request_key), link["launchCode"]]
+    await client.get("/v1/launch", params={"p": "AUTH", "t": "AUTH-128", "c": link["launchCode"]})
+    permit = (
+        await client.post(
+            "/v1/security/launch-exchange", json={"code": link["launchCode"], "projectId": "AUTH", "taskId": "AUTH-128"}
+        )
+    ).json()["permit"]
+    secrets.append(permit)
+    # Failures log too: a replayed code, a replayed key, a bad permit, a validation error.
+    await client.post(
+        "/v1/security/launch-exchange", json={"code": link["launchCode"], "projectId": "AUTH", "taskId": "AUTH-128"}
+    )
+    await client.get("/v1/instances/me", headers={"Authorization": f"Bearer {fit}", "X-SeeCodes-Jira-Request-Key": secrets[1]})
+    await client.post("/v1/tasks/AUTH-128/progress", headers={"Authorization": f"Bearer {permit}x"}, json={})
+    await client.post("/v1/security/launch-exchange", json={"code": link["launchCode"] + "!", "projectId": "A", "taskId": "B"})
+
+    output = log_lines.getvalue()
+    assert output.count('"event": "request"') == 8  # the access lines really were captured
+    for secret in secrets:
+        assert secret not in output
+        assert secret[-20:] not in output
+
+
+def test_redaction_catches_credentials_in_free_text() -> None:
+    text = "failed for sc_launch_abcdefghijklmnop and eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig-part_1"
+
+    cleaned = redact(text)
+
+    assert "abcdefghijklmnop" not in cleaned
+    assert "eyJzdWIiOiJ4In0" not in cleaned

@@ -1,0 +1,64 @@
+"""Health, metrics and the OpenAPI document every client generator reads."""
+
+from __future__ import annotations
+
+import httpx
+
+CONTRACT_ROUTES = {
+    ("get", "/healthz"),
+    ("get", "/openapi.json"),
+    ("post", "/v1/jira/request-key"),
+    ("get", "/v1/instances/me"),
+    ("post", "/v1/security/vscode-link"),
+    ("post", "/v1/security/task-permit"),
+    ("post", "/v1/security/launch-exchange"),
+    ("get", "/v1/launch"),
+    ("get", "/v1/tasks/context"),
+    ("post", "/v1/tasks/{taskId}/progress"),
+    ("get", "/v1/tasks/{taskId}/progress"),
+    ("post", "/public/connect"),
+}
+
+
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+
+    assert response.json() == {"ok": True}
+    assert response.headers["x-request-id"]
+
+
+async def test_readyz_checks_the_database(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/readyz")).json() == {"ok": True}
+
+
+async def test_openapi_is_3_1_and_documents_every_route_of_this_milestone(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+
+    documented = {(method, path) for path, item in spec["paths"].items() for method in item}
+    assert spec["openapi"].startswith("3.1")
+    assert CONTRACT_ROUTES - {("get", "/openapi.json")} <= documented
+    link = spec["paths"]["/v1/security/vscode-link"]["post"]
+    assert link["requestBody"]["content"]["application/json"]["schema"]
+    assert {"200", "401", "403", "422"} <= set(link["responses"])
+    schemas = spec["components"]["schemas"]
+    assert {"launchCode", "vscodeUrl", "httpsUrl", "expiresAt"} <= set(schemas["VscodeLinkResponse"]["properties"])
+    assert set(schemas["InstanceResponse"]["properties"]) >= {
+        "ok", "cloudId", "status", "credits", "apiKeyPrefix", "updatedAt", "installationId", "capabilitySet",
+        "licenseActive", "activationSource", "devModeActive", "billingMode", "siteUrl",
+    }
+
+
+async def test_swagger_ui_is_served(client: httpx.AsyncClient) -> None:
+    response = await client.get("/docs")
+
+    assert response.status_code == 200
+    assert "swagger" in response.text.lower()
+
+
+async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
+    await client.get("/v1/tasks/AUTH-1/progress")
+
+    text = (await client.get("/metrics")).text
+
+    assert 'seecodes_http_requests_total{method="GET",route="/v1/tasks/{taskId}/progress",status="401"}' in text
+    assert "seecodes_http_request_duration_seconds_bucket" in text
