@@ -13,10 +13,13 @@ three scenarios from a separate load-generator process over C keep-alive connect
   ``GET /v1/instances/me`` (FIT check + key rotation per call).
 - ``progress POST``: ``POST /v1/tasks/AUTH-128/progress`` with a reusable task permit.
 
-Each scenario prints requests, errors (non-2xx and connection failures), req/s, p50/p99 latency of
-successful requests, and req/s as a multiple of healthz. Goals: progress POST ≥ 0.50× and rotation
-chain ≥ 0.40× healthz. The load generator shares the machine's cores with the server, so absolute
-figures are a lower bound; the ratios are what the goals are about.
+Each scenario prints requests, errors (non-2xx and connection failures, by status and error code),
+req/s and p50/p99 latency of successful (2xx) requests, the CPU the server workers, the load generator and the
+whole machine kept busy, and req/s as a multiple of healthz. Goals: progress POST ≥ 0.50× and
+rotation chain ≥ 0.40× healthz. Only requests started after a 1 s warm-up count. The load generator
+shares the machine's cores with the server, so absolute figures are a lower bound and other load on
+the machine (a test run) skews them: the script measures and prints how busy the machine was before
+it started. The ratios are what the goals are about.
 """
 
 from __future__ import annotations
@@ -83,6 +86,9 @@ class ClientResult:
     rps: float
     p50_ms: float
     p99_ms: float
+    client_cores: float  # CPU the load generator used, so a saturated client is visible
+    server_cores: float = math.nan  # filled in by the parent from /proc
+    host_cores: float = math.nan  # the whole machine, PostgreSQL included
 
 
 class HttpError(Exception):
@@ -146,6 +152,15 @@ class Recorder:
             self.last_done = max(self.last_done, done)
 
 
+def _failure(status: int, body: bytes) -> str:
+    """`HTTP 401 request_key_replayed`: the error code of the server's envelope says why."""
+    try:
+        code = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        code = None
+    return f"HTTP {status} {code}" if isinstance(code, str) else f"HTTP {status}"
+
+
 def _get(path: str, port: int, extra: str = "") -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}\r\n".encode()
 
@@ -171,16 +186,17 @@ async def _fixed_user(spec: ClientSpec, raw: bytes, rec: Recorder) -> None:
     try:
         while (started := time.perf_counter()) < rec.until:
             try:
-                status, _, _ = await _send(conn, raw)
+                status, _, body = await _send(conn, raw)
             except (TimeoutError, *_TRANSPORT_ERRORS) as error:
                 conn.close()  # the stream is in an unknown state; start a fresh one
                 rec.error(started, time.perf_counter(), type(error).__name__)
+                await asyncio.sleep(0.01)  # a refused connect must not spin and starve the server
                 continue
             done = time.perf_counter()
             if 200 <= status < 300:
                 rec.ok(started, done)
             else:
-                rec.error(started, done, f"HTTP {status}")
+                rec.error(started, done, _failure(status, body))
     finally:
         conn.close()
 
@@ -204,6 +220,7 @@ async def _rotation_user(spec: ClientSpec, fit: str, rec: Recorder) -> None:
                 conn.close()
                 key = None  # whether the key was spent is unknown; a fresh chain is the safe move
                 rec.error(started, time.perf_counter(), type(error).__name__)
+                await asyncio.sleep(0.01)
                 continue
             done = time.perf_counter()
             if key is None:
@@ -211,7 +228,7 @@ async def _rotation_user(spec: ClientSpec, fit: str, rec: Recorder) -> None:
                 if status == 200:
                     key = json.loads(body)["requestKey"]
                 else:
-                    rec.error(started, done, f"bootstrap HTTP {status}")
+                    rec.error(started, done, f"bootstrap {_failure(status, body)}")
                     await asyncio.sleep(0.01)
                 continue
             next_key = headers.get(b"x-seecodes-next-request-key")
@@ -220,13 +237,14 @@ async def _rotation_user(spec: ClientSpec, fit: str, rec: Recorder) -> None:
                 rec.ok(started, done)
             else:
                 key = None
-                rec.error(started, done, f"HTTP {status}" if status != 200 else "no next key")
+                rec.error(started, done, _failure(status, body) if status != 200 else "200 without next key")
     finally:
         conn.close()
 
 
 async def _drive(spec: ClientSpec) -> ClientResult:
-    measure_from = time.perf_counter() + WARMUP_SECONDS
+    cpu_started, wall_started = time.process_time(), time.perf_counter()
+    measure_from = wall_started + WARMUP_SECONDS
     rec = Recorder(measure_from, measure_from + spec.duration)
     if spec.scenario == "healthz":
         raw = _get("/healthz", spec.port)
@@ -244,6 +262,7 @@ async def _drive(spec: ClientSpec) -> ClientResult:
     else:
         raise ValueError(f"unknown scenario {spec.scenario!r}")
     await asyncio.gather(*users)
+    client_cores = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
     elapsed = max(rec.last_done - measure_from, 1e-9)
     latencies = sorted(rec.latencies)
     errors = sum(rec.errors.values())
@@ -253,9 +272,10 @@ async def _drive(spec: ClientSpec) -> ClientResult:
         errors=errors,
         error_kinds=dict(rec.errors),
         elapsed=elapsed,
-        rps=(len(latencies) + errors) / elapsed,
+        rps=len(latencies) / elapsed,  # failures are not throughput: a fast 401 must not flatter
         p50_ms=_percentile(latencies, 0.50) * 1000,
         p99_ms=_percentile(latencies, 0.99) * 1000,
+        client_cores=client_cores,
     )
 
 
@@ -299,6 +319,24 @@ def _drop_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of whole processes (all threads), from /proc; 0 for a process that is gone."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _host_busy_seconds() -> float:
+    """CPU seconds the whole machine spent not idle (all cores), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+
+
 def _task_permit(base_url: str, fit: str) -> str:
     """The Jira App path: bootstrap a chain, spend one key on a direct permit."""
     import httpx
@@ -327,7 +365,6 @@ def run_backend(backend: str, args: argparse.Namespace, pool: concurrent.futures
         tmp = Path(tmp_name)
         forge = FakeForge.create(tmp)
         if backend == "postgres":
-            _create_database(db_name)
             database_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{db_name}"
         else:
             database_url = f"sqlite:///{tmp / 'bench.db'}"
@@ -344,6 +381,8 @@ def run_backend(backend: str, args: argparse.Namespace, pool: concurrent.futures
         server = LiveServer(env, workers=args.workers, log_path=log_path)
         results: list[ClientResult] = []
         try:
+            if backend == "postgres":
+                _create_database(db_name)
             server.start()
             permit = _task_permit(server.base_url, forge.fit(lifetime=fit_lifetime))
             for scenario in SCENARIOS:
@@ -353,7 +392,22 @@ def run_backend(backend: str, args: argparse.Namespace, pool: concurrent.futures
                     for i in range(args.concurrency if scenario == "rotation chain" else 0)
                 ]
                 spec = ClientSpec(scenario, server.port, args.duration, args.concurrency, fits, permit)
-                results.append(pool.submit(run_client, spec).result())
+                pids = server.worker_pids()
+                cpu_before, host_before = _cpu_seconds(pids), _host_busy_seconds()
+                wall_before = time.perf_counter()
+                result = pool.submit(run_client, spec).result()
+                # Averaged over warm-up and measurement alike: says whether the run was CPU-bound,
+                # and where the CPU went (server workers, load generator, the rest: PostgreSQL).
+                wall = time.perf_counter() - wall_before
+                result.server_cores = (_cpu_seconds(pids) - cpu_before) / wall
+                result.host_cores = (_host_busy_seconds() - host_before) / wall
+                results.append(result)
+        except Exception:
+            # The temporary directory goes away with the log in it: show its end now.
+            if log_path.exists():
+                tail = log_path.read_text(errors="replace").splitlines()[-20:]
+                print(f"server log ({backend}), last lines:", *tail, sep="\n  ", file=sys.stderr)
+            raise
         finally:
             server.stop()
             if backend == "postgres":
@@ -372,6 +426,7 @@ def machine_facts(args: argparse.Namespace) -> dict[str, Any]:
                 model = line.split(":", 1)[1].strip()
                 break
     return {
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "cpu_model": model,
@@ -387,7 +442,8 @@ def machine_facts(args: argparse.Namespace) -> dict[str, Any]:
 def print_table(run: BackendRun, workers: int) -> None:
     print(f"\n== backend: {run.backend} (server workers: {workers}) ==")
     header = (
-        f"{'scenario':<16}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}  vs healthz"
+        f"{'scenario':<16}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'srv CPU':>9}{'gen CPU':>9}{'all CPU':>9}  vs healthz"
     )
     print(header)
     print("-" * (len(header) + 26))
@@ -399,8 +455,13 @@ def print_table(run: BackendRun, workers: int) -> None:
             goal = GOALS[r.scenario]
             note += f"  (goal ≥ {goal:.2f}×: {'met' if ratio >= goal else 'MISSED'})"
         print(
-            f"{r.scenario:<16}{r.requests:>10}{r.errors:>8}{r.rps:>10.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}  {note}"
+            f"{r.scenario:<16}{r.requests:>10}{r.errors:>8}{r.rps:>10.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
+            f"{r.server_cores:>9.2f}{r.client_cores:>9.2f}{r.host_cores:>9.2f}  {note}"
         )
+    print(
+        f"  CPU columns: cores kept busy by the server workers / the load generator / the whole machine"
+        f" (of {os.cpu_count()})"
+    )
     for r in run.scenarios:
         if r.error_kinds:
             kinds = ", ".join(f"{kind}: {count}" for kind, count in sorted(r.error_kinds.items()))
@@ -409,9 +470,11 @@ def print_table(run: BackendRun, workers: int) -> None:
         print(f"  server log: {len(run.server_log_lines)} line(s) at WARNING or above; first ones:")
         for line in run.server_log_lines[:5]:
             print(f"    {line[:200]}")
+    else:
+        print("  server log: nothing at WARNING or above")
 
 
-def to_json(facts: dict[str, Any], runs: list[BackendRun]) -> dict[str, Any]:
+def to_json(facts: dict[str, Any], runs: list[BackendRun], failed: list[str]) -> dict[str, Any]:
     backends: dict[str, Any] = {}
     for run in runs:
         reference = next((r.rps for r in run.scenarios if r.scenario == "healthz"), 0.0)
@@ -422,7 +485,7 @@ def to_json(facts: dict[str, Any], runs: list[BackendRun]) -> dict[str, Any]:
             ],
             "server_log_lines": run.server_log_lines[:50],
         }
-    return {"machine": facts, "goals": GOALS, "backends": backends}
+    return {"machine": facts, "goals": GOALS, "backends": backends, "failed_backends": failed}
 
 
 def _finite(row: dict[str, Any]) -> dict[str, Any]:
@@ -444,26 +507,44 @@ def main() -> int:
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
 
     facts = machine_facts(args)
+    # Other work on the machine (a test run, a build) skews every figure; say so up front.
+    busy_before = _host_busy_seconds()
+    time.sleep(1.0)
+    facts["busy_cores_before_start"] = round(_host_busy_seconds() - busy_before, 2)
     print(
         f"cores: {facts['cores']} (usable {facts['usable_cores']}) {facts['cpu_model']}\n"
         f"python: {facts['python']} on {facts['platform']}\n"
         f"server workers: {args.workers}; load generator: 1 separate process, {args.concurrency} keep-alive "
         f"connections; {args.duration:g} s per scenario after {WARMUP_SECONDS:g} s warm-up\n"
-        f"backends: {', '.join(backends)}  (the load generator shares the cores with the server)"
+        f"backends: {', '.join(backends)}  (the load generator shares the cores with the server)\n"
+        f"machine busy before start: {facts['busy_cores_before_start']:.2f} cores"
+        + (
+            "  WARNING: other load is running; figures will be noisy"
+            if facts["busy_cores_before_start"] > 0.2
+            else ""
+        )
     )
     runs: list[BackendRun] = []
+    failed: list[str] = []
     # spawn: a clean interpreter for the load generator, nothing inherited from this process.
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        pool.submit(os.getpid).result()  # spawn now, so start-up cost stays out of the first scenario
         for backend in backends:
-            run = run_backend(backend, args, pool)
+            try:
+                run = run_backend(backend, args, pool)
+            except Exception as error:
+                # One broken backend (say, PostgreSQL down) should not hide the other's figures.
+                print(f"\n== backend: {backend}: FAILED: {type(error).__name__}: {error}", file=sys.stderr)
+                failed.append(backend)
+                continue
             runs.append(run)
             print_table(run, args.workers)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(to_json(facts, runs), indent=2, allow_nan=False, default=str))
+        args.json.write_text(json.dumps(to_json(facts, runs, failed), indent=2, allow_nan=False, default=str))
         print(f"\nwrote {args.json}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -168,3 +168,13 @@ async def test_unknown_kid_refetches_the_jwks_at_most_once_per_cooldown(tmp_path
         assert await keys.key_for(f"random-{attempt}") is None
 
     assert Counting.fetches == 1
+
+
+async def test_concurrent_first_lookups_all_wait_for_the_one_fetch(forge: FakeForge) -> None:
+    import asyncio
+
+    keys = JwksKeys(str(forge.jwks_path), cache_seconds=3600, cooldown_seconds=30, clock=Clock())
+
+    found = await asyncio.gather(*(keys.key_for(TEST_KID) for _ in range(50)))
+
+    assert all(key is not None for key in found)

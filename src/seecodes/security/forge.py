@@ -79,23 +79,31 @@ class JwksKeys:
         return keys
 
     async def key_for(self, kid: str) -> Any | None:
-        now = self._clock.now()
-        stale = self._fetched_at is None or now - self._fetched_at >= self._cache_seconds
-        may_refetch = self._fetched_at is None or now - self._fetched_at >= self._cooldown_seconds
-        if stale or (kid not in self._keys and may_refetch and self._source):
+        if self._needs_refresh(kid):
             async with self._lock:
-                if self._fetched_at is None or self._clock.now() - self._fetched_at >= self._cooldown_seconds:
+                # Re-check: whoever held the lock may just have fetched what we need.
+                if self._needs_refresh(kid):
                     await self._refresh()
         return self._keys.get(kid)
 
+    def _needs_refresh(self, kid: str) -> bool:
+        if self._fetched_at is None:
+            return True
+        age = self._clock.now() - self._fetched_at
+        if age >= self._cache_seconds:
+            return True
+        return bool(self._source) and kid not in self._keys and age >= self._cooldown_seconds
+
     async def _refresh(self) -> None:
-        self._fetched_at = self._clock.now()
         try:
             document = await _load_jwks(self._source)
+            self._keys = _parse_jwks(document)
         except (OSError, httpx.HTTPError, ValueError):
             # Keep the keys we have: a JWKS outage must not reject tokens signed by known keys.
-            return
-        self._keys = _parse_jwks(document)
+            pass
+        finally:
+            # Stamped after the attempt, so nobody treats a fetch in progress as done.
+            self._fetched_at = self._clock.now()
 
 
 async def _load_jwks(source: str) -> dict[str, Any]:
