@@ -90,6 +90,11 @@ class ClientResult:
     server_cores: float = math.nan  # filled in by the parent from /proc
     host_cores: float = math.nan  # the whole machine, PostgreSQL included
 
+    @property
+    def server_cpu_ms(self) -> float:
+        """Server CPU per successful request: the cost that caps req/s once the cores are full."""
+        return self.server_cores / self.rps * 1000 if self.rps else math.nan
+
 
 class HttpError(Exception):
     """The reply could not be read as an HTTP/1.1 response with a Content-Length."""
@@ -443,7 +448,7 @@ def print_table(run: BackendRun, workers: int) -> None:
     print(f"\n== backend: {run.backend} (server workers: {workers}) ==")
     header = (
         f"{'scenario':<16}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'srv CPU':>9}{'gen CPU':>9}{'all CPU':>9}  vs healthz"
+        f"{'srv CPU':>9}{'gen CPU':>9}{'all CPU':>9}{'srv ms/req':>12}  vs healthz"
     )
     print(header)
     print("-" * (len(header) + 26))
@@ -456,11 +461,11 @@ def print_table(run: BackendRun, workers: int) -> None:
             note += f"  (goal ≥ {goal:.2f}×: {'met' if ratio >= goal else 'MISSED'})"
         print(
             f"{r.scenario:<16}{r.requests:>10}{r.errors:>8}{r.rps:>10.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
-            f"{r.server_cores:>9.2f}{r.client_cores:>9.2f}{r.host_cores:>9.2f}  {note}"
+            f"{r.server_cores:>9.2f}{r.client_cores:>9.2f}{r.host_cores:>9.2f}{r.server_cpu_ms:>12.2f}  {note}"
         )
     print(
         f"  CPU columns: cores kept busy by the server workers / the load generator / the whole machine"
-        f" (of {os.cpu_count()})"
+        f" (of {os.cpu_count()}); srv ms/req: server CPU per 2xx request"
     )
     for r in run.scenarios:
         if r.error_kinds:
@@ -480,7 +485,13 @@ def to_json(facts: dict[str, Any], runs: list[BackendRun], failed: list[str]) ->
         reference = next((r.rps for r in run.scenarios if r.scenario == "healthz"), 0.0)
         backends[run.backend] = {
             "scenarios": [
-                _finite({**asdict(r), "ratio_to_healthz": (r.rps / reference if reference else None)})
+                _finite(
+                    {
+                        **asdict(r),
+                        "server_cpu_ms_per_request": r.server_cpu_ms,
+                        "ratio_to_healthz": (r.rps / reference if reference else None),
+                    }
+                )
                 for r in run.scenarios
             ],
             "server_log_lines": run.server_log_lines[:50],

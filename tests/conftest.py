@@ -26,7 +26,9 @@ from seecodes.runtime import Runtime
 from tests.support.forge import TEST_APP_ID, FakeForge, JiraAppClient
 
 REQUIRE_ALL_TIERS = os.environ.get("SEECODES_REQUIRE_ALL_TIERS") == "1"
-POSTGRES_ADMIN_URL = os.environ.get("SEECODES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SEECODES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 TEST_SECRET = "test-secret-key-0123456789abcdef0123456789abcdef"
 
 
@@ -142,7 +144,9 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(forge: FakeForge, tmp_path: Path, database_url: str, settings_overrides: dict[str, Any]) -> Settings:
+def settings(
+    forge: FakeForge, tmp_path: Path, database_url: str, settings_overrides: dict[str, Any]
+) -> Settings:
     return make_settings(forge, tmp_path, database_url, **settings_overrides)
 
 

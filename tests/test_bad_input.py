@@ -17,8 +17,10 @@ def _assert_envelope(response: httpx.Response, status: int) -> None:
     assert response.status_code == status, response.text
     body = response.json()
     assert body["ok"] is False
-    assert isinstance(body["error"], str) and body["error"]
-    assert isinstance(body["detail"], str) and body["detail"]
+    assert isinstance(body["error"], str)
+    assert body["error"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
     assert response.headers["x-request-id"]
 
 
@@ -33,7 +35,9 @@ async def test_malformed_json_is_422(client: httpx.AsyncClient, permit: str) -> 
 
 
 async def test_wrong_types_are_422(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/security/launch-exchange", json={"code": 5, "projectId": [], "taskId": None})
+    response = await client.post(
+        "/v1/security/launch-exchange", json={"code": 5, "projectId": [], "taskId": None}
+    )
 
     _assert_envelope(response, 422)
     assert {tuple(field["loc"]) for field in response.json()["fields"]} == {
@@ -99,7 +103,8 @@ async def test_huge_lists_are_422(client: httpx.AsyncClient, permit: str) -> Non
 async def test_overlong_ids_and_odd_characters_are_422(client: httpx.AsyncClient) -> None:
     for project in ("A" * 129, "A/../B", "", "A B", "ÄÖ"):
         response = await client.post(
-            "/v1/security/launch-exchange", json={"code": "sc_launch_" + "A" * 43, "projectId": project, "taskId": "A-1"}
+            "/v1/security/launch-exchange",
+            json={"code": "sc_launch_" + "A" * 43, "projectId": project, "taskId": "A-1"},
         )
         _assert_envelope(response, 422)
 

@@ -17,7 +17,9 @@ from tests.support.forge import FakeForge, JiraAppClient
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
     root = logging.getLogger()
-    formatter = next(h.formatter for h in root.handlers if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter))
+    formatter = next(
+        h.formatter for h in root.handlers if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)
+    )
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(formatter)
@@ -37,22 +39,32 @@ async def test_no_credential_reaches_a_log_line(
     secrets.append(fit)
     await jira.bootstrap()
     secrets.append(str(jira.request_key))
-    link = (await jira.call("POST", "/v1/security/vscode-link", json={"projectId": "AUTH", "taskId": "AUTH-128"})).json()
+    link = (
+        await jira.call("POST", "/v1/security/vscode-link", json={"projectId": "AUTH", "taskId": "AUTH-128"})
+    ).json()
     secrets += [str(jira.request_key), link["launchCode"]]
     await client.get("/v1/launch", params={"p": "AUTH", "t": "AUTH-128", "c": link["launchCode"]})
     permit = (
         await client.post(
-            "/v1/security/launch-exchange", json={"code": link["launchCode"], "projectId": "AUTH", "taskId": "AUTH-128"}
+            "/v1/security/launch-exchange",
+            json={"code": link["launchCode"], "projectId": "AUTH", "taskId": "AUTH-128"},
         )
     ).json()["permit"]
     secrets.append(permit)
     # Failures log too: a replayed code, a replayed key, a bad permit, a validation error.
     await client.post(
-        "/v1/security/launch-exchange", json={"code": link["launchCode"], "projectId": "AUTH", "taskId": "AUTH-128"}
+        "/v1/security/launch-exchange",
+        json={"code": link["launchCode"], "projectId": "AUTH", "taskId": "AUTH-128"},
     )
-    await client.get("/v1/instances/me", headers={"Authorization": f"Bearer {fit}", "X-SeeCodes-Jira-Request-Key": secrets[1]})
+    await client.get(
+        "/v1/instances/me",
+        headers={"Authorization": f"Bearer {fit}", "X-SeeCodes-Jira-Request-Key": secrets[1]},
+    )
     await client.post("/v1/tasks/AUTH-128/progress", headers={"Authorization": f"Bearer {permit}x"}, json={})
-    await client.post("/v1/security/launch-exchange", json={"code": link["launchCode"] + "!", "projectId": "A", "taskId": "B"})
+    await client.post(
+        "/v1/security/launch-exchange",
+        json={"code": link["launchCode"] + "!", "projectId": "A", "taskId": "B"},
+    )
 
     output = log_lines.getvalue()
     assert output.count('"event": "request"') == 8  # the access lines really were captured

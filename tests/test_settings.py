@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import httpx
@@ -62,12 +63,17 @@ def test_test_env_without_jwks_refuses_to_start(tmp_path: Path) -> None:
 
 async def test_dev_generates_a_local_key_pair_and_trusts_it(tmp_path: Path, sqlite_template: Path) -> None:
     database = tmp_path / "dev.db"
-    database.write_bytes(sqlite_template.read_bytes())
+    shutil.copyfile(sqlite_template, database)
     settings = Settings(env="dev", var_dir=tmp_path / "var", database_url=f"sqlite:///{database}")
     app = create_app(settings)
     key = load_or_create_private_key(settings.dev_forge_key_path)
     token = mint_forge_token(
-        key, app_id=DEV_FORGE_APP_ID, installation_id=INSTALLATION_A, cloud_id=CLOUD_A, principal=USER_A, now=_now()
+        key,
+        app_id=DEV_FORGE_APP_ID,
+        installation_id=INSTALLATION_A,
+        cloud_id=CLOUD_A,
+        principal=USER_A,
+        now=_now(),
     )
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dev") as client:

@@ -41,10 +41,23 @@ async def test_openapi_is_3_1_and_documents_every_route_of_this_milestone(client
     assert link["requestBody"]["content"]["application/json"]["schema"]
     assert {"200", "401", "403", "422"} <= set(link["responses"])
     schemas = spec["components"]["schemas"]
-    assert {"launchCode", "vscodeUrl", "httpsUrl", "expiresAt"} <= set(schemas["VscodeLinkResponse"]["properties"])
+    assert {"launchCode", "vscodeUrl", "httpsUrl", "expiresAt"} <= set(
+        schemas["VscodeLinkResponse"]["properties"]
+    )
     assert set(schemas["InstanceResponse"]["properties"]) >= {
-        "ok", "cloudId", "status", "credits", "apiKeyPrefix", "updatedAt", "installationId", "capabilitySet",
-        "licenseActive", "activationSource", "devModeActive", "billingMode", "siteUrl",
+        "ok",
+        "cloudId",
+        "status",
+        "credits",
+        "apiKeyPrefix",
+        "updatedAt",
+        "installationId",
+        "capabilitySet",
+        "licenseActive",
+        "activationSource",
+        "devModeActive",
+        "billingMode",
+        "siteUrl",
     }
 
 
@@ -60,5 +73,7 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
 
     text = (await client.get("/metrics")).text
 
-    assert 'seecodes_http_requests_total{method="GET",route="/v1/tasks/{taskId}/progress",status="401"}' in text
+    assert (
+        'seecodes_http_requests_total{method="GET",route="/v1/tasks/{taskId}/progress",status="401"}' in text
+    )
     assert "seecodes_http_request_duration_seconds_bucket" in text

@@ -120,7 +120,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _envelope(error.status_code, {"ok": False, "error": code, "detail": detail}, error.headers)
 
     async def on_database_unavailable(_request: Request, error: Exception) -> Response:
-        _log.warning("database_unavailable", error_type=type(error).__name__)
+        reason = str(getattr(error, "orig", None) or type(error).__name__).splitlines()[0][:200]
+        _log.warning("database_unavailable", error_type=type(error).__name__, reason=reason)
         unavailable = ServiceUnavailable("The database is unavailable; retry shortly.")
         return _envelope(503, unavailable.envelope(), {"Retry-After": "2"})
 

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     env: Environment = Environment.DEV
     var_dir: Path = Path("./var")
     database_url: str = ""  # empty: SQLite file under var_dir
+    # Per process: with N workers a host holds up to N × (pool + overflow) connections.
+    database_pool_size: int = Field(default=5, ge=1, le=100)
+    database_max_overflow: int = Field(default=5, ge=0, le=100)
     public_base_url: str = "http://127.0.0.1:8080"
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
     log_level: str = "INFO"

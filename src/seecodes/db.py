@@ -68,16 +68,15 @@ def configure_sqlite_connection(dbapi_connection: Any) -> None:
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 5, max_overflow: int = 5, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = is_sqlite(url)
         # hide_parameters: a failing statement's message must not carry bound values into a log
         # line; they include key hashes and user content.
         options: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite, "hide_parameters": True}
-        if self.is_sqlite:
-            options.update(pool_size=8, max_overflow=8, pool_timeout=30)
-        else:
-            options.update(pool_size=10, max_overflow=10, pool_timeout=10, pool_recycle=1800)
+        options.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=30)
+        if not self.is_sqlite:
+            options.update(pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(async_url(url), **options)
         if self.is_sqlite:
             _use_immediate_transactions(self.engine)

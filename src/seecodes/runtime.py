@@ -29,7 +29,11 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     return Runtime(
         settings=settings,
         clock=clock,
-        db=Database(settings.effective_database_url),
+        db=Database(
+            settings.effective_database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        ),
         forge=ForgeVerifier(
             _forge_keys(settings, clock), app_id=settings.effective_forge_app_id, clock=clock
         ),

@@ -20,7 +20,10 @@ pytestmark = pytest.mark.slow
 CONCURRENCY = 200
 
 
-@pytest.fixture(params=[pytest.param(("postgres", 4), marks=pytest.mark.postgres), ("sqlite", 1)], ids=["postgres-4-workers", "sqlite-1-process"])
+@pytest.fixture(
+    params=[pytest.param(("postgres", 4), marks=pytest.mark.postgres), ("sqlite", 1)],
+    ids=["postgres-4-workers", "sqlite-1-process"],
+)
 def server(request: pytest.FixtureRequest, forge: FakeForge, tmp_path: Path) -> Iterator[LiveServer]:
     backend, workers = request.param
     database_url = request.getfixturevalue(f"{backend}_url")
@@ -41,7 +44,12 @@ async def _fire(requests: list[httpx.Request]) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     async with httpx.AsyncClient(limits=limits, timeout=60.0) as http:
         # Open the connections first so the requests themselves start together.
-        await asyncio.gather(*(http.get(str(requests[0].url.copy_with(path="/healthz", query=None))) for _ in range(CONCURRENCY)))
+        await asyncio.gather(
+            *(
+                http.get(str(requests[0].url.copy_with(path="/healthz", query=None)))
+                for _ in range(CONCURRENCY)
+            )
+        )
         return list(await asyncio.gather(*(http.send(request) for request in requests)))
 
 
@@ -53,12 +61,19 @@ def _assert_no_secret_in_log(server: LiveServer, *values: str) -> None:
         assert value not in log
 
 
-async def test_one_request_key_presented_200_times_succeeds_once(server: LiveServer, forge: FakeForge) -> None:
+async def test_one_request_key_presented_200_times_succeeds_once(
+    server: LiveServer, forge: FakeForge
+) -> None:
     fit = forge.fit(lifetime=120)
     async with httpx.AsyncClient(base_url=server.base_url) as http:
-        key = (await http.post("/v1/jira/request-key", headers={"Authorization": f"Bearer {fit}"})).json()["requestKey"]
+        key = (await http.post("/v1/jira/request-key", headers={"Authorization": f"Bearer {fit}"})).json()[
+            "requestKey"
+        ]
     headers = {"Authorization": f"Bearer {fit}", "X-SeeCodes-Jira-Request-Key": key}
-    requests = [httpx.Request("GET", f"{server.base_url}/v1/instances/me", headers=headers) for _ in range(CONCURRENCY)]
+    requests = [
+        httpx.Request("GET", f"{server.base_url}/v1/instances/me", headers=headers)
+        for _ in range(CONCURRENCY)
+    ]
 
     responses = await _fire(requests)
 
@@ -70,10 +85,14 @@ async def test_one_request_key_presented_200_times_succeeds_once(server: LiveSer
     _assert_no_secret_in_log(server, fit, key)
 
 
-async def test_one_launch_code_exchanged_200_times_mints_one_permit(server: LiveServer, forge: FakeForge) -> None:
+async def test_one_launch_code_exchanged_200_times_mints_one_permit(
+    server: LiveServer, forge: FakeForge
+) -> None:
     fit = forge.fit(lifetime=120)
     async with httpx.AsyncClient(base_url=server.base_url) as http:
-        key = (await http.post("/v1/jira/request-key", headers={"Authorization": f"Bearer {fit}"})).json()["requestKey"]
+        key = (await http.post("/v1/jira/request-key", headers={"Authorization": f"Bearer {fit}"})).json()[
+            "requestKey"
+        ]
         link = await http.post(
             "/v1/security/vscode-link",
             headers={"Authorization": f"Bearer {fit}", "X-SeeCodes-Jira-Request-Key": key},
@@ -82,7 +101,8 @@ async def test_one_launch_code_exchanged_200_times_mints_one_permit(server: Live
     code = link.json()["launchCode"]
     body = {"code": code, "projectId": "AUTH", "taskId": "AUTH-128"}
     requests = [
-        httpx.Request("POST", f"{server.base_url}/v1/security/launch-exchange", json=body) for _ in range(CONCURRENCY)
+        httpx.Request("POST", f"{server.base_url}/v1/security/launch-exchange", json=body)
+        for _ in range(CONCURRENCY)
     ]
 
     responses = await _fire(requests)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import jwt
-import pytest
 from cryptography.hazmat.primitives import serialization
 
 from seecodes.kit.clock import Clock
@@ -59,7 +58,9 @@ async def test_alg_none_is_refused(client: httpx.AsyncClient, forge: FakeForge) 
     assert response.json()["error"] == "invalid_forge_token"
 
 
-async def test_hs256_signed_with_the_jwks_public_key_is_refused(client: httpx.AsyncClient, forge: FakeForge) -> None:
+async def test_hs256_signed_with_the_jwks_public_key_is_refused(
+    client: httpx.AsyncClient, forge: FakeForge
+) -> None:
     # The classic key-confusion attack: use the published RSA public key as an HMAC secret.
     public_pem = forge.key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -108,7 +109,9 @@ async def test_audience_of_another_app_is_refused(client: httpx.AsyncClient, for
     assert response.status_code == 401
 
 
-async def test_audience_list_containing_our_app_is_refused(client: httpx.AsyncClient, forge: FakeForge) -> None:
+async def test_audience_list_containing_our_app_is_refused(
+    client: httpx.AsyncClient, forge: FakeForge
+) -> None:
     response = await _bootstrap(client, forge.fit(extra_claims={"aud": [TEST_APP_ID, "other"]}))
 
     assert response.status_code == 401
@@ -153,7 +156,9 @@ async def test_fit_without_installation_claim_is_refused(client: httpx.AsyncClie
     assert response.status_code == 401
 
 
-async def test_unknown_kid_refetches_the_jwks_at_most_once_per_cooldown(tmp_path: Path, forge: FakeForge) -> None:
+async def test_unknown_kid_refetches_the_jwks_at_most_once_per_cooldown(
+    tmp_path: Path, forge: FakeForge
+) -> None:
     class Counting(JwksKeys):
         fetches = 0
 

@@ -22,8 +22,12 @@ async def _link(jira: JiraAppClient, **body: object) -> dict[str, object]:
     return dict(response.json())
 
 
-async def _exchange(client: httpx.AsyncClient, code: object, project: str = "AUTH", task: str = "AUTH-128") -> httpx.Response:
-    return await client.post("/v1/security/launch-exchange", json={"code": code, "projectId": project, "taskId": task})
+async def _exchange(
+    client: httpx.AsyncClient, code: object, project: str = "AUTH", task: str = "AUTH-128"
+) -> httpx.Response:
+    return await client.post(
+        "/v1/security/launch-exchange", json={"code": code, "projectId": project, "taskId": task}
+    )
 
 
 async def test_vscode_link_has_the_contract_shapes(jira: JiraAppClient, clock: FixedClock) -> None:
@@ -32,7 +36,9 @@ async def test_vscode_link_has_the_contract_shapes(jira: JiraAppClient, clock: F
     code = str(body["launchCode"])
     assert body["ok"] is True
     assert code.startswith("sc_launch_")
-    assert body["vscodeUrl"] == f"vscode://eprojac.seecodes-task-runner/project/AUTH/task/AUTH-128?code={code}"
+    assert (
+        body["vscodeUrl"] == f"vscode://eprojac.seecodes-task-runner/project/AUTH/task/AUTH-128?code={code}"
+    )
     https = urlparse(str(body["httpsUrl"]))
     assert (https.scheme, https.netloc, https.path) == ("https", "seecodes.example.com", "/v1/launch")
     assert parse_qs(https.query) == {"p": ["AUTH"], "t": ["AUTH-128"], "c": [code]}
@@ -53,7 +59,9 @@ async def test_expiration_days_outside_1_to_14_is_422(jira: JiraAppClient) -> No
         assert response.json()["fields"][0]["loc"] == ["body", "expirationDays"]
 
 
-async def test_exchange_returns_a_permit_bound_to_the_task(jira: JiraAppClient, client: httpx.AsyncClient) -> None:
+async def test_exchange_returns_a_permit_bound_to_the_task(
+    jira: JiraAppClient, client: httpx.AsyncClient
+) -> None:
     code = (await _link(jira))["launchCode"]
 
     response = await _exchange(client, code)
@@ -101,7 +109,9 @@ async def test_replayed_launch_code_is_refused_and_revokes_its_permit(
     assert after.json()["error"] == "invalid_permit"
 
 
-async def test_expired_launch_code_is_refused(jira: JiraAppClient, client: httpx.AsyncClient, clock: FixedClock) -> None:
+async def test_expired_launch_code_is_refused(
+    jira: JiraAppClient, client: httpx.AsyncClient, clock: FixedClock
+) -> None:
     code = (await _link(jira))["launchCode"]
     clock.advance(86400 + 1)
 
@@ -128,8 +138,12 @@ async def test_launch_codes_are_stored_only_as_hashes(jira: JiraAppClient, app: 
     assert code not in str(vars(row))
 
 
-async def test_user_account_id_defaults_to_the_fit_principal(jira: JiraAppClient, client: httpx.AsyncClient) -> None:
-    response = await jira.call("POST", "/v1/security/vscode-link", json={"projectId": "AUTH", "taskId": "AUTH-128"})
+async def test_user_account_id_defaults_to_the_fit_principal(
+    jira: JiraAppClient, client: httpx.AsyncClient
+) -> None:
+    response = await jira.call(
+        "POST", "/v1/security/vscode-link", json={"projectId": "AUTH", "taskId": "AUTH-128"}
+    )
 
     assert response.status_code == 200
 
@@ -137,14 +151,18 @@ async def test_user_account_id_defaults_to_the_fit_principal(jira: JiraAppClient
 async def test_app_level_fit_must_name_the_user(jira: JiraAppClient) -> None:
     jira.fit_claims = {"principal": None}
 
-    missing = await jira.call("POST", "/v1/security/vscode-link", json={"projectId": "AUTH", "taskId": "AUTH-128"})
+    missing = await jira.call(
+        "POST", "/v1/security/vscode-link", json={"projectId": "AUTH", "taskId": "AUTH-128"}
+    )
     named = await jira.call("POST", "/v1/security/vscode-link", json=LINK)
 
     assert missing.status_code == 422
     assert named.status_code == 200
 
 
-async def test_vscode_link_stores_task_context_for_the_ide(jira: JiraAppClient, client: httpx.AsyncClient) -> None:
+async def test_vscode_link_stores_task_context_for_the_ide(
+    jira: JiraAppClient, client: httpx.AsyncClient
+) -> None:
     jira_context = {"title": "Implement auth flow", "descriptionMd": "…", "attachments": [], "images": []}
     initial = {"version": 1, "task": {"key": "AUTH-128"}}
     code = (await _link(jira, jiraContext=jira_context, initialTaiDoc=initial))["launchCode"]
@@ -168,7 +186,9 @@ async def test_a_later_link_without_context_keeps_the_stored_context(
     assert response.json()["context"] == {"title": "first"}
 
 
-async def test_missing_task_context_is_404_context_not_found(jira: JiraAppClient, client: httpx.AsyncClient) -> None:
+async def test_missing_task_context_is_404_context_not_found(
+    jira: JiraAppClient, client: httpx.AsyncClient
+) -> None:
     permit = await jira.permit()
 
     response = await client.get("/v1/tasks/context", headers={"Authorization": f"Bearer {permit}"})

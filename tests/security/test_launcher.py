@@ -21,7 +21,10 @@ async def test_launcher_opens_exactly_the_vscode_url(client: httpx.AsyncClient) 
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert _launch_url(response.text) == f"vscode://eprojac.seecodes-task-runner/project/AUTH/task/AUTH-128?code={code}"
+    assert (
+        _launch_url(response.text)
+        == f"vscode://eprojac.seecodes-task-runner/project/AUTH/task/AUTH-128?code={code}"
+    )
     assert 'id="open-cursor"' in response.text
     assert "cursor://eprojac.seecodes-task-runner/project/AUTH/task/AUTH-128" in unescape(response.text)
 
@@ -35,7 +38,8 @@ async def test_launcher_sends_no_referrer_no_cache_and_a_strict_csp(client: http
     assert response.headers["cache-control"] == "no-store"
     assert "default-src 'none'" in csp
     assert "unsafe-inline" not in csp
-    assert nonce and f'<script nonce="{nonce.group(1)}">' in response.text
+    assert nonce
+    assert f'<script nonce="{nonce.group(1)}">' in response.text
     assert '<meta name="referrer" content="no-referrer">' in response.text
 
 
@@ -53,7 +57,12 @@ async def test_launcher_escapes_script_injection_in_every_parameter(client: http
 async def test_allow_listed_base_url_is_passed_through(client: httpx.AsyncClient) -> None:
     response = await client.get(
         "/v1/launch",
-        params={"p": "AUTH", "t": "AUTH-1", "c": "sc_launch_x", "baseUrl": "https://eu.seecodes.example.com/"},
+        params={
+            "p": "AUTH",
+            "t": "AUTH-1",
+            "c": "sc_launch_x",
+            "baseUrl": "https://eu.seecodes.example.com/",
+        },
     )
 
     assert "baseUrl=https%3A%2F%2Feu.seecodes.example.com" in _launch_url(response.text)
@@ -61,7 +70,8 @@ async def test_allow_listed_base_url_is_passed_through(client: httpx.AsyncClient
 
 async def test_base_url_outside_the_allow_list_is_dropped(client: httpx.AsyncClient) -> None:
     response = await client.get(
-        "/v1/launch", params={"p": "AUTH", "t": "AUTH-1", "c": "sc_launch_x", "baseUrl": "https://evil.example.com"}
+        "/v1/launch",
+        params={"p": "AUTH", "t": "AUTH-1", "c": "sc_launch_x", "baseUrl": "https://evil.example.com"},
     )
 
     assert "baseUrl" not in _launch_url(response.text)
@@ -69,8 +79,12 @@ async def test_base_url_outside_the_allow_list_is_dropped(client: httpx.AsyncCli
 
 
 async def test_status_language_is_kept_only_when_it_is_a_language_tag(client: httpx.AsyncClient) -> None:
-    kept = await client.get("/v1/launch", params={"p": "A", "t": "A-1", "c": "sc_launch_x", "statusLanguage": "pt-BR"})
-    dropped = await client.get("/v1/launch", params={"p": "A", "t": "A-1", "c": "sc_launch_x", "statusLanguage": "x'><b>"})
+    kept = await client.get(
+        "/v1/launch", params={"p": "A", "t": "A-1", "c": "sc_launch_x", "statusLanguage": "pt-BR"}
+    )
+    dropped = await client.get(
+        "/v1/launch", params={"p": "A", "t": "A-1", "c": "sc_launch_x", "statusLanguage": "x'><b>"}
+    )
 
     assert "statusLanguage=pt-BR" in _launch_url(kept.text)
     assert "statusLanguage" not in _launch_url(dropped.text)

@@ -21,7 +21,9 @@ LINK = {"projectId": "AUTH", "taskId": "AUTH-128", "userAccountId": "557058:lega
 async def _enrollment_token(app: FastAPI, cloud_id: str = CLOUD_A) -> str:
     runtime = runtime_of(app)
     async with runtime.db.transaction() as session:
-        issued = await legacy.create_enrollment_token(session, runtime.clock, cloud_id=cloud_id, ttl_seconds=3600)
+        issued = await legacy.create_enrollment_token(
+            session, runtime.clock, cloud_id=cloud_id, ttl_seconds=3600
+        )
     return issued.token
 
 
@@ -55,13 +57,17 @@ class TestBridgeOn:
 
     async def test_connect_without_an_enrollment_token_is_refused(self, client: httpx.AsyncClient) -> None:
         missing = await client.post("/public/connect", json={"cloudId": CLOUD_A})
-        unknown = await client.post("/public/connect", json={"cloudId": CLOUD_A, "enrollmentToken": "sc_enroll_nope"})
+        unknown = await client.post(
+            "/public/connect", json={"cloudId": CLOUD_A, "enrollmentToken": "sc_enroll_nope"}
+        )
 
         assert missing.status_code == 422
         assert unknown.status_code == 403
         assert unknown.json()["error"] == "enrollment_token_invalid"
 
-    async def test_enrollment_token_is_bound_to_its_site_and_single_use(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_enrollment_token_is_bound_to_its_site_and_single_use(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
         token = await _enrollment_token(app, CLOUD_A)
 
         other_site = await client.post("/public/connect", json={"cloudId": CLOUD_B, "enrollmentToken": token})
@@ -72,7 +78,9 @@ class TestBridgeOn:
         assert first.status_code == 200
         assert second.status_code == 403
 
-    async def test_connect_returns_the_keys_once_and_stores_only_hashes(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_connect_returns_the_keys_once_and_stores_only_hashes(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
         body = await self._connect(client, app)
 
         assert body["ok"] is True
@@ -85,13 +93,17 @@ class TestBridgeOn:
         assert body["apiKey"] not in str(vars(row))
         assert body["linkSecret"] not in str(vars(row))
 
-    async def test_instance_key_headers_mint_links_and_permits(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_instance_key_headers_mint_links_and_permits(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
         body = await self._connect(client, app)
         headers = {"X-Cloud-Id": CLOUD_A, "X-Instance-Key": body["apiKey"]}
 
         link = await client.post("/v1/security/vscode-link", headers=headers, json=LINK)
         permit = await client.post("/v1/security/task-permit", headers=headers, json=LINK)
-        no_user = await client.post("/v1/security/task-permit", headers=headers, json={"projectId": "A", "taskId": "A-1"})
+        no_user = await client.post(
+            "/v1/security/task-permit", headers=headers, json={"projectId": "A", "taskId": "A-1"}
+        )
 
         assert link.status_code == 200
         assert link.json()["launchCode"].startswith("sc_launch_")
@@ -107,7 +119,9 @@ class TestBridgeOn:
             json=LINK,
         )
         wrong_cloud = await client.post(
-            "/v1/security/task-permit", headers={"X-Cloud-Id": CLOUD_B, "X-Instance-Key": body["apiKey"]}, json=LINK
+            "/v1/security/task-permit",
+            headers={"X-Cloud-Id": CLOUD_B, "X-Instance-Key": body["apiKey"]},
+            json=LINK,
         )
 
         assert wrong_key.status_code == 401
@@ -118,7 +132,9 @@ class TestBridgeOn:
         await self._connect(client, app)
 
         response = await client.post(
-            "/v1/security/task-permit", headers={"X-Cloud-Id": CLOUD_A, "X-Instance-Key": old["apiKey"]}, json=LINK
+            "/v1/security/task-permit",
+            headers={"X-Cloud-Id": CLOUD_A, "X-Instance-Key": old["apiKey"]},
+            json=LINK,
         )
 
         assert response.status_code == 401

@@ -21,7 +21,9 @@ def _auth(permit: str) -> dict[str, str]:
 
 
 async def test_direct_permit_has_the_contract_shape(jira: JiraAppClient, clock: FixedClock) -> None:
-    response = await jira.call("POST", "/v1/security/task-permit", json={"projectId": "AUTH", "taskId": "AUTH-128"})
+    response = await jira.call(
+        "POST", "/v1/security/task-permit", json={"projectId": "AUTH", "taskId": "AUTH-128"}
+    )
 
     body = response.json()
     assert response.status_code == 200
@@ -41,7 +43,9 @@ async def test_permit_for_another_task_is_403(jira: JiraAppClient, client: httpx
     assert response.json()["error"] == "permit_scope_mismatch"
 
 
-async def test_progress_read_with_another_project_is_403(jira: JiraAppClient, client: httpx.AsyncClient) -> None:
+async def test_progress_read_with_another_project_is_403(
+    jira: JiraAppClient, client: httpx.AsyncClient
+) -> None:
     permit = await jira.permit(project="AUTH", task="AUTH-128")
 
     response = await client.get("/v1/tasks/AUTH-128/progress?projectId=OTHER", headers=_auth(permit))
@@ -70,7 +74,9 @@ async def test_revoked_permit_is_401(jira: JiraAppClient, client: httpx.AsyncCli
     assert response.json()["error"] == "invalid_permit"
 
 
-async def test_expired_permit_is_401(jira: JiraAppClient, client: httpx.AsyncClient, clock: FixedClock) -> None:
+async def test_expired_permit_is_401(
+    jira: JiraAppClient, client: httpx.AsyncClient, clock: FixedClock
+) -> None:
     permit = await jira.permit()
     clock.advance(86400 + 1)
 
@@ -86,7 +92,9 @@ async def test_tampered_permit_is_401(jira: JiraAppClient, client: httpx.AsyncCl
     header, _, signature = permit.split(".")
     forged_payload = jwt.encode(claims, "x" * 32, algorithm="HS256").split(".")[1]
 
-    response = await client.post("/v1/tasks/AUTH-999/progress", headers=_auth(f"{header}.{forged_payload}.{signature}"), json=PROGRESS)
+    response = await client.post(
+        "/v1/tasks/AUTH-999/progress", headers=_auth(f"{header}.{forged_payload}.{signature}"), json=PROGRESS
+    )
 
     assert response.status_code == 401
 
@@ -105,7 +113,9 @@ async def test_a_permit_is_not_a_fit(jira: JiraAppClient, client: httpx.AsyncCli
     assert response.status_code == 401
 
 
-async def test_permit_signed_with_another_secret_is_401(jira: JiraAppClient, client: httpx.AsyncClient, app: FastAPI) -> None:
+async def test_permit_signed_with_another_secret_is_401(
+    jira: JiraAppClient, client: httpx.AsyncClient, app: FastAPI
+) -> None:
     permit = await jira.permit()
     runtime = runtime_of(app)
     scope = runtime.permits.decode(permit)

@@ -26,7 +26,9 @@ def _headers(forge: FakeForge, key: str, **claims: object) -> dict[str, str]:
     return {"Authorization": f"Bearer {forge.fit(**claims)}", REQUEST_KEY_HEADER: key}  # type: ignore[arg-type]
 
 
-async def test_bootstrap_returns_a_prefixed_key_valid_for_five_minutes(jira: JiraAppClient, clock: FixedClock) -> None:
+async def test_bootstrap_returns_a_prefixed_key_valid_for_five_minutes(
+    jira: JiraAppClient, clock: FixedClock
+) -> None:
     response = await jira.bootstrap()
 
     body = response.json()
@@ -49,7 +51,9 @@ async def test_each_use_returns_a_new_key_and_the_chain_keeps_working(jira: Jira
     assert len(seen) == 6
 
 
-async def test_missing_request_key_is_403_without_a_successor(client: httpx.AsyncClient, forge: FakeForge) -> None:
+async def test_missing_request_key_is_403_without_a_successor(
+    client: httpx.AsyncClient, forge: FakeForge
+) -> None:
     response = await client.get("/v1/instances/me", headers={"Authorization": f"Bearer {forge.fit()}"})
 
     assert response.status_code == 403
@@ -81,7 +85,9 @@ async def test_replayed_request_key_revokes_the_chain(
     assert after.json()["error"] == "request_key_replayed"
 
 
-async def test_replay_does_not_touch_other_chains(jira: JiraAppClient, client: httpx.AsyncClient, forge: FakeForge) -> None:
+async def test_replay_does_not_touch_other_chains(
+    jira: JiraAppClient, client: httpx.AsyncClient, forge: FakeForge
+) -> None:
     other_tab = JiraAppClient(client, forge)
     await other_tab.bootstrap()
     await jira.bootstrap()
@@ -99,7 +105,8 @@ async def test_key_of_another_installation_is_refused(
     await jira.bootstrap()
 
     response = await client.get(
-        "/v1/instances/me", headers=_headers(forge, str(jira.request_key), installation=INSTALLATION_B, cloud_id=CLOUD_B)
+        "/v1/instances/me",
+        headers=_headers(forge, str(jira.request_key), installation=INSTALLATION_B, cloud_id=CLOUD_B),
     )
 
     assert response.status_code == 403
@@ -109,10 +116,14 @@ async def test_key_of_another_installation_is_refused(
     assert (await jira.call("GET", "/v1/instances/me")).status_code == 403
 
 
-async def test_key_of_another_principal_is_refused(jira: JiraAppClient, client: httpx.AsyncClient, forge: FakeForge) -> None:
+async def test_key_of_another_principal_is_refused(
+    jira: JiraAppClient, client: httpx.AsyncClient, forge: FakeForge
+) -> None:
     await jira.bootstrap()
 
-    response = await client.get("/v1/instances/me", headers=_headers(forge, str(jira.request_key), principal=USER_B))
+    response = await client.get(
+        "/v1/instances/me", headers=_headers(forge, str(jira.request_key), principal=USER_B)
+    )
 
     assert response.status_code == 403
     assert response.json()["error"] == "request_key_mismatch"
@@ -138,9 +149,27 @@ async def test_key_just_inside_its_lifetime_is_accepted(jira: JiraAppClient, clo
 @pytest.mark.parametrize(
     ("method", "url", "body", "status", "error"),
     [
-        ("POST", "/v1/security/vscode-link", {"projectId": "AUTH", "taskId": "AUTH-1", "expirationDays": 99}, 422, "validation_error"),
-        ("POST", "/v1/security/task-permit", {"projectId": "AUTH", "taskId": "AUTH-1", "cloudIdHint": CLOUD_B}, 403, "hint_mismatch"),
-        ("POST", "/v1/security/task-permit", {"projectId": "AUTH", "taskId": "AUTH-1", "userAccountId": USER_B}, 403, "principal_mismatch"),
+        (
+            "POST",
+            "/v1/security/vscode-link",
+            {"projectId": "AUTH", "taskId": "AUTH-1", "expirationDays": 99},
+            422,
+            "validation_error",
+        ),
+        (
+            "POST",
+            "/v1/security/task-permit",
+            {"projectId": "AUTH", "taskId": "AUTH-1", "cloudIdHint": CLOUD_B},
+            403,
+            "hint_mismatch",
+        ),
+        (
+            "POST",
+            "/v1/security/task-permit",
+            {"projectId": "AUTH", "taskId": "AUTH-1", "userAccountId": USER_B},
+            403,
+            "principal_mismatch",
+        ),
         ("GET", "/v1/instances/me?siteUrlHint=https://elsewhere.atlassian.net", None, 403, "hint_mismatch"),
         ("GET", "/v1/tasks/AUTH-1/progress", None, 422, "validation_error"),  # projectId missing
     ],

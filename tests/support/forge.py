@@ -79,7 +79,9 @@ class JiraAppClient:
         return self.forge.fit(**self.fit_claims)
 
     async def bootstrap(self) -> httpx.Response:
-        response = await self.http.post("/v1/jira/request-key", headers={"Authorization": f"Bearer {self.fit()}"})
+        response = await self.http.post(
+            "/v1/jira/request-key", headers={"Authorization": f"Bearer {self.fit()}"}
+        )
         assert response.status_code == 200, response.text
         self.request_key = response.json()["requestKey"]
         return response
@@ -95,6 +97,8 @@ class JiraAppClient:
         return response
 
     async def permit(self, project: str = "AUTH", task: str = "AUTH-128", **body: Any) -> str:
-        response = await self.call("POST", "/v1/security/task-permit", json={"projectId": project, "taskId": task, **body})
+        response = await self.call(
+            "POST", "/v1/security/task-permit", json={"projectId": project, "taskId": task, **body}
+        )
         assert response.status_code == 200, response.text
         return str(response.json()["permit"])

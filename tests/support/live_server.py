@@ -42,12 +42,22 @@ class LiveServer:
     def start(self, timeout: float = 60.0) -> LiveServer:
         log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "seecodes", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", str(self.workers)],
+            [
+                sys.executable,
+                "-m",
+                "seecodes",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - the only way to set the death signal
+            preexec_fn=_die_with_parent,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout

@@ -48,7 +48,9 @@ async def test_every_post_is_kept_and_the_newest_is_served(
     client: httpx.AsyncClient, permit: str, app: FastAPI
 ) -> None:
     await client.post("/v1/tasks/AUTH-128/progress", headers=_auth(permit), json=DOCUMENT)
-    await client.post("/v1/tasks/AUTH-128/progress", headers=_auth(permit), json={**DOCUMENT, "progress": "80%"})
+    await client.post(
+        "/v1/tasks/AUTH-128/progress", headers=_auth(permit), json={**DOCUMENT, "progress": "80%"}
+    )
 
     read = await client.get("/v1/tasks/AUTH-128/progress?projectId=AUTH", headers=_auth(permit))
 
@@ -62,7 +64,9 @@ async def test_jira_app_reads_progress_with_fit_and_request_key(
 ) -> None:
     await client.post("/v1/tasks/AUTH-128/progress", headers=_auth(permit), json=DOCUMENT)
 
-    read = await jira.call("GET", "/v1/tasks/AUTH-128/progress", params={"projectId": "AUTH", "cloudIdHint": CLOUD_A})
+    read = await jira.call(
+        "GET", "/v1/tasks/AUTH-128/progress", params={"projectId": "AUTH", "cloudIdHint": CLOUD_A}
+    )
 
     assert read.status_code == 200
     assert read.json()["progress"]["ready"] == DOCUMENT["ready"]
@@ -86,8 +90,12 @@ async def test_progress_before_any_report_is_null(client: httpx.AsyncClient, per
     assert read.json() == {"ok": True, "progress": None}
 
 
-async def test_confidence_is_normalised_to_its_capitalised_form(client: httpx.AsyncClient, permit: str) -> None:
-    await client.post("/v1/tasks/AUTH-128/progress", headers=_auth(permit), json={**DOCUMENT, "confidence": "high"})
+async def test_confidence_is_normalised_to_its_capitalised_form(
+    client: httpx.AsyncClient, permit: str
+) -> None:
+    await client.post(
+        "/v1/tasks/AUTH-128/progress", headers=_auth(permit), json={**DOCUMENT, "confidence": "high"}
+    )
 
     read = await client.get("/v1/tasks/AUTH-128/progress?projectId=AUTH", headers=_auth(permit))
 
@@ -110,7 +118,9 @@ async def test_confidence_is_normalised_to_its_capitalised_form(client: httpx.As
 async def test_invalid_progress_is_422_and_nothing_is_stored(
     client: httpx.AsyncClient, permit: str, change: dict[str, object]
 ) -> None:
-    response = await client.post("/v1/tasks/AUTH-128/progress", headers=_auth(permit), json={**DOCUMENT, **change})
+    response = await client.post(
+        "/v1/tasks/AUTH-128/progress", headers=_auth(permit), json={**DOCUMENT, **change}
+    )
     read = await client.get("/v1/tasks/AUTH-128/progress?projectId=AUTH", headers=_auth(permit))
 
     assert response.status_code == 422

@@ -1,0 +1,100 @@
+"""The operator CLI against a real embedded database."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import jwt
+import pytest
+from typer.testing import CliRunner
+
+from seecodes.cli import app
+from seecodes.config import DEV_FORGE_APP_ID, get_settings
+
+INSTALLATION = "0a3a7799-0000-4000-8000-0000000000cc"
+CLOUD = "d0d52620-3203-4cfa-8db5-f2587155f0dd"
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    monkeypatch.setenv("SEECODES_ENV", "dev")
+    monkeypatch.setenv("SEECODES_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("SEECODES_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def test_forge_token_mints_a_dev_fit(cli: CliRunner) -> None:
+    result = cli.invoke(
+        app,
+        [
+            "admin",
+            "forge-token",
+            "--installation",
+            INSTALLATION,
+            "--cloud-id",
+            CLOUD,
+            "--principal",
+            "557058:me",
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    claims = jwt.decode(result.stdout.strip().splitlines()[-1], options={"verify_signature": False})
+    assert claims["aud"] == DEV_FORGE_APP_ID
+    assert claims["app"]["installationId"] == f"ari:cloud:ecosystem::installation/{INSTALLATION}"
+    assert claims["principal"] == "557058:me"
+    assert claims["exp"] > time.time()
+
+
+def test_forge_token_is_refused_in_production(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEECODES_ENV", "production")
+    monkeypatch.setenv("SEECODES_SECRET_KEY", "p" * 40)
+    monkeypatch.setenv("SEECODES_FORGE_APP_ID", "ari:cloud:ecosystem::app/x")
+    monkeypatch.setenv(
+        "SEECODES_FORGE_JWKS_URL", "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json"
+    )
+    monkeypatch.setenv("SEECODES_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+
+    result = cli.invoke(
+        app,
+        ["admin", "forge-token", "--installation", INSTALLATION, "--cloud-id", CLOUD, "--principal", "me"],
+    )
+
+    assert result.exit_code == 2
+    assert "refused" in result.output
+
+
+def test_unsafe_production_settings_stop_the_cli(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEECODES_ENV", "production")
+
+    result = cli.invoke(app, ["migrate"])
+
+    assert result.exit_code == 2
+    assert "refusing to start in production" in result.output
+
+
+def test_credit_grant_needs_a_known_installation(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["admin", "credits", "grant", INSTALLATION, "10"])
+
+    assert result.exit_code == 1
+    assert "unknown" in result.output
+
+
+def test_enrollment_token_is_printed_once(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["admin", "enrollment-token", "create", "--cloud-id", CLOUD])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1].startswith("sc_enroll_")
+
+
+def test_permits_list_and_revoke_without_arguments(cli: CliRunner) -> None:
+    listed = cli.invoke(app, ["admin", "permits", "list", "--all"])
+    refused = cli.invoke(app, ["admin", "permits", "revoke"])
+
+    assert listed.exit_code == 0, listed.output
+    assert "jti" in listed.output
+    assert refused.exit_code == 2
