@@ -73,7 +73,7 @@ class Database:
         self.is_sqlite = is_sqlite(url)
         # hide_parameters: a failing statement's message must not carry bound values into a log
         # line; they include key hashes and user content.
-        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite, "hide_parameters": True}
+        options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         options.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=30)
         if not self.is_sqlite:
             options.update(pool_recycle=1800)
