@@ -34,23 +34,28 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+_DRIVERS = {
+    # backend: (synchronous driver for Alembic and tools, asynchronous driver for the app)
+    "sqlite": ("sqlite", "sqlite+aiosqlite"),
+    "postgresql": ("postgresql+psycopg", "postgresql+psycopg"),
+}
+
+
+def _with_driver(url: str, *, asynchronous: bool) -> str:
+    parsed = make_url(url)
+    drivers = _DRIVERS.get(parsed.get_backend_name())
+    if drivers is None:
+        raise ValueError(f"unsupported database backend: {parsed.get_backend_name()}")
+    return parsed.set(drivername=drivers[asynchronous]).render_as_string(hide_password=False)
+
+
 def sync_url(url: str) -> str:
     """The URL Alembic and other synchronous tools use."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
-    if parsed.get_backend_name() == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    raise ValueError(f"unsupported database backend: {parsed.get_backend_name()}")
+    return _with_driver(url, asynchronous=False)
 
 
 def async_url(url: str) -> str:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
-    if parsed.get_backend_name() == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    raise ValueError(f"unsupported database backend: {parsed.get_backend_name()}")
+    return _with_driver(url, asynchronous=True)
 
 
 def is_sqlite(url: str) -> bool:

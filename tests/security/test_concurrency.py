@@ -53,6 +53,12 @@ async def _fire(requests: list[httpx.Request]) -> list[httpx.Response]:
         return list(await asyncio.gather(*(http.send(request) for request in requests)))
 
 
+async def _bootstrap(server: LiveServer, fit: str) -> str:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        response = await http.post("/v1/jira/request-key", headers={"Authorization": f"Bearer {fit}"})
+    return str(response.json()["requestKey"])
+
+
 def _assert_no_secret_in_log(server: LiveServer, *values: str) -> None:
     assert server.log_path is not None
     log = server.log_path.read_text()
