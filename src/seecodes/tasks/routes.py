@@ -56,16 +56,7 @@ async def save_progress(
     taskId: TaskIdPath,
     body: ProgressDocument,
 ) -> OkResponse:
-    permit.require_task(taskId)
-    await service.save_progress(
-        session,
-        runtime.clock,
-        installation_id=permit.installation_id,
-        project_id=permit.project_id,
-        task_id=permit.task_id,
-        user_account_id=permit.user_account_id,
-        document=body,
-    )
+    await service.save_progress(session, runtime.clock, permit=permit, task_id=taskId, document=body)
     return OkResponse()
 
 

@@ -13,6 +13,7 @@ from seecodes.kit.clock import Clock
 from seecodes.kit.sql import dialect_insert
 from seecodes.models import ProgressReport, TaskContext
 from seecodes.security.deps import TaskReader
+from seecodes.security.permits import PermitScope
 from seecodes.tasks.schemas import ProgressDocument
 
 
@@ -66,20 +67,15 @@ async def load_context(
 
 
 async def save_progress(
-    session: AsyncSession,
-    clock: Clock,
-    *,
-    installation_id: str,
-    project_id: str,
-    task_id: str,
-    user_account_id: str,
-    document: ProgressDocument,
+    session: AsyncSession, clock: Clock, *, permit: PermitScope, task_id: str, document: ProgressDocument
 ) -> ProgressReport:
+    """Only the permit's own task may be written; the report is stored under the permit's binding."""
+    permit.require_task(task_id)
     report = ProgressReport(
-        installation_id=installation_id,
-        project_id=project_id,
-        task_id=task_id,
-        user_account_id=user_account_id,
+        installation_id=permit.installation_id,
+        project_id=permit.project_id,
+        task_id=permit.task_id,
+        user_account_id=permit.user_account_id,
         ready=document.ready,
         left=document.left,
         progress=document.progress,
