@@ -154,16 +154,6 @@ class ContextNotFound(NotFound):
     default_detail = "No Jira task context was stored for this project and task."
 
 
-class Conflict(SeecodesError):
-    status_code = 409
-    code = "conflict"
-
-
-class Gone(SeecodesError):
-    status_code = 410
-    code = "gone"
-
-
 class PayloadTooLarge(SeecodesError):
     status_code = 413
     code = "payload_too_large"

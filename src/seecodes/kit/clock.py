@@ -31,9 +31,6 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-UTC_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 

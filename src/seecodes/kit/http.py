@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
 
 import orjson
 import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from seecodes.errors import PayloadTooLarge
 from seecodes.kit.logging import get_logger
 from seecodes.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -126,7 +126,9 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise HTTPException(413, _too_large_detail(self.max_body_bytes))
+                    # An HTTPException, not PayloadTooLarge: FastAPI turns any other error raised
+                    # while it reads the body into a 400.
+                    raise HTTPException(413, _too_large(self.max_body_bytes).detail)
             return message
 
         await self.app(scope, limited_receive, send)
@@ -142,17 +144,17 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _too_large_detail(limit: int) -> str:
-    return f"The request body is larger than {limit} bytes."
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is larger than {limit} bytes.")
 
 
 async def _send_too_large(send: Send, limit: int) -> None:
-    payload: dict[str, Any] = {"ok": False, "error": "payload_too_large", "detail": _too_large_detail(limit)}
-    body = orjson.dumps(payload)
+    error = _too_large(limit)
+    body = orjson.dumps(error.envelope())
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": error.status_code,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
