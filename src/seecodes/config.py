@@ -22,6 +22,16 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class StorageBackend(StrEnum):
+    LOCAL = "local"  # a directory; the API serves HMAC-signed, expiring URLs itself
+    S3 = "s3"  # any S3-compatible store with real presigned URLs
+
+
+class RunExecution(StrEnum):
+    IN_PROCESS = "in_process"  # the API process executes runs (one process, the embedded default)
+    WORKERS = "workers"  # API processes only enqueue; `seecodes worker` processes execute
+
+
 class SettingsError(RuntimeError):
     """The configuration cannot be used; the message says which setting and why."""
 
@@ -59,6 +69,29 @@ class Settings(BaseSettings):
 
     # -- compatibility bridge (seed 000) --------------------------------------------------------
     legacy_bridge_enabled: bool = False
+
+    # -- object storage (run uploads and artifacts) ----------------------------------------------
+    storage_backend: StorageBackend = StorageBackend.LOCAL
+    storage_dir: Path | None = None  # local backend; empty: var_dir / "storage"
+    storage_bucket: str = Field(default="seecodes-runs", min_length=3, max_length=63)
+    s3_endpoint_url: str | None = None  # empty: AWS; set for MinIO, SeaweedFS, R2, …
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    upload_url_ttl_seconds: int = Field(default=900, ge=30, le=7 * 86400)
+    download_url_ttl_seconds: int = Field(default=3600, ge=30, le=7 * 86400)
+    upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=5 * 1024**3)
+    uploads_retention_hours: float = Field(default=48, ge=0, le=24 * 365)
+    artifacts_retention_days: float = Field(default=0, ge=0, le=3650)  # 0: output and logs kept
+
+    # -- runs -----------------------------------------------------------------------------------
+    models_file: Path | None = None  # TOML model catalog; empty: the built-in catalog
+    run_execution: RunExecution = RunExecution.IN_PROCESS
+    run_engine_database_url: str = ""  # DBOS system database; empty: var_dir/dbos.sqlite or database_url
+    run_queue_poll_seconds: float = Field(default=0.05, ge=0.005, le=10)
+    run_timeout_seconds: float = Field(default=600, ge=1, le=24 * 3600)
+    provider_max_retries: int = Field(default=3, ge=0, le=10)
+    worker_id: str = Field(default="worker-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     @field_validator("previous_secret_keys", mode="before")
     @classmethod

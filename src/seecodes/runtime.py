@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from seecodes.config import Settings, SettingsError
 from seecodes.db import Database
+from seecodes.engine import Engine
 from seecodes.kit.clock import Clock
 from seecodes.security.dev_keys import jwks_document, load_or_create_private_key
 from seecodes.security.forge import ForgeVerifier, JwksKeys
@@ -19,8 +20,10 @@ class Runtime:
     db: Database
     forge: ForgeVerifier
     permits: PermitCodec
+    engine: Engine
 
     async def close(self) -> None:
+        await self.engine.stop()
         await self.db.dispose()
 
 
@@ -38,6 +41,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             _forge_keys(settings, clock), app_id=settings.effective_forge_app_id, clock=clock
         ),
         permits=PermitCodec(settings.signing_secrets(), clock),
+        engine=Engine(settings),
     )
 
 

@@ -1,17 +1,30 @@
 """Every ORM class, imported here so Alembic and the app see one metadata."""
 
+from seecodes.models.activity import ActivitySnapshot
 from seecodes.models.credentials import EnrollmentToken, JiraRequestKey, LaunchCode, TaskPermit
 from seecodes.models.credits import CreditLedgerEntry
+from seecodes.models.index import ProjectIndex, ProjectIndexEntry
 from seecodes.models.installation import Installation
+from seecodes.models.metrics import InstanceMetric
+from seecodes.models.run import Run, RunEvent, UsageItem
 from seecodes.models.task import ProgressReport, TaskContext
+from seecodes.models.telemetry import TelemetryEvent
 
 __all__ = [
+    "ActivitySnapshot",
     "CreditLedgerEntry",
     "EnrollmentToken",
     "Installation",
+    "InstanceMetric",
     "JiraRequestKey",
     "LaunchCode",
     "ProgressReport",
+    "ProjectIndex",
+    "ProjectIndexEntry",
+    "Run",
+    "RunEvent",
     "TaskContext",
     "TaskPermit",
+    "TelemetryEvent",
+    "UsageItem",
 ]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from seecodes.db import Base
@@ -13,7 +13,18 @@ class CreditLedgerEntry(Base):
     """Every credit movement is a row; an installation's balance is the sum of its deltas."""
 
     __tablename__ = "credit_ledger"
-    __table_args__ = (Index("ix_credit_ledger_installation", "installation_id", "id"),)
+    __table_args__ = (
+        Index("ix_credit_ledger_installation", "installation_id", "id"),
+        # A run reserves, settles and releases at most once each, however often a worker retries.
+        Index(
+            "ux_credit_ledger_run_movement",
+            "kind",
+            "reference",
+            unique=True,
+            sqlite_where=text("kind <> 'grant'"),
+            postgresql_where=text("kind <> 'grant'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     installation_id: Mapped[str] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from seecodes.db import Base
+from seecodes.models.types import JiraKey, JsonDocument, UtcDateTime
+
+
+class Run(Base):
+    """One AI run on uploaded context, bound to the permit's installation, project and task.
+
+    `status` moves initialized → queued → in_process → processing_remote → succeeded | failed,
+    or to cancelled from any unsettled state; `finished_at` is set exactly when it settles.
+    """
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_task", "installation_id", "project_id", "task_id", "created_at"),
+        Index("ix_runs_settled", "finished_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    installation_id: Mapped[str] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(JiraKey)
+    task_id: Mapped[str] = mapped_column(JiraKey)
+    user_account_id: Mapped[str] = mapped_column(JiraKey)
+    model: Mapped[str] = mapped_column(String(100))
+    files: Mapped[list[str]] = mapped_column(JsonDocument)
+    storage_prefix: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20))
+    user_prompt: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    rerun_of: Mapped[str | None] = mapped_column(String(40))
+    estimated_input_tokens: Mapped[int | None] = mapped_column(Integer)
+    estimated_credits: Mapped[int | None] = mapped_column(BigInteger)
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    credits_charged: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_token_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    uploads_purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class RunEvent(Base):
+    """What happened to a run, in order: status changes, log lines, output deltas.
+
+    The id is the SSE event id, so `Last-Event-ID` resumes exactly after the last event a client saw;
+    the plain-text log is the `log` events of a run.
+    """
+
+    __tablename__ = "run_events"
+    __table_args__ = (Index("ix_run_events_run", "run_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10))
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class UsageItem(Base):
+    """One settled run as the Jira App's usage dashboard shows it."""
+
+    __tablename__ = "usage_items"
+    __table_args__ = (Index("ix_usage_items_installation", "installation_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    installation_id: Mapped[str] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(String(40), unique=True)
+    project_id: Mapped[str] = mapped_column(JiraKey)
+    task_id: Mapped[str] = mapped_column(JiraKey)
+    type: Mapped[str] = mapped_column(String(20))
+    model: Mapped[str] = mapped_column(String(100))
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
+    credits: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,46 @@
+"""What the run engine needs from a model provider: a prompt in, text deltas and token usage out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts as the provider reports them (or as counted locally when it reports none)."""
+
+    input_tokens: int
+    output_tokens: int
+
+
+StreamEvent = TextDelta | Usage
+
+
+class ProviderError(Exception):
+    """The provider refused or failed after the client's bounded retries; `reason` is safe to show.
+
+    `reason` names the provider's own error (status and message) and never carries a credential.
+    """
+
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class ModelProvider(Protocol):
+    async def stream(self, system: str, user: str, *, max_output_tokens: int) -> AsyncIterator[StreamEvent]:
+        """Yield TextDelta events as the model writes, then exactly one Usage event last.
+
+        Raises ProviderError once retries (429 with Retry-After, 5xx, connection errors) are spent.
+        """
+        ...
+
+    async def close(self) -> None: ...
