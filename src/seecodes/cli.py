@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, TypeVar
@@ -17,12 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes import migrations
-from seecodes.config import Settings, SettingsError, get_settings
+from seecodes.config import Environment, RunExecution, Settings, SettingsError, get_settings
 from seecodes.db import Database
+from seecodes.engine import migrate_system_database
 from seecodes.errors import SeecodesError
 from seecodes.installations import service as installations
 from seecodes.kit.clock import Clock, iso_utc
+from seecodes.kit.logging import configure_logging
 from seecodes.models import TaskPermit
+from seecodes.runtime import build_runtime
 from seecodes.security import legacy
 from seecodes.security.dev_keys import load_or_create_private_key, mint_forge_token
 from seecodes.security.forge import installation_ari
@@ -77,7 +81,14 @@ def serve(
 ) -> None:
     """Migrate the database, then serve the API."""
     settings = _settings()
+    if workers > 1 and settings.run_execution is RunExecution.IN_PROCESS:
+        # Each process would launch the engine under one executor id and recover the others' runs.
+        console.print(
+            "[red]--workers > 1 needs SEECODES_RUN_EXECUTION=workers and `seecodes worker` processes[/red]"
+        )
+        raise typer.Exit(2)
     migrations.upgrade(settings.effective_database_url)
+    migrate_system_database(settings)
     # Create the dev key and dev secret once, here, rather than racing in N workers.
     if settings.uses_dev_forge_key:
         load_or_create_private_key(settings.dev_forge_key_path)
@@ -105,7 +116,35 @@ def migrate() -> None:
     """Apply every pending database migration."""
     settings = _settings()
     migrations.upgrade(settings.effective_database_url)
+    migrate_system_database(settings)
     console.print("database is at the newest migration")
+
+
+@app.command()
+def worker() -> None:
+    """Execute queued runs and jobs (with SEECODES_RUN_EXECUTION=workers; one SEECODES_WORKER_ID each).
+
+    A worker restarted with the same id resumes the runs it was executing when it stopped.
+    """
+    settings = _settings()
+    migrations.upgrade(settings.effective_database_url)
+    migrate_system_database(settings)
+    configure_logging(json_lines=settings.env is not Environment.DEV, level=settings.log_level)
+
+    async def work() -> None:
+        runtime = build_runtime(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await runtime.start(execute_runs=True)
+        console.print(f"worker {settings.worker_id} executing runs")
+        try:
+            await stop.wait()
+        finally:
+            await runtime.close()
+
+    asyncio.run(work())
 
 
 @admin.command("forge-token")

@@ -121,6 +121,11 @@ class HintMismatch(Forbidden):
     default_detail = "cloudIdHint or siteUrlHint names a site this credential does not belong to."
 
 
+class CloudIdMismatch(Forbidden):
+    code = "cloud_id_mismatch"
+    default_detail = "An event names a cloudId other than the task permit's site."
+
+
 class PrincipalMismatch(Forbidden):
     code = "principal_mismatch"
     default_detail = "userAccountId must be the Jira user who invoked the app."
@@ -136,16 +141,31 @@ class EnrollmentRejected(Forbidden):
     default_detail = "The enrollment token is unknown, expired, used, or issued for another site."
 
 
+class StorageUrlRejected(Forbidden):
+    code = "storage_url_invalid"
+    default_detail = "The storage URL is not valid: its signature does not match what it asks for."
+
+
+class StorageUrlExpired(StorageUrlRejected):
+    code = "storage_url_expired"
+    default_detail = "The storage URL has expired; ask for a new one."
+
+
 class InstanceKeyRejected(Unauthenticated):
     code = "invalid_instance_key"
     default_detail = "X-Cloud-Id and X-Instance-Key do not match an enrolled installation."
 
 
-# -- 404 / 409 / 410 / 413 / 422 / 503 ----------------------------------------------------------
+# -- 404 / 409 / 410 / 413 / 422 / 429 / 503 -------------------------------------------------------
 class NotFound(SeecodesError):
     status_code = 404
     code = "not_found"
     default_detail = "Not found."
+
+
+class ObjectNotFound(NotFound):
+    code = "object_not_found"
+    default_detail = "Nothing is stored under this key."
 
 
 class ContextNotFound(NotFound):
@@ -154,10 +174,25 @@ class ContextNotFound(NotFound):
     default_detail = "No Jira task context was stored for this project and task."
 
 
+class TelemetryDisabled(SeecodesError):
+    status_code = 410
+    code = "telemetry_ingestion_disabled"
+    # The contract's sentence, word for word: the live service answers exactly this.
+    default_detail = (
+        "Direct VS Code telemetry ingestion is disabled until an authenticated sender contract "
+        "with replay protection and rate limits is finalized."
+    )
+
+
 class PayloadTooLarge(SeecodesError):
     status_code = 413
     code = "payload_too_large"
     default_detail = "The request body is larger than this server accepts."
+
+
+class UploadTooLarge(PayloadTooLarge):
+    # Same code as the body-limit middleware's 413: a client sees one error for one cause.
+    default_detail = "The file is larger than the per-file upload limit."
 
 
 class InvalidInput(SeecodesError):
@@ -166,10 +201,99 @@ class InvalidInput(SeecodesError):
     default_detail = "The request is not valid."
 
 
+class RateLimited(SeecodesError):
+    status_code = 429
+    code = "rate_limited"
+    default_detail = "Too many requests for this credential; retry after the Retry-After seconds."
+
+
+class InvalidObjectKey(InvalidInput):
+    code = "invalid_object_key"
+    default_detail = "The storage key is not a valid relative path."
+
+
+class UnknownModel(InvalidInput):
+    code = "unknown_model"
+    default_detail = "This server offers no model by that name; GET /v1/models lists them."
+
+
+class ModelUnavailable(InvalidInput):
+    code = "model_unavailable"
+    default_detail = "The model is listed but cannot run on this server right now."
+
+
 class ServiceUnavailable(SeecodesError):
     status_code = 503
     code = "service_unavailable"
     default_detail = "A backing service is unavailable; retry shortly."
+
+
+# -- runs ----------------------------------------------------------------------------------------
+class RunNotFound(NotFound):
+    # Also the answer for another task's run: no existence oracle across tasks.
+    code = "run_not_found"
+    default_detail = "No run with this id exists for the permit's task."
+
+
+class RunConflict(SeecodesError):
+    status_code = 409
+    code = "run_conflict"
+    default_detail = "The run is not in a state that allows this."
+
+
+class RunAlreadyStarted(RunConflict):
+    code = "run_already_started"
+    default_detail = "The run has already been started."
+
+
+class RunAlreadyFinished(RunConflict):
+    code = "run_already_finished"
+    default_detail = "The run has already settled."
+
+
+class RunNotSucceeded(RunConflict):
+    code = "run_not_succeeded"
+    default_detail = "The run has no output: it has not succeeded."
+
+
+class UploadsIncomplete(RunConflict):
+    code = "uploads_incomplete"
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__("Upload every declared file before starting: missing " + ", ".join(missing) + ".")
+        self.missing = missing
+
+    def envelope(self) -> dict[str, Any]:
+        return {**super().envelope(), "missing": self.missing}
+
+
+class InsufficientCredits(SeecodesError):
+    status_code = 402
+    code = "insufficient_credits"
+
+    def __init__(self, *, required: int, available: int) -> None:
+        self.required, self.available = required, available
+        super().__init__(
+            f"The run needs {required} credits and {available} are available: {required - available} short."
+        )
+
+    def envelope(self) -> dict[str, Any]:
+        return {
+            **super().envelope(),
+            "requiredCredits": self.required,
+            "availableCredits": self.available,
+            "shortfall": self.required - self.available,
+        }
+
+
+class ContextTooLarge(InvalidInput):
+    code = "context_too_large"
+    default_detail = "The uploads and prompt exceed the model's context window."
+
+
+class UploadedFileTooLarge(InvalidInput):
+    code = "upload_too_large"
+    default_detail = "An uploaded file is larger than the per-file upload limit."
 
 
 def responses(*errors: type[SeecodesError]) -> dict[int | str, dict[str, Any]]:

@@ -1,12 +1,28 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from seecodes.db import Base
 from seecodes.models.types import JiraKey, JsonDocument, UtcDateTime
+
+
+class RunStatus(StrEnum):
+    INITIALIZED = "initialized"  # created by init; uploads may still be arriving
+    QUEUED = "queued"
+    IN_PROCESS = "in_process"
+    PROCESSING_REMOTE = "processing_remote"  # waiting on the model provider
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+SETTLED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
+EXECUTING = frozenset({RunStatus.IN_PROCESS, RunStatus.PROCESSING_REMOTE})
+CANCELLABLE = frozenset({RunStatus.INITIALIZED, RunStatus.QUEUED, *EXECUTING})
 
 
 class Run(Base):
@@ -20,6 +36,12 @@ class Run(Base):
     __table_args__ = (
         Index("ix_runs_task", "installation_id", "project_id", "task_id", "created_at"),
         Index("ix_runs_settled", "finished_at"),
+        Index("ix_runs_status", "status", "queued_at"),
+        CheckConstraint(
+            "status IN ('initialized', 'queued', 'in_process', 'processing_remote', 'succeeded', "
+            "'failed', 'cancelled')",
+            name="status",
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -46,6 +68,10 @@ class Run(Base):
     first_token_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     uploads_purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    @property
+    def settled(self) -> bool:
+        return self.status in SETTLED
 
 
 class RunEvent(Base):

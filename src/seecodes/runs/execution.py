@@ -1,0 +1,275 @@
+"""Run rules on the executing side: claim, call the model, settle. Each function is one workflow step.
+
+Steps reload the run by id and move it with conditional UPDATEs, so a step that runs twice (a worker
+killed after the step's effect but before DBOS recorded it) changes nothing the second time, and a
+run cancelled meanwhile is never resurrected. Credits move only together with the state change
+that justifies them, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from seecodes.installations import credits
+from seecodes.kit.clock import iso_utc
+from seecodes.kit.logging import get_logger
+from seecodes.models.run import EXECUTING, Run, RunStatus
+from seecodes.runs import repository
+from seecodes.runs.providers import build_provider
+from seecodes.runs.providers.base import StreamEvent, TextDelta, Usage
+from seecodes.runs.service import output_key, read_prompt, result_zip_key, status_event
+from seecodes.runs.tokens import count_tokens
+
+if TYPE_CHECKING:
+    from seecodes.runtime import Runtime
+
+_log = get_logger("seecodes.runs")
+
+# Output deltas are batched into one event per interval, so a fast model does not write a row per token.
+OUTPUT_FLUSH_SECONDS = 0.25
+OUTPUT_FLUSH_CHARS = 4096
+
+
+class RunTimedOut(Exception):
+    """The provider did not finish within the run timeout."""
+
+
+class RunGone(Exception):
+    """The run was cancelled (or settled) while this step waited; there is nothing left to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelResult:
+    input_tokens: int
+    output_tokens: int
+
+
+async def _log_line(runtime: Runtime, run_id: str, text: str) -> None:
+    async with runtime.db.transaction() as session:
+        await repository.add_event(session, run_id, "log", text, runtime.clock.utcnow())
+
+
+async def claim(runtime: Runtime, run_id: str, executor: str) -> bool:
+    async with runtime.db.transaction() as session:
+        now = runtime.clock.utcnow()
+        run = await repository.transition(
+            session, run_id, from_states={RunStatus.QUEUED}, to=RunStatus.IN_PROCESS, now=now, claimed_at=now
+        )
+        if run is not None:
+            waited = (now - run.queued_at).total_seconds() * 1000 if run.queued_at else 0.0
+            await repository.add_event(session, run_id, "status", status_event(run), now)
+            await repository.add_event(session, run_id, "log", f"claimed by {executor} after {waited:.0f} ms in queue", now)
+            return True
+        current = await repository.get(session, run_id)
+        if current is not None and current.status in EXECUTING:
+            await repository.add_event(session, run_id, "log", f"resumed by {executor} after an interruption", now)
+            return True
+        return False
+
+
+async def call_model(runtime: Runtime, run_id: str) -> ModelResult:
+    async with runtime.db.transaction() as session:
+        run = await repository.get(session, run_id)
+    if run is None or run.status not in EXECUTING:
+        raise RunGone()
+    spec = runtime.catalog.get(run.model)
+    prompt = await read_prompt(runtime, run, run.user_prompt)
+    prompt_tokens = await asyncio.to_thread(count_tokens, prompt.text)
+    async with runtime.db.transaction() as session:
+        now = runtime.clock.utcnow()
+        moved = await repository.transition(
+            session, run_id, from_states=EXECUTING, to=RunStatus.PROCESSING_REMOTE, now=now
+        )
+        if moved is None:
+            raise RunGone()
+        if await repository.has_output_events(session, run_id):
+            # A retry after a crash streams the answer again from the start.
+            await repository.add_event(session, run_id, "reset", "{}", now)
+        await repository.add_event(session, run_id, "status", status_event(moved), now)
+        await repository.add_event(session, run_id, "log", f"prompt built with {prompt_tokens} tokens", now)
+        await repository.add_event(
+            session, run_id, "log", f"provider called: {spec.provider.kind.value} model {spec.id!r}", now
+        )
+    provider = build_provider(spec, runtime.settings)
+    try:
+        async with asyncio.timeout(runtime.settings.run_timeout_seconds):
+            text, usage = await _stream(runtime, run, provider.stream(prompt.system, prompt.user, max_output_tokens=spec.max_output_tokens))
+    except TimeoutError as error:
+        raise RunTimedOut(f"the run timed out after {runtime.settings.run_timeout_seconds:g} s") from error
+    finally:
+        await provider.close()
+    await _store_artifacts(runtime, run, text, usage)
+    return ModelResult(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+
+
+async def _stream(runtime: Runtime, run: Run, events: AsyncIterator[StreamEvent]) -> tuple[str, Usage]:
+    chunks: list[str] = []
+    pending: list[str] = []
+    usage: Usage | None = None
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    last_flush = started
+
+    async def flush() -> None:
+        nonlocal last_flush
+        if pending:
+            async with runtime.db.transaction() as session:
+                await repository.add_event(session, run.id, "output", "".join(pending), runtime.clock.utcnow())
+            pending.clear()
+        last_flush = loop.time()
+
+    async for event in events:
+        if isinstance(event, TextDelta):
+            if not chunks:
+                elapsed_ms = (loop.time() - started) * 1000
+                async with runtime.db.transaction() as session:
+                    now = runtime.clock.utcnow()
+                    await repository.set_values(session, run.id, now, first_token_at=now)
+                    await repository.add_event(session, run.id, "log", f"first token after {elapsed_ms:.0f} ms", now)
+            chunks.append(event.text)
+            pending.append(event.text)
+            if loop.time() - last_flush >= OUTPUT_FLUSH_SECONDS or sum(map(len, pending)) >= OUTPUT_FLUSH_CHARS:
+                await flush()
+        elif isinstance(event, Usage):
+            usage = event
+    await flush()
+    text = "".join(chunks)
+    if usage is None:  # a provider that reports nothing: count what we sent and got
+        usage = Usage(input_tokens=count_tokens(run.user_prompt or ""), output_tokens=count_tokens(text))
+    return text, usage
+
+
+async def _store_artifacts(runtime: Runtime, run: Run, text: str, usage: Usage) -> None:
+    manifest = {
+        "runId": run.id,
+        "projectId": run.project_id,
+        "taskId": run.task_id,
+        "model": run.model,
+        "files": run.files,
+        "inputTokens": usage.input_tokens,
+        "outputTokens": usage.output_tokens,
+        "createdAt": iso_utc(run.created_at),
+        "outputs": ["output.md"],
+    }
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("output.md", text)
+        bundle.writestr("manifest.json", json.dumps(manifest, indent=2))
+    await runtime.storage.write(output_key(run), text.encode(), content_type="text/markdown; charset=utf-8")
+    await runtime.storage.write(result_zip_key(run), archive.getvalue(), content_type="application/zip")
+
+
+async def succeed(runtime: Runtime, run_id: str, result: ModelResult) -> None:
+    async with runtime.db.transaction() as session:
+        run = await repository.get(session, run_id)
+        if run is None:
+            return
+        spec = runtime.catalog.get(run.model)
+        charged = credits.run_cost(
+            spec.pricing.base, spec.pricing.per_token, result.input_tokens + result.output_tokens
+        )
+        now = runtime.clock.utcnow()
+        settled = await repository.transition(
+            session,
+            run_id,
+            from_states=EXECUTING,
+            to=RunStatus.SUCCEEDED,
+            now=now,
+            finished_at=now,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            credits_charged=charged,
+        )
+        if settled is None:
+            return
+        await credits.settle(
+            session,
+            runtime.clock,
+            installation_id=settled.installation_id,
+            reserved=settled.estimated_credits or 0,
+            charged=charged,
+            run_id=run_id,
+        )
+        await repository.add_usage(
+            session,
+            {
+                "installation_id": settled.installation_id,
+                "run_id": run_id,
+                "project_id": settled.project_id,
+                "task_id": settled.task_id,
+                "type": "task_run",
+                "model": settled.model,
+                "input_tokens": result.input_tokens,
+                "output_tokens": result.output_tokens,
+                "credits": charged,
+                "created_at": now,
+            },
+        )
+        await repository.add_event(
+            session,
+            run_id,
+            "log",
+            f"finished: {result.input_tokens} tokens in, {result.output_tokens} tokens out; "
+            f"{charged} credits charged ({settled.estimated_credits or 0} reserved)",
+            now,
+        )
+        await repository.add_event(session, run_id, "status", status_event(settled), now)
+    _log.info("run_succeeded", run_id=run_id, credits=charged)
+
+
+async def fail(runtime: Runtime, run_id: str, reason: str) -> None:
+    async with runtime.db.transaction() as session:
+        now = runtime.clock.utcnow()
+        settled = await repository.transition(
+            session,
+            run_id,
+            from_states={RunStatus.QUEUED, *EXECUTING},
+            to=RunStatus.FAILED,
+            now=now,
+            finished_at=now,
+            error=reason,
+        )
+        if settled is None:
+            return
+        if settled.estimated_credits is not None:
+            await credits.release(
+                session,
+                runtime.clock,
+                installation_id=settled.installation_id,
+                reserved=settled.estimated_credits,
+                run_id=run_id,
+            )
+        await repository.add_event(session, run_id, "log", f"failed: {reason}; reserved credits released", now)
+        await repository.add_event(session, run_id, "status", status_event(settled), now)
+    _log.info("run_failed", run_id=run_id, reason=reason)
+
+
+def describe_failure(error: BaseException) -> str:
+    """Words safe to show the user: the provider's reason, a timeout, or the kind of internal error."""
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, str) and reason:
+        return reason
+    if isinstance(error, RunTimedOut):
+        return str(error)
+    return f"internal error ({type(error).__name__})"
+
+
+async def purge_uploads(runtime: Runtime, batch: int = 200) -> int:
+    """Delete the uploaded context of runs settled longer ago than the retention; outputs stay."""
+    retention = timedelta(hours=runtime.settings.uploads_retention_hours)
+    async with runtime.db.transaction() as session:
+        runs = await repository.settled_with_uploads(session, runtime.clock.utcnow() - retention, batch)
+    for run in runs:
+        await runtime.storage.delete_prefix(f"{run.storage_prefix}input/")
+        async with runtime.db.transaction() as session:
+            now = runtime.clock.utcnow()
+            await repository.set_values(session, run.id, now, uploads_purged_at=now)
+            await repository.add_event(session, run.id, "log", "uploaded context purged (retention)", now)
+    return len(runs)

@@ -1,0 +1,100 @@
+"""The run workflow and the runs' scheduled housekeeping, as DBOS workflows.
+
+execute_run is the whole life of a started run: claim → call the model → settle. DBOS records each
+step's result, so after a crash the workflow resumes at the first unfinished step; the steps
+themselves are idempotent (see execution.py), so credits settle exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from dbos import DBOS
+
+from seecodes.engine import QueueSpec, current_runtime, declare_queues, declare_schedule
+from seecodes.kit.logging import get_logger
+from seecodes.runs import execution, repository
+from seecodes.runs.service import EXECUTE_WORKFLOW, enqueue, queue_name
+from seecodes.runtime import Runtime
+
+_log = get_logger("seecodes.runs.jobs")
+
+# A queued run whose enqueue was lost (the API process died between commit and enqueue) is
+# re-enqueued after this long; enqueueing is idempotent on the run id.
+REQUEUE_AFTER = timedelta(seconds=30)
+SWEEP_BATCH = 200
+
+
+@declare_queues
+def run_queues(runtime: Runtime) -> Sequence[QueueSpec]:
+    return [QueueSpec(queue_name(spec.id), global_concurrency=spec.concurrency) for spec in runtime.catalog]
+
+
+@DBOS.step(name="seecodes.runs.claim")
+async def claim_step(run_id: str) -> bool:
+    return await execution.claim(current_runtime(), run_id, executor=DBOS.executor_id or "local")
+
+
+@DBOS.step(name="seecodes.runs.call_model", preemptible=True)
+async def call_model_step(run_id: str) -> tuple[int, int]:
+    result = await execution.call_model(current_runtime(), run_id)
+    return result.input_tokens, result.output_tokens
+
+
+@DBOS.step(name="seecodes.runs.succeed")
+async def succeed_step(run_id: str, input_tokens: int, output_tokens: int) -> None:
+    await execution.succeed(current_runtime(), run_id, execution.ModelResult(input_tokens, output_tokens))
+
+
+@DBOS.step(name="seecodes.runs.fail")
+async def fail_step(run_id: str, reason: str) -> None:
+    await execution.fail(current_runtime(), run_id, reason)
+
+
+@DBOS.workflow(name=EXECUTE_WORKFLOW)
+async def execute_run(run_id: str) -> str:
+    if not await claim_step(run_id):
+        return "skipped"
+    try:
+        input_tokens, output_tokens = await call_model_step(run_id)
+    except execution.RunGone:
+        return "gone"
+    except Exception as error:  # every failure settles the run; the reason is what the user reads
+        await fail_step(run_id, execution.describe_failure(error))
+        return "failed"
+    await succeed_step(run_id, input_tokens, output_tokens)
+    return "succeeded"
+
+
+@DBOS.step(name="seecodes.runs.requeue_lost")
+async def requeue_lost_step() -> int:
+    runtime = current_runtime()
+    async with runtime.db.transaction() as session:
+        lost = await repository.queued_before(session, runtime.clock.utcnow() - REQUEUE_AFTER, SWEEP_BATCH)
+    for run_id, model in lost:
+        await enqueue(runtime, run_id, model)
+    return len(lost)
+
+
+@declare_schedule("seecodes.runs.sweep", "* * * * *")
+@DBOS.workflow(name="seecodes.runs.sweep")
+async def sweep(scheduled_time: datetime, context: Any) -> None:
+    requeued = await requeue_lost_step()
+    if requeued:
+        _log.info("runs_requeued", count=requeued)
+
+
+@DBOS.step(name="seecodes.runs.purge_uploads")
+async def purge_uploads_step() -> int:
+    runtime = current_runtime()
+    return await execution.purge_uploads(runtime)
+
+
+@declare_schedule("seecodes.runs.purge", "*/10 * * * *")
+@DBOS.workflow(name="seecodes.runs.purge")
+async def purge(scheduled_time: datetime, context: Any) -> None:
+    purged = await purge_uploads_step()
+    if purged:
+        _log.info("run_uploads_purged", runs=purged)

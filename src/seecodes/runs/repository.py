@@ -1,0 +1,162 @@
+"""Queries on runs, their events and usage rows. Tenancy: `_of_task` is the one scoping helper."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seecodes.kit.sql import dialect_insert
+from seecodes.models import Run, RunEvent, UsageItem
+from seecodes.models.run import RunStatus
+from seecodes.security.permits import PermitScope
+
+
+def _of_task(statement: Select[Any], scope: PermitScope) -> Select[Any]:
+    return statement.where(
+        Run.installation_id == scope.installation_id,
+        Run.project_id == scope.project_id,
+        Run.task_id == scope.task_id,
+    )
+
+
+async def get_for_task(session: AsyncSession, scope: PermitScope, run_id: str) -> Run | None:
+    return (await session.execute(_of_task(select(Run), scope).where(Run.id == run_id))).scalar_one_or_none()
+
+
+async def get(session: AsyncSession, run_id: str) -> Run | None:
+    return await session.get(Run, run_id, populate_existing=True)
+
+
+async def list_for_task(
+    session: AsyncSession,
+    scope: PermitScope,
+    *,
+    statuses: Collection[RunStatus],
+    limit: int,
+    before: tuple[datetime, str] | None,
+) -> Sequence[Run]:
+    """Newest first; the cursor is the (created_at, id) of the last run on the previous page."""
+    statement = _of_task(select(Run), scope)
+    if statuses:
+        statement = statement.where(Run.status.in_([status.value for status in statuses]))
+    if before is not None:
+        created_at, run_id = before
+        statement = statement.where(
+            (Run.created_at < created_at) | ((Run.created_at == created_at) & (Run.id < run_id))
+        )
+    statement = statement.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
+    return (await session.execute(statement)).scalars().all()
+
+
+async def transition(
+    session: AsyncSession,
+    run_id: str,
+    *,
+    from_states: Collection[RunStatus],
+    to: RunStatus,
+    now: datetime,
+    **values: Any,
+) -> Run | None:
+    """Move a run between states with one conditional UPDATE; None when another writer got there first."""
+    result = await session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status.in_([state.value for state in from_states]))
+        .values(status=to.value, updated_at=now, **values)
+        .returning(Run)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none()
+
+
+async def set_values(session: AsyncSession, run_id: str, now: datetime, **values: Any) -> None:
+    await session.execute(
+        update(Run)
+        .where(Run.id == run_id)
+        .values(updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def add_event(session: AsyncSession, run_id: str, kind: str, data: str, now: datetime) -> None:
+    session.add(RunEvent(run_id=run_id, kind=kind, data=data, created_at=now))
+
+
+async def events_after(session: AsyncSession, run_id: str, after_id: int, limit: int) -> Sequence[RunEvent]:
+    return (
+        (
+            await session.execute(
+                select(RunEvent)
+                .where(RunEvent.run_id == run_id, RunEvent.id > after_id)
+                .order_by(RunEvent.id)
+                .limit(limit)
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+async def log_lines(session: AsyncSession, run_id: str) -> Sequence[tuple[datetime, str]]:
+    rows = await session.execute(
+        select(RunEvent.created_at, RunEvent.data)
+        .where(RunEvent.run_id == run_id, RunEvent.kind == "log")
+        .order_by(RunEvent.id)
+    )
+    return [(created_at, data) for created_at, data in rows]
+
+
+async def has_output_events(session: AsyncSession, run_id: str) -> bool:
+    found = await session.scalar(
+        select(func.count()).select_from(RunEvent).where(RunEvent.run_id == run_id, RunEvent.kind == "output")
+    )
+    return bool(found)
+
+
+async def add_usage(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(
+        dialect_insert(session, UsageItem).values(**values).on_conflict_do_nothing(index_elements=["run_id"])
+    )
+
+
+async def recent_usage(session: AsyncSession, installation_id: str, limit: int) -> Sequence[UsageItem]:
+    return (
+        (
+            await session.execute(
+                select(UsageItem)
+                .where(UsageItem.installation_id == installation_id)
+                .order_by(UsageItem.created_at.desc(), UsageItem.id.desc())
+                .limit(limit)
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+async def queued_before(session: AsyncSession, moment: datetime, limit: int) -> Sequence[tuple[str, str]]:
+    rows = await session.execute(
+        select(Run.id, Run.model)
+        .where(Run.status == RunStatus.QUEUED.value, Run.queued_at < moment)
+        .order_by(Run.queued_at)
+        .limit(limit)
+    )
+    return [(run_id, model) for run_id, model in rows]
+
+
+async def settled_with_uploads(session: AsyncSession, moment: datetime, limit: int) -> Sequence[Run]:
+    return (
+        (
+            await session.execute(
+                select(Run)
+                .where(Run.finished_at < moment, Run.uploads_purged_at.is_(None))
+                .order_by(Run.finished_at)
+                .limit(limit)
+            )
+        )
+        .scalars()
+        .all()
+    )

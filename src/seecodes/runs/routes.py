@@ -1,0 +1,227 @@
+"""Runs for the IDE (task permit) and the usage view for the Jira App.
+
+`GET /v1/tasks/runs` is declared before `GET /v1/tasks/{runId}`: run ids start with `run_`, so the
+literal segment never shadows one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Header, Path, Query
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from seecodes.deps import RuntimeDep, SessionDep
+from seecodes.installations.service import check_cloud_hint
+from seecodes.kit.clock import iso_utc
+from seecodes.errors import (
+    ContextTooLarge,
+    HintMismatch,
+    InsufficientCredits,
+    InvalidInput,
+    InvalidPermit,
+    RunAlreadyFinished,
+    RunAlreadyStarted,
+    RunNotFound,
+    RunNotSucceeded,
+    UploadedFileTooLarge,
+    UploadsIncomplete,
+    responses,
+)
+from seecodes.models.run import RunStatus
+from seecodes.runs import events, service
+from seecodes.runs.schemas import (
+    CancelRunResponse,
+    InitRunRequest,
+    InitRunResponse,
+    RunListResponse,
+    RunStatusDocument,
+    RunStatusResponse,
+    RunSummary,
+    RunTelemetry,
+    StartRunRequest,
+    StartRunResponse,
+    UsageResponse,
+    UsageRow,
+)
+from seecodes.security.deps import JiraAppCaller, TaskPermitCaller
+from seecodes.security.routes import REQUEST_KEY_ERRORS
+
+router = APIRouter(tags=["tasks"])
+
+RunIdPath = Annotated[str, Path(max_length=40, pattern=r"^run_[a-z0-9]{1,36}$")]
+TEXT = {200: {"content": {"text/plain": {}}}}
+
+
+@router.post(
+    "/v1/tasks/init",
+    summary="Initialize an AI run",
+    responses=responses(InvalidPermit, InvalidInput),
+)
+async def init_run(
+    runtime: RuntimeDep, session: SessionDep, permit: TaskPermitCaller, body: InitRunRequest
+) -> InitRunResponse:
+    created = await service.init_run(session, runtime, permit, model=body.model, files=body.files)
+    return InitRunResponse(
+        runId=created.run.id, bucket=created.bucket, prefix=created.run.storage_prefix, uploads=created.uploads
+    )
+
+
+@router.get(
+    "/v1/tasks/runs",
+    summary="List the task's runs, newest first",
+    responses=responses(InvalidPermit, InvalidInput),
+)
+async def list_runs(
+    session: SessionDep,
+    permit: TaskPermitCaller,
+    status: Annotated[list[RunStatus] | None, Query(max_length=7)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> RunListResponse:
+    page = await service.list_runs(session, permit, statuses=status or [], limit=limit, cursor=cursor)
+    return RunListResponse(items=[RunSummary.of(run) for run in page.runs], nextCursor=page.next_cursor)
+
+
+@router.post(
+    "/v1/tasks/{runId}/start",
+    summary="Queue the AI run",
+    responses=responses(
+        InvalidPermit, RunNotFound, RunAlreadyStarted, UploadsIncomplete, InsufficientCredits, ContextTooLarge,
+        UploadedFileTooLarge,
+    ),
+)
+async def start_run(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    permit: TaskPermitCaller,
+    runId: RunIdPath,
+    body: StartRunRequest,
+    after_commit: BackgroundTasks,
+) -> StartRunResponse:
+    run = await service.start_run(session, runtime, permit, runId, model=body.model, user_prompt=body.userPrompt)
+    after_commit.add_task(service.enqueue, runtime, run.id, run.model)
+    return StartRunResponse.of(run)
+
+
+@router.get(
+    "/v1/tasks/{runId}",
+    summary="Poll run status",
+    responses=responses(InvalidPermit, RunNotFound),
+)
+async def run_status(
+    runtime: RuntimeDep, session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath
+) -> RunStatusResponse:
+    found = await service.view(session, runtime, permit, runId)
+    run = found.run
+    return RunStatusResponse(
+        status=RunStatusDocument(
+            status=run.status, updatedAt=iso_utc(run.updated_at), error=run.error, resultZipUrl=found.result_zip_url
+        )
+    )
+
+
+@router.get(
+    "/v1/tasks/{runId}/output",
+    summary="Read task output",
+    response_class=PlainTextResponse,
+    responses={**TEXT, **responses(InvalidPermit, RunNotFound, RunNotSucceeded)},
+)
+async def run_output(runtime: RuntimeDep, session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath) -> str:
+    return await service.output_of(session, runtime, permit, runId)
+
+
+@router.get(
+    "/v1/tasks/{runId}/logs",
+    summary="Read task logs",
+    response_class=PlainTextResponse,
+    responses={**TEXT, **responses(InvalidPermit, RunNotFound)},
+)
+async def run_logs(session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath) -> str:
+    return await service.logs_of(session, permit, runId)
+
+
+@router.post(
+    "/v1/tasks/{runId}/cancel",
+    summary="Cancel a run that has not settled; reserved credits are released",
+    responses=responses(InvalidPermit, RunNotFound, RunAlreadyFinished),
+)
+async def cancel_run(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    permit: TaskPermitCaller,
+    runId: RunIdPath,
+    after_commit: BackgroundTasks,
+) -> CancelRunResponse:
+    run = await service.cancel_run(session, runtime, permit, runId)
+    after_commit.add_task(runtime.engine.cancel, run.id)
+    return CancelRunResponse(runId=run.id, status=run.status)
+
+
+@router.post(
+    "/v1/tasks/{runId}/rerun",
+    summary="Start a new run with the same uploads, model and prompt",
+    responses=responses(
+        InvalidPermit, RunNotFound, RunAlreadyStarted, UploadsIncomplete, InsufficientCredits, ContextTooLarge
+    ),
+)
+async def rerun(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    permit: TaskPermitCaller,
+    runId: RunIdPath,
+    after_commit: BackgroundTasks,
+) -> StartRunResponse:
+    run = await service.rerun(session, runtime, permit, runId)
+    after_commit.add_task(service.enqueue, runtime, run.id, run.model)
+    return StartRunResponse.of(run)
+
+
+@router.get(
+    "/v1/tasks/{runId}/events",
+    summary="Follow a run as server-sent events (status, log, output, reset, end); resumable",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **responses(InvalidPermit, RunNotFound)},
+)
+async def run_events(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    permit: TaskPermitCaller,
+    runId: RunIdPath,
+    last_event_id: Annotated[int, Header(alias="Last-Event-ID", ge=0)] = 0,
+) -> StreamingResponse:
+    run = await service.view(session, runtime, permit, runId)
+    return StreamingResponse(
+        events.stream(runtime, run.run.id, last_event_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get(
+    "/v1/tasks/{runId}/telemetry",
+    summary="Tokens, latencies and credits of one run",
+    responses=responses(InvalidPermit, RunNotFound),
+)
+async def run_telemetry(
+    runtime: RuntimeDep, session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath
+) -> RunTelemetry:
+    found = await service.view(session, runtime, permit, runId)
+    return RunTelemetry.of(found.run)
+
+
+@router.get(
+    "/v1/jira/usage",
+    tags=["telemetry"],
+    summary="Recent usage rows and available credits",
+    responses=responses(*REQUEST_KEY_ERRORS, HintMismatch),
+)
+async def usage(
+    session: SessionDep,
+    caller: JiraAppCaller,
+    cloudIdHint: Annotated[str | None, Query(max_length=255)] = None,
+) -> UsageResponse:
+    installation = caller.installation
+    check_cloud_hint(cloudIdHint, cloud_id=installation.cloud_id, installation_id=installation.id)
+    items, available = await service.usage_of(session, installation.id)
+    return UsageResponse(items=[UsageRow.of(item) for item in items], availableCredits=available)
