@@ -5,7 +5,15 @@ from seecodes.models.credentials import EnrollmentToken, JiraRequestKey, LaunchC
 from seecodes.models.credits import CreditLedgerEntry
 from seecodes.models.index import ProjectIndex, ProjectIndexEntry
 from seecodes.models.installation import Installation
+from seecodes.models.jira import (
+    ExecutionTicket,
+    JiraConnection,
+    JiraForgeToken,
+    JiraIssueSync,
+    JiraOAuthState,
+)
 from seecodes.models.metrics import InstanceMetric
+from seecodes.models.operators import OperatorToken
 from seecodes.models.run import Run, RunEvent, UsageItem
 from seecodes.models.task import ProgressReport, TaskContext
 from seecodes.models.telemetry import TelemetryEvent
@@ -14,10 +22,16 @@ __all__ = [
     "ActivitySnapshot",
     "CreditLedgerEntry",
     "EnrollmentToken",
+    "ExecutionTicket",
     "Installation",
     "InstanceMetric",
+    "JiraConnection",
+    "JiraForgeToken",
+    "JiraIssueSync",
+    "JiraOAuthState",
     "JiraRequestKey",
     "LaunchCode",
+    "OperatorToken",
     "ProgressReport",
     "ProjectIndex",
     "ProjectIndexEntry",
