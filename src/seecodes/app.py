@@ -15,9 +15,12 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seecodes import __version__
+from seecodes.analytics.routes import router as analytics_router
 from seecodes.config import Environment, Settings, get_settings
 from seecodes.deps import RuntimeDep
 from seecodes.errors import ErrorEnvelope, SeecodesError, ServiceUnavailable, responses
+from seecodes.indexes.routes import router as indexes_router
+from seecodes.installations.metrics_routes import router as instance_metrics_router
 from seecodes.installations.routes import router as installations_router
 from seecodes.kit import metrics
 from seecodes.kit.clock import Clock
@@ -25,7 +28,9 @@ from seecodes.kit.http import BodyLimitMiddleware, RequestContextMiddleware
 from seecodes.kit.logging import configure_logging, get_logger
 from seecodes.runtime import build_runtime
 from seecodes.security.routes import router as security_router
+from seecodes.tasks.activity_routes import router as activity_router
 from seecodes.tasks.routes import router as tasks_router
+from seecodes.telemetry.routes import router as telemetry_router
 
 _log = get_logger("seecodes.app")
 
@@ -80,6 +85,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(security_router)
     app.include_router(installations_router)
     app.include_router(tasks_router)
+    app.include_router(activity_router)  # before any /v1/tasks/{runId} route
+    app.include_router(instance_metrics_router)
+    app.include_router(analytics_router)
+    app.include_router(telemetry_router)
+    app.include_router(indexes_router)
     return app
 
 

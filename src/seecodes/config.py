@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
+import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -70,6 +71,16 @@ class Settings(BaseSettings):
     # -- compatibility bridge (seed 000) --------------------------------------------------------
     legacy_bridge_enabled: bool = False
 
+    # -- analytics, telemetry and rate limits ---------------------------------------------------
+    # Off: POST /v1/jira/telemetry/events answers 410 with the contract's sentence.
+    telemetry_ingestion_enabled: bool = False
+    # Per task permit, in `limits` notation ("60/minute", "1000/hour"); a batch is one request.
+    telemetry_rate_limit: str = "60/minute"
+    # Events older than this (or more than 5 minutes ahead) are refused: they would rewrite history.
+    telemetry_max_event_age_days: int = Field(default=7, ge=1, le=365)
+    # Rate-limit counters shared by every process; empty: counted in each process's memory.
+    redis_url: SecretStr | None = None
+
     # -- object storage (run uploads and artifacts) ----------------------------------------------
     storage_backend: StorageBackend = StorageBackend.LOCAL
     storage_dir: Path | None = None  # local backend; empty: var_dir / "storage"
@@ -105,6 +116,15 @@ class Settings(BaseSettings):
     def _split_url_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("telemetry_rate_limit")
+    @classmethod
+    def _parseable_rate_limit(cls, value: str) -> str:
+        try:
+            limits.parse(value)
+        except ValueError as error:
+            raise ValueError(f"not a rate limit like '60/minute': {value!r}") from error
         return value
 
     @field_validator("public_base_url")

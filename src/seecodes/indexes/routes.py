@@ -1,0 +1,66 @@
+"""The shared per-project file index the IDE reads and writes with its task permit."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from seecodes.deps import RuntimeDep, SessionDep
+from seecodes.errors import InvalidInput, InvalidPermit, PermitScopeMismatch, responses
+from seecodes.indexes import service
+from seecodes.indexes.schemas import (
+    MAX_DELETE_PATHS,
+    MAX_QUERY_ITEMS,
+    MAX_UPSERT_ENTRIES,
+    IndexQuery,
+    IndexQueryResponse,
+    IndexUpsert,
+    IndexUpsertResponse,
+)
+from seecodes.kit.schemas import JiraId
+from seecodes.security.deps import TaskPermitCaller
+
+router = APIRouter(tags=["tasks"])
+
+ProjectIdPath = Annotated[JiraId, Path(description="Must be the project the permit is bound to.")]
+
+
+@router.post(
+    "/v1/projects/{projectId}/indexes/query",
+    summary="Query reusable project index entries",
+    description=f"Up to {MAX_QUERY_ITEMS} path/hash items. Same path with the same hash: "
+    "`pathMatched: true`. Otherwise another path with that hash: `pathMatched: false`, "
+    "`hashMatchedPath` names it. A path indexed with another hash and nothing reusable: "
+    "`pathMatched: true, entry: null` (stale). Neither: absent from `matches`.",
+    responses=responses(InvalidPermit, PermitScopeMismatch, InvalidInput),
+)
+async def query_project_index(
+    session: SessionDep, permit: TaskPermitCaller, projectId: ProjectIdPath, body: IndexQuery
+) -> IndexQueryResponse:
+    updated_at_ms, matches = await service.query(session, permit=permit, project_id=projectId, request=body)
+    return IndexQueryResponse.of(updated_at_ms, matches)
+
+
+@router.post(
+    "/v1/projects/{projectId}/indexes/upsert",
+    summary="Upsert reusable project index entries",
+    description=f"Up to {MAX_UPSERT_ENTRIES} entries by path and {MAX_DELETE_PATHS} `deletePaths`, "
+    "applied in one transaction (a path may not be in both). Hashes are 64 lowercase hex digits; "
+    "`updatedAt` is epoch milliseconds.",
+    responses=responses(InvalidPermit, PermitScopeMismatch, InvalidInput),
+)
+async def upsert_project_index(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    permit: TaskPermitCaller,
+    projectId: ProjectIdPath,
+    body: IndexUpsert,
+) -> IndexUpsertResponse:
+    outcome = await service.upsert(session, runtime.clock, permit=permit, project_id=projectId, request=body)
+    return IndexUpsertResponse(
+        updatedAt=outcome.updated_at_ms,
+        upserted=outcome.upserted,
+        deleted=outcome.deleted,
+        totalFiles=outcome.total_files,
+    )

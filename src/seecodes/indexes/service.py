@@ -1,0 +1,125 @@
+"""The shared project index (DESIGN.md §5).
+
+An entry is reusable when its hash equals the queried hash. The same path is preferred
+(`pathMatched: true`); otherwise any path of the project with that hash (`pathMatched: false`,
+`hashMatchedPath` = that path). A path indexed with another hash and nothing reusable is stale
+(`pathMatched: true`, `entry: null`). A path with neither is left out of `matches`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seecodes.indexes import repository
+from seecodes.indexes.schemas import IndexQuery, IndexUpsert
+from seecodes.kit.clock import Clock
+from seecodes.security.permits import PermitScope
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    hash: str
+    updated_at_ms: int
+    short: str
+    detailed: str
+    important_symbols: list[str]
+    dependencies: list[str]
+    exports: list[str]
+
+    @classmethod
+    def of(cls, row: Any) -> StoredEntry:
+        return cls(
+            hash=row.hash,
+            updated_at_ms=row.updated_at_ms,
+            short=row.short,
+            detailed=row.detailed,
+            important_symbols=row.important_symbols,
+            dependencies=row.dependencies,
+            exports=row.exports,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IndexMatchView:
+    path_matched: bool
+    hash_matched_path: str | None
+    entry: StoredEntry | None
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertOutcome:
+    updated_at_ms: int
+    upserted: int
+    deleted: int
+    total_files: int
+
+
+async def query(
+    session: AsyncSession, *, permit: PermitScope, project_id: str, request: IndexQuery
+) -> tuple[int | None, dict[str, IndexMatchView]]:
+    permit.require_project(project_id)
+    state = await repository.project_state(session, permit.installation_id, project_id)
+    if state is None or not request.items:
+        return (state.updated_at_ms if state else None), {}
+    scope = (permit.installation_id, project_id)
+    same_path = await repository.entries_by_path(session, *scope, [item.path for item in request.items])
+    unmatched = [
+        item for item in request.items if getattr(same_path.get(item.path), "hash", None) != item.hash
+    ]
+    reusable_path = await repository.first_path_by_hash(
+        session, *scope, sorted({item.hash for item in unmatched})
+    )
+    reusable = await repository.entries_by_path(session, *scope, sorted(set(reusable_path.values())))
+
+    matches: dict[str, IndexMatchView] = {}
+    for item in request.items:
+        stored = same_path.get(item.path)
+        other = reusable_path.get(item.hash)
+        # A concurrent delete may remove the other path between the two reads: then it is no match.
+        other_entry = reusable.get(other) if other is not None else None
+        if stored is not None and stored.hash == item.hash:
+            matches[item.path] = IndexMatchView(True, item.path, StoredEntry.of(stored))
+        elif other is not None and other_entry is not None:
+            matches[item.path] = IndexMatchView(False, other, StoredEntry.of(other_entry))
+        elif stored is not None:
+            matches[item.path] = IndexMatchView(True, None, None)  # stale: re-index this file
+    return state.updated_at_ms, matches
+
+
+async def upsert(
+    session: AsyncSession, clock: Clock, *, permit: PermitScope, project_id: str, request: IndexUpsert
+) -> UpsertOutcome:
+    """Deletes and writes in one transaction, so a reader never sees half of a rename."""
+    permit.require_project(project_id)
+    now_ms = int(clock.now() * 1000)
+    scope = (permit.installation_id, project_id)
+    total = await repository.lock_project(session, *scope, now_ms)
+    deleted = await repository.delete_paths(session, *scope, request.deletePaths)
+    paths = list(request.entries)
+    known = await repository.existing_paths(session, *scope, paths)
+    stored_at = clock.utcnow()
+    await repository.upsert_entries(
+        session,
+        [
+            {
+                "installation_id": permit.installation_id,
+                "project_id": project_id,
+                "path": path,
+                "hash": entry.hash,
+                "updated_at_ms": entry.updatedAt if entry.updatedAt is not None else now_ms,
+                "short": entry.short,
+                "detailed": entry.detailed,
+                "important_symbols": entry.important_symbols,
+                "dependencies": entry.dependencies,
+                "exports": entry.exports,
+                "stored_at": stored_at,
+            }
+            for path, entry in request.entries.items()
+        ],
+    )
+    total = total - deleted + len(paths) - len(known)
+    await repository.set_total_files(session, *scope, total)
+    return UpsertOutcome(now_ms, len(paths), deleted, total)

@@ -1,0 +1,29 @@
+"""Installation-level figures the Jira App reports."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from seecodes.deps import RuntimeDep, SessionDep
+from seecodes.errors import HintMismatch, InvalidInput, responses
+from seecodes.installations import metrics
+from seecodes.installations.metrics_schemas import InstanceMetricsReport
+from seecodes.security.deps import JiraAppCaller
+from seecodes.security.routes import REQUEST_KEY_ERRORS
+from seecodes.tasks.schemas import OkResponse
+
+router = APIRouter(tags=["telemetry"])
+
+
+@router.post(
+    "/v1/jira/instance-metrics",
+    summary="Report installation metrics",
+    description="Stores `installedUsersCount` and `source` with the time received. Every report is "
+    "kept; operators see the newest with `seecodes admin metrics show`.",
+    responses=responses(*REQUEST_KEY_ERRORS, HintMismatch, InvalidInput),
+)
+async def report_instance_metrics(
+    runtime: RuntimeDep, session: SessionDep, caller: JiraAppCaller, body: InstanceMetricsReport
+) -> OkResponse:
+    await metrics.record(session, runtime.clock, installation=caller.installation, report=body)
+    return OkResponse()

@@ -1,0 +1,41 @@
+"""Per-credential rate limits: moving windows counted in Redis at scale, in memory by default."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import limits
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+
+from seecodes.errors import RateLimited, ServiceUnavailable
+
+
+class RateLimiter:
+    def __init__(self, rate: str, *, redis_url: str | None = None, namespace: str) -> None:
+        if redis_url:
+            # One counter for every process and host; redis-py is already a dependency (coredis is not).
+            uri = "async+" + redis_url
+            storage = storage_from_string(uri, wrap_exceptions=True, implementation="redispy")
+        else:
+            storage = storage_from_string("async+memory://", wrap_exceptions=True)
+        self._strategy = MovingWindowRateLimiter(storage)
+        self._item = limits.parse(rate)
+        self._namespace = namespace
+
+    async def hit(self, identifier: str) -> None:
+        """Count one request; refuse it with 429 and Retry-After when the window is full."""
+        try:
+            if await self._strategy.hit(self._item, self._namespace, identifier):
+                return
+            stats = await self._strategy.get_window_stats(self._item, self._namespace, identifier)
+        except StorageError as error:
+            # Failing open would drop the limit exactly when it is under attack; failing closed
+            # would turn a Redis blip into a telemetry outage. The client retries either way.
+            raise ServiceUnavailable(
+                "The rate-limit store is unavailable; retry shortly.", headers={"Retry-After": "2"}
+            ) from error
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        raise RateLimited(headers={"Retry-After": str(retry_after)})
