@@ -29,6 +29,7 @@ from seecodes.kit.logging import configure_logging, get_logger
 from seecodes.runtime import build_runtime
 from seecodes.security.routes import router as security_router
 from seecodes.tasks.activity_routes import router as activity_router
+from seecodes.runs.model_routes import router as models_router
 from seecodes.tasks.routes import router as tasks_router
 from seecodes.telemetry.routes import router as telemetry_router
 
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(security_router)
     app.include_router(installations_router)
     app.include_router(tasks_router)
+    app.include_router(models_router)
     app.include_router(activity_router)  # before any /v1/tasks/{runId} route
     app.include_router(instance_metrics_router)
     app.include_router(analytics_router)

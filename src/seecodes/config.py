@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from enum import StrEnum
 from functools import lru_cache
@@ -102,6 +103,9 @@ class Settings(BaseSettings):
     run_queue_poll_seconds: float = Field(default=0.05, ge=0.005, le=10)
     run_timeout_seconds: float = Field(default=600, ge=1, le=24 * 3600)
     provider_max_retries: int = Field(default=3, ge=0, le=10)
+    # Longest wait for a provider to answer a request or send the stream's next chunk.
+    provider_timeout_seconds: float = Field(default=120, ge=1, le=3600)
+    local_model_threads: int = Field(default=2, ge=1, le=64)  # llama.cpp threads for the embedded model
     worker_id: str = Field(default="worker-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     @field_validator("previous_secret_keys", mode="before")
@@ -203,3 +207,12 @@ def _dev_secret(var_dir: Path) -> bytes:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def provider_api_key(env_name: str) -> SecretStr | None:
+    """A model provider's key, read from the variable the model catalog names at the moment of use.
+
+    The catalog holds only the variable's name, so keys can be rotated without editing it.
+    """
+    value = os.environ.get(env_name, "").strip()
+    return SecretStr(value) if value else None

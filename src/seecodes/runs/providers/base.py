@@ -36,8 +36,8 @@ class ProviderError(Exception):
 
 
 class ModelProvider(Protocol):
-    async def stream(self, system: str, user: str, *, max_output_tokens: int) -> AsyncIterator[StreamEvent]:
-        """Yield TextDelta events as the model writes, then exactly one Usage event last.
+    def stream(self, system: str, user: str, *, max_output_tokens: int) -> AsyncIterator[StreamEvent]:
+        """An async generator in every implementation: yield TextDelta events as the model writes, then exactly one Usage event last.
 
         Raises ProviderError once retries (429 with Retry-After, 5xx, connection errors) are spent.
         """

