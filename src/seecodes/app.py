@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seecodes import __version__
 from seecodes.analytics.routes import router as analytics_router
-from seecodes.config import Environment, Settings, get_settings
+from seecodes.config import Environment, Settings, StorageBackend, get_settings
 from seecodes.deps import RuntimeDep
 from seecodes.errors import ErrorEnvelope, SeecodesError, ServiceUnavailable, responses
 from seecodes.indexes.routes import router as indexes_router
@@ -26,6 +26,8 @@ from seecodes.kit import metrics
 from seecodes.kit.clock import Clock
 from seecodes.kit.http import BodyLimitMiddleware, RequestContextMiddleware
 from seecodes.kit.logging import configure_logging, get_logger
+from seecodes.runs.storage.local import STORAGE_ROUTE_PREFIX
+from seecodes.runs.storage.routes import router as storage_router
 from seecodes.runtime import build_runtime
 from seecodes.security.routes import router as security_router
 from seecodes.tasks.activity_routes import router as activity_router
@@ -79,7 +81,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         responses={422: {"model": ErrorEnvelope, "description": "`validation_error`"}},
     )
     app.state.runtime = runtime
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    serves_storage = settings.storage_backend is StorageBackend.LOCAL
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        # Uploads through the local backend's signed URLs are files, not API bodies.
+        path_limits={STORAGE_ROUTE_PREFIX: settings.upload_max_bytes} if serves_storage else {},
+    )
     app.add_middleware(RequestContextMiddleware)  # outermost: sees every response, 413s included
     _install_error_handlers(app)
     _install_system_routes(app)
@@ -92,6 +100,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(analytics_router)
     app.include_router(telemetry_router)
     app.include_router(indexes_router)
+    if serves_storage:
+        app.include_router(storage_router)
     return app
 
 

@@ -8,6 +8,7 @@ from seecodes.config import Settings, SettingsError
 from seecodes.db import Database
 from seecodes.engine import Engine
 from seecodes.kit.clock import Clock
+from seecodes.runs.storage import ObjectStorage, build_storage
 from seecodes.security.dev_keys import jwks_document, load_or_create_private_key
 from seecodes.security.forge import ForgeVerifier, JwksKeys
 from seecodes.security.permits import PermitCodec
@@ -21,9 +22,11 @@ class Runtime:
     forge: ForgeVerifier
     permits: PermitCodec
     engine: Engine
+    storage: ObjectStorage
 
     async def close(self) -> None:
         await self.engine.stop()
+        await self.storage.close()
         await self.db.dispose()
 
 
@@ -42,6 +45,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         ),
         permits=PermitCodec(settings.signing_secrets(), clock),
         engine=Engine(settings),
+        storage=build_storage(settings, clock),
     )
 
 

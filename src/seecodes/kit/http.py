@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Mapping
 
 import orjson
 import structlog
@@ -104,19 +105,33 @@ def _request_id(scope: Scope) -> str:
 
 
 class BodyLimitMiddleware:
-    """413 for a declared Content-Length over the limit, and for a streamed body that grows past it."""
+    """413 for a declared Content-Length over the limit, and for a streamed body that grows past it.
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    `path_limits` maps a path prefix to its own limit (file uploads take more than API bodies);
+    the longest matching prefix wins.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, path_limits: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.path_limits = sorted((path_limits or {}).items(), key=lambda item: len(item[0]), reverse=True)
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.path_limits:
+            if path.startswith(prefix):
+                return limit
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit_for(scope["path"])
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            await _send_too_large(send, self.max_body_bytes)
+        if declared is not None and declared > limit:
+            await _send_too_large(send, limit)
             return
         received = 0
 
@@ -125,10 +140,10 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     # An HTTPException, not PayloadTooLarge: FastAPI turns any other error raised
                     # while it reads the body into a 400.
-                    raise HTTPException(413, _too_large(self.max_body_bytes).detail)
+                    raise HTTPException(413, _too_large(limit).detail)
             return message
 
         await self.app(scope, limited_receive, send)

@@ -11,6 +11,10 @@ class ObjectStorage(Protocol):
     @property
     def bucket(self) -> str: ...
 
+    async def ensure_bucket(self) -> None:
+        """Create the bucket (or directory) when missing; called once when the process starts."""
+        ...
+
     async def upload_url(self, key: str, *, expires_in: int) -> str:
         """A URL the client PUTs the object's bytes to."""
         ...

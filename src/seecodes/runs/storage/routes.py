@@ -1,0 +1,107 @@
+"""The local backend's signed storage URLs, served by the API itself (S3 serves its own).
+
+Mounted only when `storage_backend` is `local`. The signature is the only credential: these routes
+take no bearer token, because the IDE and the browser fetch them as plain URLs, as they would S3's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import FileResponse
+
+from seecodes.deps import RuntimeDep
+from seecodes.errors import (
+    InvalidObjectKey,
+    ObjectNotFound,
+    StorageUrlExpired,
+    StorageUrlRejected,
+    UploadTooLarge,
+    responses,
+)
+from seecodes.runs.storage.local import STORAGE_ROUTE_PREFIX, LocalStorage
+from seecodes.runs.storage.schemas import StoredObject
+
+router = APIRouter(tags=["storage"])
+
+_OBJECT_PATH = STORAGE_ROUTE_PREFIX + "{bucket}/{key:path}"
+# Uploaded files are served from the API's own origin: never let a browser render one as a page.
+_DOWNLOAD_HEADERS = {
+    "Cache-Control": "private, no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _local_storage(runtime: RuntimeDep) -> LocalStorage:
+    if not isinstance(runtime.storage, LocalStorage):
+        raise ObjectNotFound()  # app.py mounts this router only for the local backend
+    return runtime.storage
+
+
+LocalStorageDep = Annotated[LocalStorage, Depends(_local_storage)]
+BucketPath = Annotated[str, Path(description="The storage bucket the URL was signed for.")]
+KeyPath = Annotated[str, Path(description="The object key, `/`-separated.")]
+Expires = Annotated[str | None, Query(description="Epoch seconds after which the URL is refused.")]
+Signature = Annotated[str | None, Query(description="HMAC over method, bucket, key, expiry (and filename).")]
+
+
+@router.put(
+    _OBJECT_PATH,
+    summary="Upload an object through a signed URL",
+    responses=responses(StorageUrlRejected, StorageUrlExpired, UploadTooLarge, InvalidObjectKey),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def upload_object(
+    request: Request,
+    storage: LocalStorageDep,
+    bucket: BucketPath,
+    key: KeyPath,
+    expires: Expires = None,
+    signature: Signature = None,
+) -> StoredObject:
+    storage.authorize("PUT", bucket=bucket, key=key, expires=expires, signature=signature)
+    size = await storage.receive(key, request.stream(), declared_size=_declared_size(request))
+    return StoredObject(key=key, size=size)
+
+
+@router.get(
+    _OBJECT_PATH,
+    summary="Download an object through a signed URL",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The object's bytes, as an attachment.",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **responses(StorageUrlRejected, StorageUrlExpired, ObjectNotFound, InvalidObjectKey),
+    },
+)
+async def download_object(
+    storage: LocalStorageDep,
+    bucket: BucketPath,
+    key: KeyPath,
+    expires: Expires = None,
+    signature: Signature = None,
+    filename: Annotated[str | None, Query(description="The name the file is saved as.")] = None,
+) -> FileResponse:
+    storage.authorize("GET", bucket=bucket, key=key, expires=expires, signature=signature, filename=filename)
+    stored = await storage.stored_file(key, filename=filename)
+    return FileResponse(
+        stored.path,
+        media_type=stored.media_type,
+        filename=stored.filename,
+        headers=_DOWNLOAD_HEADERS,
+    )
+
+
+def _declared_size(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
