@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seecodes import __version__
 from seecodes.analytics.routes import router as analytics_router
-from seecodes.config import Environment, Settings, StorageBackend, get_settings
+from seecodes.config import Environment, RunExecution, Settings, StorageBackend, get_settings
 from seecodes.deps import RuntimeDep
 from seecodes.errors import ErrorEnvelope, SeecodesError, ServiceUnavailable, responses
 from seecodes.indexes.routes import router as indexes_router
@@ -26,12 +26,13 @@ from seecodes.kit import metrics
 from seecodes.kit.clock import Clock
 from seecodes.kit.http import BodyLimitMiddleware, RequestContextMiddleware
 from seecodes.kit.logging import configure_logging, get_logger
+from seecodes.runs.model_routes import router as models_router
+from seecodes.runs.routes import router as runs_router
 from seecodes.runs.storage.local import STORAGE_ROUTE_PREFIX
 from seecodes.runs.storage.routes import router as storage_router
 from seecodes.runtime import build_runtime
 from seecodes.security.routes import router as security_router
 from seecodes.tasks.activity_routes import router as activity_router
-from seecodes.runs.model_routes import router as models_router
 from seecodes.tasks.routes import router as tasks_router
 from seecodes.telemetry.routes import router as telemetry_router
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start(execute_runs=settings.run_execution is RunExecution.IN_PROCESS)
         yield
         await runtime.close()
 
@@ -94,12 +96,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(security_router)
     app.include_router(installations_router)
     app.include_router(tasks_router)
-    app.include_router(models_router)
     app.include_router(activity_router)  # before any /v1/tasks/{runId} route
     app.include_router(instance_metrics_router)
     app.include_router(analytics_router)
     app.include_router(telemetry_router)
     app.include_router(indexes_router)
+    # After tasks_router: its literal /v1/tasks/context must match before /v1/tasks/{runId}.
+    app.include_router(runs_router)
+    app.include_router(models_router)
     if serves_storage:
         app.include_router(storage_router)
     return app

@@ -16,6 +16,7 @@ need through `declare_queues`; workflow code reaches the process's Runtime throu
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,7 +140,8 @@ class Engine:
                 "notification_listener_polling_interval_sec": 0.1,
             }
         )
-        await asyncio.to_thread(DBOS.launch)
+        # On the event loop's own thread: DBOS runs async workflows on the loop that launched it.
+        DBOS.launch()
         self._launched = True
         for provider in _declared.queues:
             for spec in provider(runtime):
@@ -199,7 +201,10 @@ class Engine:
     async def stop(self) -> None:
         global _current
         if self._launched:
-            await asyncio.to_thread(DBOS.destroy, workflow_completion_timeout_sec=0)
+            DBOS.destroy(workflow_completion_timeout_sec=0)
+            # DBOS installed its own default executor on this loop and has just shut it down;
+            # asyncio.to_thread must keep working for whatever the loop runs next.
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
             self._launched = False
             _current = None
         if self._client is not None:

@@ -8,6 +8,7 @@ from seecodes.config import Settings, SettingsError
 from seecodes.db import Database
 from seecodes.engine import Engine
 from seecodes.kit.clock import Clock
+from seecodes.runs.catalog import Catalog, load_catalog
 from seecodes.runs.storage import ObjectStorage, build_storage
 from seecodes.security.dev_keys import jwks_document, load_or_create_private_key
 from seecodes.security.forge import ForgeVerifier, JwksKeys
@@ -22,7 +23,13 @@ class Runtime:
     forge: ForgeVerifier
     permits: PermitCodec
     engine: Engine
+    catalog: Catalog
     storage: ObjectStorage
+
+    async def start(self, *, execute_runs: bool) -> None:
+        """execute_runs: this process runs workflows (in-process shape, or a worker); else it only enqueues."""
+        await self.storage.ensure_bucket()
+        await self.engine.start(self, execute=execute_runs)
 
     async def close(self) -> None:
         await self.engine.stop()
@@ -45,6 +52,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         ),
         permits=PermitCodec(settings.signing_secrets(), clock),
         engine=Engine(settings),
+        catalog=load_catalog(settings.models_file),
         storage=build_storage(settings, clock),
     )
 

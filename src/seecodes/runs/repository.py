@@ -67,7 +67,8 @@ async def transition(
         .where(Run.id == run_id, Run.status.in_([state.value for state in from_states]))
         .values(status=to.value, updated_at=now, **values)
         .returning(Run)
-        .execution_options(synchronize_session=False)
+        # The session may hold this run already; the returned row must replace its stale state.
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
     return result.scalar_one_or_none()
 

@@ -29,6 +29,7 @@ from seecodes.errors import (
 from seecodes.installations import credits
 from seecodes.installations.repository import credit_balance
 from seecodes.kit.clock import iso_utc
+from seecodes.kit.logging import get_logger
 from seecodes.models import Run, UsageItem
 from seecodes.models.run import CANCELLABLE, RunStatus
 from seecodes.runs import repository
@@ -38,6 +39,8 @@ from seecodes.security.permits import PermitScope
 
 if TYPE_CHECKING:
     from seecodes.runtime import Runtime
+
+_log = get_logger("seecodes.runs")
 
 EXECUTE_WORKFLOW = "seecodes.runs.execute"
 USAGE_ITEMS_SHOWN = 100
@@ -169,10 +172,16 @@ async def start_run(
 
 
 async def enqueue(runtime: Runtime, run_id: str, model: str) -> None:
-    """After the commit that queued the run; the workflow id is the run id, so this is idempotent."""
-    await runtime.engine.enqueue(
-        queue=queue_name(model), workflow=EXECUTE_WORKFLOW, workflow_id=run_id, args=[run_id]
-    )
+    """After the commit that queued the run; the workflow id is the run id, so this is idempotent.
+
+    A failure here loses nothing: the run stays queued and the sweep job enqueues it again.
+    """
+    try:
+        await runtime.engine.enqueue(
+            queue=queue_name(model), workflow=EXECUTE_WORKFLOW, workflow_id=run_id, args=[run_id]
+        )
+    except Exception as error:  # the client already has its 200; the sweep retries
+        _log.warning("run_enqueue_failed", run_id=run_id, error=type(error).__name__)
 
 
 @dataclass(frozen=True, slots=True)
