@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +27,7 @@ from seecodes.installations import service as installations
 from seecodes.kit.clock import Clock, iso_utc
 from seecodes.kit.logging import configure_logging
 from seecodes.models import TaskPermit
+from seecodes.runs.catalog import CatalogError, availability_of, load_catalog
 from seecodes.runtime import build_runtime
 from seecodes.security import legacy
 from seecodes.security.dev_keys import load_or_create_private_key, mint_forge_token
@@ -52,6 +54,21 @@ def _settings() -> Settings:
     except SettingsError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
+
+
+def _check_catalog(settings: Settings) -> None:
+    """Refuse to start on a bad models file; say which models cannot run and why."""
+    try:
+        catalog = load_catalog(settings.models_file)
+    except CatalogError as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
+        raise typer.Exit(2) from error
+    for spec in catalog:
+        availability = availability_of(spec)
+        if not availability.ok:
+            console.print(
+                f"[yellow]model {escape(repr(spec.id))} is not offered: {escape(availability.reason)}[/yellow]"
+            )
 
 
 def _in_transaction(settings: Settings, work: Callable[[AsyncSession, Clock], Awaitable[T]]) -> T:
@@ -81,6 +98,7 @@ def serve(
 ) -> None:
     """Migrate the database, then serve the API."""
     settings = _settings()
+    _check_catalog(settings)
     if workers > 1 and settings.run_execution is RunExecution.IN_PROCESS:
         # Each process would launch the engine under one executor id and recover the others' runs.
         console.print(
@@ -127,6 +145,7 @@ def worker() -> None:
     A worker restarted with the same id resumes the runs it was executing when it stopped.
     """
     settings = _settings()
+    _check_catalog(settings)
     migrations.upgrade(settings.effective_database_url)
     migrate_system_database(settings)
     configure_logging(json_lines=settings.env is not Environment.DEV, level=settings.log_level)

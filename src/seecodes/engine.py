@@ -16,8 +16,8 @@ need through `declare_queues`; workflow code reaches the process's Runtime throu
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,7 +61,9 @@ _declared = _Declarations()
 _current: Runtime | None = None
 
 
-def declare_queues(provider: Callable[[Runtime], Sequence[QueueSpec]]) -> Callable[[Runtime], Sequence[QueueSpec]]:
+def declare_queues(
+    provider: Callable[[Runtime], Sequence[QueueSpec]],
+) -> Callable[[Runtime], Sequence[QueueSpec]]:
     """Register a function that names the queues a domain needs (evaluated when the engine starts)."""
     _declared.queues.append(provider)
     return provider
@@ -95,12 +97,6 @@ def system_database_url(settings: Settings) -> str:
 
 def _import_jobs() -> None:
     """Workflows register with DBOS when their module is imported, which must precede launch."""
-    import seecodes.runs.jobs  # noqa: F401
-
-    try:
-        import seecodes.jira.jobs  # noqa: F401
-    except ModuleNotFoundError:  # the connector is optional at this revision
-        pass
 
 
 class Engine:

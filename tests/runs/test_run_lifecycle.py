@@ -47,7 +47,7 @@ def settings_overrides(
 async def engine(app: FastAPI) -> AsyncIterator[None]:
     """The in-process engine; the app fixture's teardown stops it."""
     await runtime_of(app).start(execute_runs=True)
-    yield
+    return
 
 
 @pytest.fixture
@@ -58,7 +58,9 @@ async def permit(jira: JiraAppClient) -> str:
 async def grant(app: FastAPI, amount: int) -> None:
     runtime = runtime_of(app)
     async with runtime.db.transaction() as session:
-        await installations.grant_credits(session, runtime.clock, installation_id=INSTALLATION_A, amount=amount)
+        await installations.grant_credits(
+            session, runtime.clock, installation_id=INSTALLATION_A, amount=amount
+        )
 
 
 async def balance(app: FastAPI) -> int:
@@ -83,8 +85,8 @@ async def init_and_upload(
     return body
 
 
-async def settle(client: httpx.AsyncClient, permit: str, run_id: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def settle(client: httpx.AsyncClient, permit: str, run_id: str, within: float = 30) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         polled = await client.get(f"/v1/tasks/{run_id}", headers=auth(permit))
         status: dict[str, Any] = polled.json()["status"]
@@ -97,7 +99,9 @@ async def settle(client: httpx.AsyncClient, permit: str, run_id: str, timeout: f
 async def test_a_run_goes_from_upload_to_output_and_settles_its_credits(
     app: FastAPI, client: httpx.AsyncClient, engine: None, permit: str, fake_openai: FakeOpenAI
 ) -> None:
-    fake_openai.script("fake-light", Reply("## Changelog\n- wrote it", prompt_tokens=40, completion_tokens=12))
+    fake_openai.script(
+        "fake-light", Reply("## Changelog\n- wrote it", prompt_tokens=40, completion_tokens=12)
+    )
     await grant(app, 1000)
     run = await init_and_upload(client, permit)
 
@@ -108,23 +112,27 @@ async def test_a_run_goes_from_upload_to_output_and_settles_its_credits(
 
     assert started.status_code == 200, started.text
     body = started.json()
-    assert body["status"] == "queued" and body["runId"] == run["runId"]
+    assert body["status"] == "queued"
+    assert body["runId"] == run["runId"]
     assert body["estimatedInputTokens"] > 0
     assert body["estimatedCredits"] == math.ceil(10 + 0.001 * body["estimatedInputTokens"])
-    assert status["status"] == "succeeded" and status["resultZipUrl"]
+    assert status["status"] == "succeeded"
+    assert status["resultZipUrl"]
     output = await client.get(f"/v1/tasks/{run['runId']}/output", headers=auth(permit))
     assert output.headers["content-type"].startswith("text/plain")
     assert output.text == "## Changelog\n- wrote it"
     sent = fake_openai.requests_for("fake-light")[-1]
     assert sent.authorization == f"Bearer {PROVIDER_KEY}"
-    assert "write the changelog" in sent.content("user") and "generate change log" in sent.content("user")
+    assert "write the changelog" in sent.content("user")
+    assert "generate change log" in sent.content("user")
     charged = math.ceil(10 + 0.001 * (40 + 12))
     assert await balance(app) == 1000 - charged
     archive = await client.get(status["resultZipUrl"].removeprefix(BASE_URL))
     with zipfile.ZipFile(io.BytesIO(archive.content)) as bundle:
         assert bundle.read("output.md").decode() == "## Changelog\n- wrote it"
         manifest = json.loads(bundle.read("manifest.json"))
-    assert manifest["runId"] == run["runId"] and manifest["outputTokens"] == 12
+    assert manifest["runId"] == run["runId"]
+    assert manifest["outputTokens"] == 12
 
 
 async def test_logs_name_each_step_and_never_the_provider_key(
@@ -146,7 +154,12 @@ async def test_logs_name_each_step_and_never_the_provider_key(
 
 
 async def test_usage_lists_the_settled_run_and_the_available_credits(
-    client: httpx.AsyncClient, app: FastAPI, engine: None, permit: str, jira: JiraAppClient, fake_openai: FakeOpenAI
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    engine: None,
+    permit: str,
+    jira: JiraAppClient,
+    fake_openai: FakeOpenAI,
 ) -> None:
     fake_openai.script("fake-light", Reply("ok", prompt_tokens=100, completion_tokens=100))
     await grant(app, 500)
@@ -160,13 +173,18 @@ async def test_usage_lists_the_settled_run_and_the_available_credits(
     body = usage.json()
     assert body["availableCredits"] == 500 - math.ceil(10 + 0.001 * 200)
     item = body["items"][0]
-    assert item["type"] == "task_run" and item["taskId"] == "AUTH-128"
+    assert item["type"] == "task_run"
+    assert item["taskId"] == "AUTH-128"
     assert item["credits"] == math.ceil(10 + 0.001 * 200)
     assert item["timestamp"].endswith("Z")
 
 
-async def test_start_before_every_upload_names_the_missing_files(client: httpx.AsyncClient, permit: str) -> None:
-    created = await client.post("/v1/tasks/init", headers=auth(permit), json={"files": ["list.md", "notes.md"]})
+async def test_start_before_every_upload_names_the_missing_files(
+    client: httpx.AsyncClient, permit: str
+) -> None:
+    created = await client.post(
+        "/v1/tasks/init", headers=auth(permit), json={"files": ["list.md", "notes.md"]}
+    )
     run = created.json()
     await client.put(run["uploads"]["list.md"].removeprefix(BASE_URL), content=b"x")
 
@@ -187,12 +205,16 @@ async def test_start_with_too_few_credits_is_402_with_the_shortfall(
 
     assert started.status_code == 402
     body = started.json()
-    assert body["error"] == "insufficient_credits" and body["ok"] is False
-    assert body["availableCredits"] == 3 and body["shortfall"] == body["requiredCredits"] - 3
+    assert body["error"] == "insufficient_credits"
+    assert body["ok"] is False
+    assert body["availableCredits"] == 3
+    assert body["shortfall"] == body["requiredCredits"] - 3
     assert await balance(app) == 3
 
 
-async def test_context_over_the_models_window_is_422(client: httpx.AsyncClient, app: FastAPI, permit: str) -> None:
+async def test_context_over_the_models_window_is_422(
+    client: httpx.AsyncClient, app: FastAPI, permit: str
+) -> None:
     await grant(app, 10_000)
     big = "token " * 40_000
     assert count_tokens(big) > 32_000
@@ -215,23 +237,39 @@ async def test_init_refuses_file_names_that_are_not_plain(
     assert created.json()["error"] == "validation_error"
 
 
-async def test_init_defaults_to_list_md_and_too_many_files_is_422(client: httpx.AsyncClient, permit: str) -> None:
+async def test_init_defaults_to_list_md_and_too_many_files_is_422(
+    client: httpx.AsyncClient, permit: str
+) -> None:
     default = await client.post("/v1/tasks/init", headers=auth(permit), json={})
     too_many = await client.post(
         "/v1/tasks/init", headers=auth(permit), json={"files": [f"f{i}.md" for i in range(21)]}
     )
 
     assert list(default.json()["uploads"]) == ["list.md"]
-    assert default.json()["prefix"].startswith("runs/run_") and default.json()["bucket"]
+    assert default.json()["prefix"].startswith("runs/run_")
+    assert default.json()["bucket"]
     assert too_many.status_code == 422
 
 
-async def test_another_tasks_run_is_not_found(client: httpx.AsyncClient, permit: str, jira: JiraAppClient) -> None:
+async def test_another_tasks_run_is_not_found(
+    client: httpx.AsyncClient, permit: str, jira: JiraAppClient
+) -> None:
     run = await init_and_upload(client, permit)
     other = await jira.permit(project="AUTH", task="AUTH-129")
 
-    for method, suffix in (("GET", ""), ("GET", "/logs"), ("GET", "/output"), ("POST", "/start"), ("POST", "/cancel")):
-        response = await client.request(method, f"/v1/tasks/{run['runId']}{suffix}", headers=auth(other), json={} if method == "POST" else None)
+    for method, suffix in (
+        ("GET", ""),
+        ("GET", "/logs"),
+        ("GET", "/output"),
+        ("POST", "/start"),
+        ("POST", "/cancel"),
+    ):
+        response = await client.request(
+            method,
+            f"/v1/tasks/{run['runId']}{suffix}",
+            headers=auth(other),
+            json={} if method == "POST" else None,
+        )
         assert response.status_code == 404, (method, suffix)
         assert response.json()["error"] == "run_not_found"
 
@@ -247,17 +285,21 @@ async def test_provider_failure_fails_the_run_with_its_reason_and_releases_credi
     status = await settle(client, permit, run["runId"])
 
     assert status["status"] == "failed"
-    assert "500" in status["error"] and "upstream exploded" in status["error"]
+    assert "500" in status["error"]
+    assert "upstream exploded" in status["error"]
     assert len(fake_openai.requests_for("fake-light")) == 3  # the first try and two retries
     assert await balance(app) == 1000
     output = await client.get(f"/v1/tasks/{run['runId']}/output", headers=auth(permit))
-    assert output.status_code == 409 and output.json()["error"] == "run_not_succeeded"
+    assert output.status_code == 409
+    assert output.json()["error"] == "run_not_succeeded"
 
 
 async def test_a_429_with_retry_after_is_retried_and_the_run_succeeds(
     client: httpx.AsyncClient, app: FastAPI, engine: None, permit: str, fake_openai: FakeOpenAI
 ) -> None:
-    fake_openai.script("fake-light", Fail(429, retry_after=0.2, error_type="rate_limit_error"), Reply("after wait"))
+    fake_openai.script(
+        "fake-light", Fail(429, retry_after=0.2, error_type="rate_limit_error"), Reply("after wait")
+    )
     await grant(app, 1000)
     run = await init_and_upload(client, permit)
 
@@ -276,27 +318,40 @@ async def test_cancel_settles_the_run_releases_credits_and_a_second_cancel_is_40
     run = await init_and_upload(client, permit)
     await client.post(f"/v1/tasks/{run['runId']}/start", headers=auth(permit), json={})
     for _ in range(200):
-        if (await client.get(f"/v1/tasks/{run['runId']}", headers=auth(permit))).json()["status"]["status"] == "processing_remote":
+        if (await client.get(f"/v1/tasks/{run['runId']}", headers=auth(permit))).json()["status"][
+            "status"
+        ] == "processing_remote":
             break
         await asyncio.sleep(0.05)
 
     cancelled = await client.post(f"/v1/tasks/{run['runId']}/cancel", headers=auth(permit))
     again = await client.post(f"/v1/tasks/{run['runId']}/cancel", headers=auth(permit))
 
-    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-    assert again.status_code == 409 and again.json()["error"] == "run_already_finished"
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    assert again.status_code == 409
+    assert again.json()["error"] == "run_already_finished"
     assert await balance(app) == 1000
     await asyncio.sleep(0.3)
-    assert (await client.get(f"/v1/tasks/{run['runId']}", headers=auth(permit))).json()["status"]["status"] == "cancelled"
+    assert (await client.get(f"/v1/tasks/{run['runId']}", headers=auth(permit))).json()["status"][
+        "status"
+    ] == "cancelled"
 
 
 async def test_rerun_starts_a_new_run_on_the_same_inputs(
-    client: httpx.AsyncClient, app: FastAPI, engine: None, permit: str, fake_openai: FakeOpenAI, clock: FixedClock
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    engine: None,
+    permit: str,
+    fake_openai: FakeOpenAI,
+    clock: FixedClock,
 ) -> None:
     fake_openai.script("fake-light", Reply("first"), Reply("second"))
     await grant(app, 1000)
     run = await init_and_upload(client, permit, {"list.md": "the same input"})
-    await client.post(f"/v1/tasks/{run['runId']}/start", headers=auth(permit), json={"userPrompt": "summarise"})
+    await client.post(
+        f"/v1/tasks/{run['runId']}/start", headers=auth(permit), json={"userPrompt": "summarise"}
+    )
     await settle(client, permit, run["runId"])
     clock.advance(1)
 
@@ -304,7 +359,8 @@ async def test_rerun_starts_a_new_run_on_the_same_inputs(
     status = await settle(client, permit, rerun.json()["runId"])
 
     assert rerun.status_code == 200, rerun.text
-    assert rerun.json()["runId"] != run["runId"] and rerun.json()["status"] == "queued"
+    assert rerun.json()["runId"] != run["runId"]
+    assert rerun.json()["status"] == "queued"
     assert status["status"] == "succeeded"
     first, second = fake_openai.requests_for("fake-light")[-2:]
     assert first.content("user") == second.content("user")
@@ -313,16 +369,22 @@ async def test_rerun_starts_a_new_run_on_the_same_inputs(
     assert listed.json()["items"][0]["rerunOf"] == run["runId"]
 
 
-async def test_run_list_pages_with_a_cursor_and_filters_by_status(client: httpx.AsyncClient, permit: str) -> None:
+async def test_run_list_pages_with_a_cursor_and_filters_by_status(
+    client: httpx.AsyncClient, permit: str
+) -> None:
     ids = [(await init_and_upload(client, permit))["runId"] for _ in range(5)]
 
     first = await client.get("/v1/tasks/runs?limit=2", headers=auth(permit))
-    second = await client.get(f"/v1/tasks/runs?limit=2&cursor={first.json()['nextCursor']}", headers=auth(permit))
+    second = await client.get(
+        f"/v1/tasks/runs?limit=2&cursor={first.json()['nextCursor']}", headers=auth(permit)
+    )
     queued = await client.get("/v1/tasks/runs?status=queued", headers=auth(permit))
     bad = await client.get("/v1/tasks/runs?cursor=not-a-cursor", headers=auth(permit))
 
     seen = [item["runId"] for item in first.json()["items"] + second.json()["items"]]
-    assert len(seen) == 4 and len(set(seen)) == 4 and set(seen) <= set(ids)
+    assert len(seen) == 4
+    assert len(set(seen)) == 4
+    assert set(seen) <= set(ids)
     assert queued.json()["items"] == []
     assert bad.status_code == 422
 
@@ -340,13 +402,18 @@ async def test_events_stream_resumes_after_last_event_id(
     frames = _frames(full.text)
     middle = frames[len(frames) // 2]["id"]
     resumed = _frames(
-        (await client.get(f"/v1/tasks/{run['runId']}/events", headers={**auth(permit), "Last-Event-ID": middle})).text
+        (
+            await client.get(
+                f"/v1/tasks/{run['runId']}/events", headers={**auth(permit), "Last-Event-ID": middle}
+            )
+        ).text
     )
 
     assert full.headers["content-type"].startswith("text/event-stream")
     assert full.headers["x-accel-buffering"] == "no"
     kinds = [frame["event"] for frame in frames]
-    assert {"status", "log", "output"} <= set(kinds) and kinds[-1] == "end"
+    assert {"status", "log", "output"} <= set(kinds)
+    assert kinds[-1] == "end"
     output = "".join(json.loads(frame["data"])["text"] for frame in frames if frame["event"] == "output")
     assert output == "streamed text"
     assert [frame["id"] for frame in resumed if "id" in frame] == [
@@ -388,6 +455,8 @@ async def test_twenty_concurrent_starts_never_overspend(
     assert await balance(app) == 0
     async with runtime_of(app).db.transaction() as session:
         reservations = (
-            await session.execute(select(CreditLedgerEntry).where(CreditLedgerEntry.kind == "reserve"))
-        ).scalars().all()
+            (await session.execute(select(CreditLedgerEntry).where(CreditLedgerEntry.kind == "reserve")))
+            .scalars()
+            .all()
+        )
     assert len(reservations) == 5

@@ -65,11 +65,15 @@ async def claim(runtime: Runtime, run_id: str, executor: str) -> bool:
         if run is not None:
             waited = (now - run.queued_at).total_seconds() * 1000 if run.queued_at else 0.0
             await repository.add_event(session, run_id, "status", status_event(run), now)
-            await repository.add_event(session, run_id, "log", f"claimed by {executor} after {waited:.0f} ms in queue", now)
+            await repository.add_event(
+                session, run_id, "log", f"claimed by {executor} after {waited:.0f} ms in queue", now
+            )
             return True
         current = await repository.get(session, run_id)
         if current is not None and current.status in EXECUTING:
-            await repository.add_event(session, run_id, "log", f"resumed by {executor} after an interruption", now)
+            await repository.add_event(
+                session, run_id, "log", f"resumed by {executor} after an interruption", now
+            )
             return True
         return False
 
@@ -100,7 +104,11 @@ async def call_model(runtime: Runtime, run_id: str) -> ModelResult:
     provider = build_provider(spec, runtime.settings)
     try:
         async with asyncio.timeout(runtime.settings.run_timeout_seconds):
-            text, usage = await _stream(runtime, run, provider.stream(prompt.system, prompt.user, max_output_tokens=spec.max_output_tokens))
+            text, usage = await _stream(
+                runtime,
+                run,
+                provider.stream(prompt.system, prompt.user, max_output_tokens=spec.max_output_tokens),
+            )
     except TimeoutError as error:
         raise RunTimedOut(f"the run timed out after {runtime.settings.run_timeout_seconds:g} s") from error
     finally:
@@ -121,7 +129,9 @@ async def _stream(runtime: Runtime, run: Run, events: AsyncIterator[StreamEvent]
         nonlocal last_flush
         if pending:
             async with runtime.db.transaction() as session:
-                await repository.add_event(session, run.id, "output", "".join(pending), runtime.clock.utcnow())
+                await repository.add_event(
+                    session, run.id, "output", "".join(pending), runtime.clock.utcnow()
+                )
             pending.clear()
         last_flush = loop.time()
 
@@ -132,10 +142,15 @@ async def _stream(runtime: Runtime, run: Run, events: AsyncIterator[StreamEvent]
                 async with runtime.db.transaction() as session:
                     now = runtime.clock.utcnow()
                     await repository.set_values(session, run.id, now, first_token_at=now)
-                    await repository.add_event(session, run.id, "log", f"first token after {elapsed_ms:.0f} ms", now)
+                    await repository.add_event(
+                        session, run.id, "log", f"first token after {elapsed_ms:.0f} ms", now
+                    )
             chunks.append(event.text)
             pending.append(event.text)
-            if loop.time() - last_flush >= OUTPUT_FLUSH_SECONDS or sum(map(len, pending)) >= OUTPUT_FLUSH_CHARS:
+            if (
+                loop.time() - last_flush >= OUTPUT_FLUSH_SECONDS
+                or sum(map(len, pending)) >= OUTPUT_FLUSH_CHARS
+            ):
                 await flush()
         elif isinstance(event, Usage):
             usage = event
@@ -246,7 +261,9 @@ async def fail(runtime: Runtime, run_id: str, reason: str) -> None:
                 reserved=settled.estimated_credits,
                 run_id=run_id,
             )
-        await repository.add_event(session, run_id, "log", f"failed: {reason}; reserved credits released", now)
+        await repository.add_event(
+            session, run_id, "log", f"failed: {reason}; reserved credits released", now
+        )
         await repository.add_event(session, run_id, "status", status_event(settled), now)
     _log.info("run_failed", run_id=run_id, reason=reason)
 

@@ -24,7 +24,10 @@ def _of_task(statement: Select[Any], scope: PermitScope) -> Select[Any]:
 
 
 async def get_for_task(session: AsyncSession, scope: PermitScope, run_id: str) -> Run | None:
-    return (await session.execute(_of_task(select(Run), scope).where(Run.id == run_id))).scalar_one_or_none()
+    found: Run | None = (
+        await session.execute(_of_task(select(Run), scope).where(Run.id == run_id))
+    ).scalar_one_or_none()
+    return found
 
 
 async def get(session: AsyncSession, run_id: str) -> Run | None:
@@ -40,7 +43,7 @@ async def list_for_task(
     before: tuple[datetime, str] | None,
 ) -> Sequence[Run]:
     """Newest first; the cursor is the (created_at, id) of the last run on the previous page."""
-    statement = _of_task(select(Run), scope)
+    statement: Select[Any] = _of_task(select(Run), scope)
     if statuses:
         statement = statement.where(Run.status.in_([status.value for status in statuses]))
     if before is not None:

@@ -6,14 +6,12 @@ literal segment never shadows one.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Header, Path, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from seecodes.deps import RuntimeDep, SessionDep
-from seecodes.installations.service import check_cloud_hint
-from seecodes.kit.clock import iso_utc
 from seecodes.errors import (
     ContextTooLarge,
     HintMismatch,
@@ -28,6 +26,8 @@ from seecodes.errors import (
     UploadsIncomplete,
     responses,
 )
+from seecodes.installations.service import check_cloud_hint
+from seecodes.kit.clock import iso_utc
 from seecodes.models.run import RunStatus
 from seecodes.runs import events, service
 from seecodes.runs.schemas import (
@@ -48,9 +48,10 @@ from seecodes.security.deps import JiraAppCaller, TaskPermitCaller
 from seecodes.security.routes import REQUEST_KEY_ERRORS
 
 router = APIRouter(tags=["tasks"])
+SSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
 
 RunIdPath = Annotated[str, Path(max_length=40, pattern=r"^run_[a-z0-9]{1,36}$")]
-TEXT = {200: {"content": {"text/plain": {}}}}
+TEXT: dict[int | str, dict[str, Any]] = {200: {"content": {"text/plain": {}}}}
 
 
 @router.post(
@@ -63,7 +64,10 @@ async def init_run(
 ) -> InitRunResponse:
     created = await service.init_run(session, runtime, permit, model=body.model, files=body.files)
     return InitRunResponse(
-        runId=created.run.id, bucket=created.bucket, prefix=created.run.storage_prefix, uploads=created.uploads
+        runId=created.run.id,
+        bucket=created.bucket,
+        prefix=created.run.storage_prefix,
+        uploads=created.uploads,
     )
 
 
@@ -87,7 +91,12 @@ async def list_runs(
     "/v1/tasks/{runId}/start",
     summary="Queue the AI run",
     responses=responses(
-        InvalidPermit, RunNotFound, RunAlreadyStarted, UploadsIncomplete, InsufficientCredits, ContextTooLarge,
+        InvalidPermit,
+        RunNotFound,
+        RunAlreadyStarted,
+        UploadsIncomplete,
+        InsufficientCredits,
+        ContextTooLarge,
         UploadedFileTooLarge,
     ),
 )
@@ -99,7 +108,9 @@ async def start_run(
     body: StartRunRequest,
     after_commit: BackgroundTasks,
 ) -> StartRunResponse:
-    run = await service.start_run(session, runtime, permit, runId, model=body.model, user_prompt=body.userPrompt)
+    run = await service.start_run(
+        session, runtime, permit, runId, model=body.model, user_prompt=body.userPrompt
+    )
     after_commit.add_task(service.enqueue, runtime, run.id, run.model)
     return StartRunResponse.of(run)
 
@@ -116,7 +127,10 @@ async def run_status(
     run = found.run
     return RunStatusResponse(
         status=RunStatusDocument(
-            status=run.status, updatedAt=iso_utc(run.updated_at), error=run.error, resultZipUrl=found.result_zip_url
+            status=run.status,
+            updatedAt=iso_utc(run.updated_at),
+            error=run.error,
+            resultZipUrl=found.result_zip_url,
         )
     )
 
@@ -127,7 +141,9 @@ async def run_status(
     response_class=PlainTextResponse,
     responses={**TEXT, **responses(InvalidPermit, RunNotFound, RunNotSucceeded)},
 )
-async def run_output(runtime: RuntimeDep, session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath) -> str:
+async def run_output(
+    runtime: RuntimeDep, session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath
+) -> str:
     return await service.output_of(session, runtime, permit, runId)
 
 
@@ -181,7 +197,7 @@ async def rerun(
     "/v1/tasks/{runId}/events",
     summary="Follow a run as server-sent events (status, log, output, reset, end); resumable",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, **responses(InvalidPermit, RunNotFound)},
+    responses={**SSE, **responses(InvalidPermit, RunNotFound)},
 )
 async def run_events(
     runtime: RuntimeDep,

@@ -50,7 +50,9 @@ class InitRunResponse(ResponseBody):
 
 class StartRunRequest(RequestBody):
     model: ModelAlias | None = Field(default=None, examples=["strict light"])
-    userPrompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS, examples=["generate change log"])
+    userPrompt: str | None = Field(
+        default=None, max_length=MAX_PROMPT_CHARS, examples=["generate change log"]
+    )
 
 
 class StartRunResponse(ResponseBody):
@@ -71,7 +73,9 @@ class StartRunResponse(ResponseBody):
 
 
 class RunStatusDocument(ResponseBody):
-    status: str = Field(description="initialized | queued | in_process | processing_remote | succeeded | failed | cancelled")
+    status: str = Field(
+        description="initialized | queued | in_process | processing_remote | succeeded | failed | cancelled"
+    )
     updatedAt: str
     error: str | None = None
     resultZipUrl: str | None = None

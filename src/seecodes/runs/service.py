@@ -65,7 +65,8 @@ def result_zip_key(run: Run) -> str:
 
 def status_event(run: Run) -> str:
     return json.dumps(
-        {"status": run.status, "updatedAt": iso_utc(run.updated_at), "error": run.error}, separators=(",", ":")
+        {"status": run.status, "updatedAt": iso_utc(run.updated_at), "error": run.error},
+        separators=(",", ":"),
     )
 
 
@@ -97,9 +98,13 @@ async def init_run(
     )
     session.add(run)
     await repository.add_event(session, run_id, "status", status_event(run), now)
-    await repository.add_event(session, run_id, "log", f"initialized for model {spec.id!r} with files {', '.join(files)}", now)
+    await repository.add_event(
+        session, run_id, "log", f"initialized for model {spec.id!r} with files {', '.join(files)}", now
+    )
     ttl = runtime.settings.upload_url_ttl_seconds
-    uploads = {name: await runtime.storage.upload_url(upload_key(run, name), expires_in=ttl) for name in files}
+    uploads = {
+        name: await runtime.storage.upload_url(upload_key(run, name), expires_in=ttl) for name in files
+    }
     return InitializedRun(run=run, bucket=runtime.storage.bucket, uploads=uploads)
 
 
@@ -118,11 +123,15 @@ async def read_prompt(runtime: Runtime, run: Run, instruction: str | None) -> Pr
         raise UploadsIncomplete(missing)
     # A presigned S3 PUT cannot cap its size, so the cap is enforced here, before anything is read.
     limit = runtime.settings.upload_max_bytes
-    oversize = [name for name, size in zip(run.files, sizes, strict=True) if size is not None and size > limit]
+    oversize = [
+        name for name, size in zip(run.files, sizes, strict=True) if size is not None and size > limit
+    ]
     if oversize:
         raise UploadedFileTooLarge(f"{', '.join(oversize)} exceed the {limit}-byte per-file limit.")
     contents = await asyncio.gather(*(runtime.storage.read(upload_key(run, name)) for name in run.files))
-    files = [(name, data.decode("utf-8", errors="replace")) for name, data in zip(run.files, contents, strict=True)]
+    files = [
+        (name, data.decode("utf-8", errors="replace")) for name, data in zip(run.files, contents, strict=True)
+    ]
     return build_prompt(files, instruction)
 
 
@@ -238,7 +247,9 @@ async def list_runs(
     session: AsyncSession, scope: PermitScope, *, statuses: list[RunStatus], limit: int, cursor: str | None
 ) -> RunPage:
     before = _decode_cursor(cursor) if cursor else None
-    runs = list(await repository.list_for_task(session, scope, statuses=statuses, limit=limit + 1, before=before))
+    runs = list(
+        await repository.list_for_task(session, scope, statuses=statuses, limit=limit + 1, before=before)
+    )
     page, more = runs[:limit], len(runs) > limit
     return RunPage(runs=page, next_cursor=_encode_cursor(page[-1]) if more and page else None)
 
@@ -267,7 +278,9 @@ async def cancel_run(session: AsyncSession, runtime: Runtime, scope: PermitScope
             run_id=cancelled.id,
         )
     await repository.add_event(session, run.id, "status", status_event(cancelled), now)
-    await repository.add_event(session, run.id, "log", "cancelled by the user; reserved credits released", now)
+    await repository.add_event(
+        session, run.id, "log", "cancelled by the user; reserved credits released", now
+    )
     return cancelled
 
 
@@ -281,7 +294,9 @@ async def rerun(session: AsyncSession, runtime: Runtime, scope: PermitScope, run
     fresh = await init_run(session, runtime, scope, model=original.model, files=list(original.files))
     for name in original.files:
         data = await runtime.storage.read(upload_key(original, name))
-        await runtime.storage.write(upload_key(fresh.run, name), data, content_type="text/plain; charset=utf-8")
+        await runtime.storage.write(
+            upload_key(fresh.run, name), data, content_type="text/plain; charset=utf-8"
+        )
     fresh.run.rerun_of = original.id
     await session.flush()
     return await start_run(
