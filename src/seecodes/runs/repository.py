@@ -52,7 +52,8 @@ async def list_for_task(
             (Run.created_at < created_at) | ((Run.created_at == created_at) & (Run.id < run_id))
         )
     statement = statement.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
-    return (await session.execute(statement)).scalars().all()
+    runs: Sequence[Run] = (await session.execute(statement)).scalars().all()
+    return runs
 
 
 async def transition(
