@@ -347,7 +347,7 @@ async def recent_items(session: AsyncSession, period: Period, *, limit: int) -> 
         .order_by(Run.finished_at.desc(), Run.id.desc())
         .limit(limit)
     )
-    for run_id, project, task, user, started, finished, ms, effort in runs.tuples():
+    for run_id, project, task, user, started, finished, ms, effort in runs:
         assert finished is not None  # settled runs have finished
         items.append(
             Item(TASK_RUN, project, task, user, started, finished, int(ms), 0, 0, [], 0, False, False, False, int(effort), run_id=run_id)
@@ -379,7 +379,7 @@ async def recent_items(session: AsyncSession, period: Period, *, limit: int) -> 
             effort,
             event_type=kind,
         )
-        for project, task, user, at, kind in events.tuples()
+        for project, task, user, at, kind in events
     )
     return items
 
@@ -395,4 +395,4 @@ async def solved_tasks(session: AsyncSession, period: Period) -> set[tuple[str, 
     rows = await session.execute(
         select(p.project_id, p.task_id).join(newest, p.id == newest.c.id).where(p.progress == "100%")
     )
-    return set(rows.tuples())
+    return {(project, task) for project, task in rows}

@@ -143,5 +143,5 @@ async def first_path_by_hash(
             .where(*_project_scope(installation_id, project_id), ProjectIndexEntry.hash.in_(chunk))
             .group_by(ProjectIndexEntry.hash)
         )
-        found.update((file_hash, path) for file_hash, path in rows.tuples())
+        found.update((file_hash, path) for file_hash, path in rows)
     return found
