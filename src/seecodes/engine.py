@@ -16,6 +16,7 @@ need through `declare_queues`; workflow code reaches the process's Runtime throu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
