@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -98,6 +99,9 @@ def system_database_url(settings: Settings) -> str:
 
 def _import_jobs() -> None:
     """Workflows register with DBOS when their module is imported, which must precede launch."""
+    importlib.import_module("seecodes.runs.jobs")
+    with contextlib.suppress(ModuleNotFoundError):  # the Jira connector's jobs, when installed
+        importlib.import_module("seecodes.jira.jobs")
 
 
 class Engine:
