@@ -104,8 +104,9 @@ class Settings(BaseSettings):
     run_timeout_seconds: float = Field(default=600, ge=1, le=24 * 3600)
     provider_max_retries: int = Field(default=3, ge=0, le=10)
     # Longest wait for a provider to answer a request or send the stream's next chunk.
-    provider_timeout_seconds: float = Field(default=120, ge=1, le=3600)
-    local_model_threads: int = Field(default=2, ge=1, le=64)  # llama.cpp threads for the embedded model
+    provider_timeout_seconds: float = Field(default=120, ge=0.1, le=3600)
+    # llama.cpp threads for the embedded model. 1: on a busy 2-core host, 2 threads ran 5–14× slower.
+    local_model_threads: int = Field(default=1, ge=1, le=64)
     worker_id: str = Field(default="worker-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     @field_validator("previous_secret_keys", mode="before")

