@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from seecodes.config import Settings
 from seecodes.kit.logging import redact
-from seecodes.runs.catalog import ModelSpec, Pricing, ProviderSpec
+from seecodes.runs.catalog import ModelSpec, Pricing, ProviderSpec, load_catalog
 from seecodes.runs.providers import ProviderError, ProviderKind, TextDelta, Usage, build_provider
 from seecodes.runs.providers.base import ModelProvider
 from seecodes.runs.tokens import count_tokens
-from tests.support.fake_openai import Fail, FakeOpenAI, Hang, Reply, StreamError
+from tests.support.fake_openai import Fail, FakeOpenAI, Hang, Reply, StreamError, write_models_file
 from tests.support.live_server import free_port
 
 KEY_ENV = "SEECODES_TEST_FAKE_OPENAI_KEY"
@@ -231,3 +233,33 @@ def test_log_scrubber_cuts_provider_keys_that_slip_into_a_line() -> None:
     line = f"retrying with Authorization: Bearer {KEY} for task-management-system"
 
     assert redact(line) == "retrying with Authorization: Bearer sk-[redacted] for task-management-system"
+
+
+async def test_fake_server_answers_non_streaming_requests_too(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script("plain", Reply("In one piece.", prompt_tokens=5, completion_tokens=4))
+    client = openai.AsyncOpenAI(base_url=fake_openai.base_url, api_key=KEY, max_retries=0)
+
+    completion = await client.chat.completions.create(
+        model="plain", messages=[{"role": "user", "content": "hi"}], max_tokens=10
+    )
+    await client.close()
+
+    assert completion.choices[0].message.content == "In one piece."
+    assert completion.usage is not None
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (5, 4)
+    assert fake_openai.requests_for("plain")[0].stream is False
+
+
+async def test_models_file_helper_points_a_catalog_at_the_fake(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    path = write_models_file(
+        tmp_path / "models.toml", fake_openai.base_url, {"strict": "fake-strict"}, api_key_env=KEY_ENV
+    )
+    fake_openai.reply("fake-strict", "From the catalog.")
+    spec = load_catalog(path).usable("strict")
+
+    events = await collect(build_provider(spec, Settings(env="test")))
+
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "From the catalog."
+    assert fake_openai.requests_for("fake-strict")[0].authorization == f"Bearer {KEY}"
