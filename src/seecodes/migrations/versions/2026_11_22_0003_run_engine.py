@@ -21,9 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 EVENT_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-STATUSES = (
-    "status IN ('initialized', 'queued', 'in_process', 'processing_remote', 'succeeded', 'failed', 'cancelled')"
-)
+STATUSES = "status IN ('initialized', 'queued', 'in_process', 'processing_remote', 'succeeded', 'failed', 'cancelled')"
 
 
 def upgrade() -> None:

@@ -89,9 +89,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jira_connections")),
     )
     with op.batch_alter_table("jira_connections", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_jira_connections_installation", ["installation_id", "id"], unique=False
-        )
+        batch_op.create_index("ix_jira_connections_installation", ["installation_id", "id"], unique=False)
         batch_op.create_index(
             "uq_jira_connections_live",
             ["installation_id"],
