@@ -22,6 +22,8 @@ from seecodes.errors import ErrorEnvelope, SeecodesError, ServiceUnavailable, re
 from seecodes.indexes.routes import router as indexes_router
 from seecodes.installations.metrics_routes import router as instance_metrics_router
 from seecodes.installations.routes import router as installations_router
+from seecodes.jira.execution.routes import router as execution_router
+from seecodes.jira.routes import router as jira_router
 from seecodes.kit import metrics
 from seecodes.kit.clock import Clock
 from seecodes.kit.http import BodyLimitMiddleware, RequestContextMiddleware
@@ -96,6 +98,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(security_router)
     app.include_router(installations_router)
     app.include_router(tasks_router)
+    app.include_router(jira_router)
+    app.include_router(execution_router)
     app.include_router(activity_router)  # before any /v1/tasks/{runId} route
     app.include_router(instance_metrics_router)
     app.include_router(analytics_router)

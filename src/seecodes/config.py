@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import limits
+from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -109,7 +110,27 @@ class Settings(BaseSettings):
     local_model_threads: int = Field(default=1, ge=1, le=64)
     worker_id: str = Field(default="worker-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
-    @field_validator("previous_secret_keys", mode="before")
+    # -- Jira connector (OAuth 2.0 3LO app, Forge system token, progress write-back) ---------------
+    jira_client_id: str = ""  # the 3LO app's client id, from developer.atlassian.com/console/myapps
+    jira_client_secret: SecretStr = SecretStr("")
+    # The callback registered on the 3LO app, exactly; empty: {public_base_url}/v1/integrations/jira/callback
+    jira_redirect_uri: str = ""
+    # Where the browser lands after the callback (?jira=connected|choose_site|error&reason=…);
+    # empty: {public_base_url}/v1/integrations/jira/done, a plain page of ours.
+    jira_post_connect_url: str = ""
+    # Fernet keys (Fernet.generate_key()), comma-separated: the first encrypts, every one decrypts.
+    # Empty outside production: a key derived from SEECODES_SECRET_KEY.
+    jira_encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    jira_auth_base_url: str = "https://auth.atlassian.com"  # authorize and token endpoints
+    jira_api_base_url: str = "https://api.atlassian.com"  # accessible-resources and /ex/jira/<cloudId>
+    jira_http_timeout_seconds: float = Field(default=10, ge=1, le=120)
+    # Progress POSTs for one issue within this window become one write.
+    jira_debounce_seconds: float = Field(default=10, ge=0, le=3600)
+    jira_max_retries: int = Field(default=5, ge=0, le=20)  # 429 / 5xx retries of one write
+    jira_max_retry_after_seconds: float = Field(default=300, ge=1, le=24 * 3600)  # longer: give up
+    jira_ticket_model: str = ""  # catalog model that drafts execution tickets; empty: the default
+
+    @field_validator("previous_secret_keys", "jira_encryption_keys", mode="before")
     @classmethod
     def _split_secret_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -132,10 +153,20 @@ class Settings(BaseSettings):
             raise ValueError(f"not a rate limit like '60/minute': {value!r}") from error
         return value
 
-    @field_validator("public_base_url")
+    @field_validator("public_base_url", "jira_auth_base_url", "jira_api_base_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("jira_encryption_keys")
+    @classmethod
+    def _fernet_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for key in value:
+            try:
+                Fernet(key.get_secret_value().encode())
+            except ValueError as error:
+                raise ValueError("every SEECODES_JIRA_ENCRYPTION_KEYS entry must be a Fernet key") from error
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -150,6 +181,10 @@ class Settings(BaseSettings):
             problems.append("SEECODES_FORGE_JWKS_URL must be an https URL in production")
         if not self.database_url:
             problems.append("SEECODES_DATABASE_URL must be set in production")
+        if self.jira_client_id and not self.jira_client_secret.get_secret_value():
+            problems.append("SEECODES_JIRA_CLIENT_SECRET is empty while SEECODES_JIRA_CLIENT_ID is set")
+        if self.jira_client_id and not self.jira_encryption_keys:
+            problems.append("SEECODES_JIRA_ENCRYPTION_KEYS is empty while SEECODES_JIRA_CLIENT_ID is set")
         if problems:
             raise SettingsError("refusing to start in production: " + "; ".join(problems))
         return self
@@ -171,6 +206,14 @@ class Settings(BaseSettings):
         if self.env is Environment.DEV:
             return DEV_FORGE_APP_ID
         raise SettingsError("SEECODES_FORGE_APP_ID is empty; only dev may run without it")
+
+    @property
+    def jira_callback_url(self) -> str:
+        return self.jira_redirect_uri or f"{self.public_base_url}/v1/integrations/jira/callback"
+
+    @property
+    def jira_done_url(self) -> str:
+        return self.jira_post_connect_url or f"{self.public_base_url}/v1/integrations/jira/done"
 
     @property
     def uses_dev_forge_key(self) -> bool:

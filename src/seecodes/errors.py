@@ -296,6 +296,72 @@ class UploadedFileTooLarge(InvalidInput):
     default_detail = "An uploaded file is larger than the per-file upload limit."
 
 
+# -- Jira connector ------------------------------------------------------------------------------
+class InvalidOperatorToken(Unauthenticated):
+    code = "invalid_operator_token"
+    default_detail = "The operator token is unknown or revoked."
+
+
+class InstallationMismatch(Forbidden):
+    code = "installation_mismatch"
+    default_detail = "The Jira App may manage its own installation only."
+
+
+class InstallationNotFound(NotFound):
+    code = "installation_not_found"
+    default_detail = "No installation with this id exists."
+
+
+class NoActiveIntegration(NotFound):
+    code = "no_active_integration"
+    default_detail = "This installation has no active Jira connection; connect it first."
+
+
+class TicketNotFound(NotFound):
+    code = "ticket_not_found"
+    default_detail = "No execution ticket with this id exists for the installation."
+
+
+class JiraSiteChoice(SeecodesError):
+    status_code = 409
+    code = "jira_site_choice_invalid"
+    default_detail = "No pending Jira site choice for this installation has this cloudId."
+
+
+class JiraReauthorizationRequired(SeecodesError):
+    status_code = 409
+    code = "jira_reauthorization_required"
+    default_detail = "Atlassian refused the stored grant; the connection is now disconnected. Connect again."
+
+
+class JiraNotConfigured(ServiceUnavailable):
+    code = "jira_not_configured"
+    default_detail = "The Jira connector is not configured on this server (SEECODES_JIRA_* settings)."
+
+
+class JiraUnavailable(SeecodesError):
+    status_code = 502
+    code = "jira_unavailable"
+    default_detail = "Jira Cloud did not answer; retry shortly."
+
+
+class JiraRequestRefused(SeecodesError):
+    status_code = 502
+    code = "jira_request_refused"
+    default_detail = "Jira Cloud refused the request."
+
+
+class JiraRateLimited(ServiceUnavailable):
+    code = "jira_rate_limited"
+    default_detail = "Jira Cloud is rate limiting this site; retry after the Retry-After seconds."
+
+
+class TicketGenerationFailed(SeecodesError):
+    status_code = 502
+    code = "ticket_generation_failed"
+    default_detail = "The model did not produce valid tickets; nothing was stored."
+
+
 def responses(*errors: type[SeecodesError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for a route: every listed status documented with the envelope."""
     documented: dict[int | str, dict[str, Any]] = {}

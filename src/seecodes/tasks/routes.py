@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, BackgroundTasks, Path, Query
 
 from seecodes.deps import RuntimeDep, SessionDep
 from seecodes.errors import (
@@ -15,6 +15,8 @@ from seecodes.errors import (
     PermitScopeMismatch,
     responses,
 )
+from seecodes.jira.jobs import progress_saved
+from seecodes.jira.sync_state import read_sync_state
 from seecodes.kit.schemas import JiraId
 from seecodes.security.deps import TaskPermitCaller, TaskReaderCaller
 from seecodes.security.routes import REQUEST_KEY_ERRORS
@@ -55,8 +57,18 @@ async def save_progress(
     permit: TaskPermitCaller,
     taskId: TaskIdPath,
     body: ProgressDocument,
+    background: BackgroundTasks,
 ) -> OkResponse:
-    await service.save_progress(session, runtime.clock, permit=permit, task_id=taskId, document=body)
+    report = await service.save_progress(session, runtime.clock, permit=permit, task_id=taskId, document=body)
+    # Runs after the commit and after the response: Jira never delays or fails this POST.
+    background.add_task(
+        progress_saved,
+        runtime,
+        installation_id=report.installation_id,
+        project_id=report.project_id,
+        task_id=report.task_id,
+        report_id=report.id,
+    )
     return OkResponse()
 
 
@@ -75,4 +87,11 @@ async def read_progress(
     report = await service.read_progress(
         session, reader, project_id=projectId, task_id=taskId, cloud_id_hint=cloudIdHint
     )
-    return ProgressResponse(progress=StoredProgress.of(report) if report else None)
+    sync = await read_sync_state(
+        session,
+        installation_id=reader.installation_id,
+        project_id=projectId,
+        task_id=taskId,
+        latest_report_id=report.id if report else None,
+    )
+    return ProgressResponse(progress=StoredProgress.of(report) if report else None, jiraSync=sync)

@@ -4,6 +4,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
+from seecodes.jira.sync_state import JiraSyncState
 from seecodes.kit.clock import iso_utc
 from seecodes.kit.schemas import RequestBody, ResponseBody
 from seecodes.models import ProgressReport
@@ -64,6 +65,12 @@ class ProgressResponse(ResponseBody):
     ok: Literal[True] = True
     progress: StoredProgress | None = Field(
         description="null until the IDE has reported progress for the task."
+    )
+    jiraSync: JiraSyncState | None = Field(
+        default=None,
+        # Left out, not null, when there is nothing to report: the contract's body stays as it was.
+        exclude_if=lambda value: value is None,
+        description="The write-back into the Jira issue; absent when the installation has no Jira connection.",
     )
 
 

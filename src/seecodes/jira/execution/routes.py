@@ -1,0 +1,88 @@
+"""Execution tickets: /v1/execution/generate | push | sync, and the tickets list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from seecodes.deps import RuntimeDep
+from seecodes.errors import (
+    ContextTooLarge,
+    ModelUnavailable,
+    RunNotFound,
+    RunNotSucceeded,
+    TicketGenerationFailed,
+    TicketNotFound,
+    UnknownModel,
+    responses,
+)
+from seecodes.jira.deps import JiraManagerCaller
+from seecodes.jira.execution import service
+from seecodes.jira.execution.schemas import (
+    GenerateRequest,
+    GenerateResponse,
+    PushRequest,
+    PushResponse,
+    PushResult,
+    SyncRequest,
+    SyncResponse,
+    SyncResult,
+    Ticket,
+    TicketsResponse,
+)
+from seecodes.jira.routes import JIRA_CALL_ERRORS, MANAGER_ERRORS
+
+router = APIRouter(prefix="/v1/execution", tags=["execution"])
+
+
+@router.post(
+    "/generate",
+    summary="Draft execution tickets from a run's output or a Markdown document",
+    responses=responses(
+        *MANAGER_ERRORS,
+        RunNotFound,
+        RunNotSucceeded,
+        ContextTooLarge,
+        UnknownModel,
+        ModelUnavailable,
+        TicketGenerationFailed,
+    ),
+)
+async def generate(
+    runtime: RuntimeDep, manager: JiraManagerCaller, body: GenerateRequest
+) -> GenerateResponse:
+    generated = await service.generate(runtime, manager, run_id=body.runId, markdown=body.markdown)
+    return GenerateResponse.of(generated)
+
+
+@router.get("/tickets", summary="The installation's execution tickets", responses=responses(*MANAGER_ERRORS))
+async def tickets(
+    runtime: RuntimeDep,
+    manager: JiraManagerCaller,
+    batchId: Annotated[str | None, Query(max_length=40)] = None,
+) -> TicketsResponse:
+    found = await service.list_tickets(runtime, manager, batch_id=batchId)
+    return TicketsResponse(tickets=[Ticket.of(ticket) for ticket in found])
+
+
+@router.post(
+    "/push",
+    summary="Create one Jira issue per ticket (a ticket already pushed creates nothing)",
+    responses=responses(*MANAGER_ERRORS, TicketNotFound, *JIRA_CALL_ERRORS),
+)
+async def push(runtime: RuntimeDep, manager: JiraManagerCaller, body: PushRequest) -> PushResponse:
+    outcomes = await service.push(
+        runtime, manager, ticket_ids=body.ticketIds, project_key=body.projectKey, issue_type=body.issueType
+    )
+    return PushResponse(results=[PushResult.of(outcome) for outcome in outcomes])
+
+
+@router.post(
+    "/sync",
+    summary="Read status, status category, priority and labels back from Jira (moved issues followed by id)",
+    responses=responses(*MANAGER_ERRORS, TicketNotFound, *JIRA_CALL_ERRORS),
+)
+async def sync(runtime: RuntimeDep, manager: JiraManagerCaller, body: SyncRequest) -> SyncResponse:
+    outcomes = await service.sync(runtime, manager, ticket_ids=body.ticketIds)
+    return SyncResponse(results=[SyncResult.of(outcome) for outcome in outcomes])

@@ -1,0 +1,330 @@
+"""Execution tickets: drafted from a document or a run's output, pushed to Jira, synced back.
+
+Push and sync talk to Jira between short transactions instead of inside the request's one
+transaction: on SQLite a transaction is the database's write lock, and it must not be held across
+calls to another service. What makes push safe to repeat is in the data: a ticket with a Jira
+issue id is never pushed again, and a ticket being pushed is claimed by one conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+from seecodes.errors import InvalidInput, ObjectNotFound, RunNotFound, RunNotSucceeded, TicketNotFound
+from seecodes.jira import adf, repository
+from seecodes.jira.client import (
+    AtlassianError,
+    JiraNotFoundError,
+    JiraRateLimitedError,
+    JiraRefused,
+    JiraRest,
+)
+from seecodes.jira.execution.checklist import DraftTicket, is_checklist, parse_checklist
+from seecodes.jira.execution.generator import draft_with_model
+from seecodes.jira.priorities import PriorityChoice, choose_priority
+from seecodes.jira.service import JiraSite, domain_error, open_site
+from seecodes.kit.logging import get_logger
+from seecodes.models import ExecutionTicket, Run
+from seecodes.runs.service import output_key
+from seecodes.runtime import Runtime
+from seecodes.security.operators import InstallationManager
+
+_log = get_logger("seecodes.jira.execution")
+
+# A claim older than this belongs to a push that died between claiming and storing the issue.
+STALE_CLAIM = timedelta(minutes=5)
+SYNC_FIELDS = ("summary", "status", "priority", "labels")
+SYNC_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Generated:
+    batch_id: str
+    source: Literal["checklist", "ai"]
+    tickets: list[ExecutionTicket]
+
+
+@dataclass(frozen=True, slots=True)
+class PushOutcome:
+    ticket: ExecutionTicket
+    outcome: Literal["created", "already_pushed", "in_progress", "failed"]
+    priority: PriorityChoice | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOutcome:
+    ticket: ExecutionTicket
+    outcome: Literal["synced", "moved", "not_pushed", "not_found", "failed"]
+    reason: str | None = None
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+async def generate(
+    runtime: Runtime, manager: InstallationManager, *, run_id: str | None, markdown: str | None
+) -> Generated:
+    document = markdown if markdown is not None else await _run_output(runtime, manager, run_id or "")
+    source: Literal["checklist", "ai"]
+    if is_checklist(document):
+        drafts, source = parse_checklist(document), "checklist"
+    else:
+        drafts, source = await draft_with_model(runtime, document), "ai"
+    if not drafts:
+        raise InvalidInput("The document holds no open task to turn into a ticket.")
+    return await _store(runtime, manager, drafts, source=source, run_id=run_id)
+
+
+async def _run_output(runtime: Runtime, manager: InstallationManager, run_id: str) -> str:
+    async with runtime.db.transaction() as session:
+        run = await session.get(Run, run_id)
+        if run is None or run.installation_id != manager.installation_id:
+            raise RunNotFound("No run with this id exists for the installation.")
+        if run.status != "succeeded":
+            raise RunNotSucceeded()
+        key = output_key(run)
+    try:
+        data = await runtime.storage.read(key)
+    except ObjectNotFound:
+        raise RunNotSucceeded("The run's output is no longer stored.") from None
+    return data.decode("utf-8", errors="replace")
+
+
+async def _store(
+    runtime: Runtime,
+    manager: InstallationManager,
+    drafts: list[DraftTicket],
+    *,
+    source: Literal["checklist", "ai"],
+    run_id: str | None,
+) -> Generated:
+    batch_id, now = new_id("batch"), runtime.clock.utcnow()
+    tickets = [
+        ExecutionTicket(
+            id=new_id("tkt"),
+            installation_id=manager.installation_id,
+            batch_id=batch_id,
+            source=source,
+            run_id=run_id,
+            position=position,
+            title=draft.title,
+            description=draft.description,
+            priority=draft.priority,
+            labels=list(draft.labels),
+            created_at=now,
+        )
+        for position, draft in enumerate(drafts)
+    ]
+    async with runtime.db.transaction() as session:
+        await repository.add_tickets(session, tickets)
+    return Generated(batch_id, source, tickets)
+
+
+async def list_tickets(
+    runtime: Runtime, manager: InstallationManager, *, batch_id: str | None
+) -> list[ExecutionTicket]:
+    async with runtime.db.transaction() as session:
+        return await repository.tickets_of(
+            session, manager.installation_id, batch_id=batch_id, pushed_only=False, limit=500
+        )
+
+
+async def _load(runtime: Runtime, manager: InstallationManager, ids: list[str]) -> list[ExecutionTicket]:
+    unique = list(dict.fromkeys(ids))
+    async with runtime.db.transaction() as session:
+        tickets = await repository.tickets_by_id(session, manager.installation_id, unique)
+    if len(tickets) != len(unique):
+        missing = sorted(set(unique) - {ticket.id for ticket in tickets})
+        raise TicketNotFound(f"No execution ticket {', '.join(missing[:5])} exists for the installation.")
+    return tickets
+
+
+async def push(
+    runtime: Runtime,
+    manager: InstallationManager,
+    *,
+    ticket_ids: list[str],
+    project_key: str,
+    issue_type: str,
+) -> list[PushOutcome]:
+    """One Jira issue per ticket; a ticket pushed before is reported, never created twice."""
+    tickets = await _load(runtime, manager, ticket_ids)
+    outcomes: list[PushOutcome] = []
+    try:
+        async with open_site(runtime, manager.installation_id) as site:
+            project = await site.call(lambda rest: rest.get_project(project_key))
+            project_id = str(project.get("id") or "")
+            try:
+                scheme: list[dict[str, Any]] | None = await site.call(
+                    lambda rest: rest.project_priorities(project_id)
+                )
+            except JiraRefused:
+                scheme = None  # not readable with this token: ask by name, fall back on refusal
+            for ticket in tickets:
+                outcomes.append(
+                    await _push_one(runtime, manager, site, ticket, project_id, issue_type, scheme)
+                )
+    except AtlassianError as error:
+        raise domain_error(error) from None
+    return outcomes
+
+
+async def _push_one(
+    runtime: Runtime,
+    manager: InstallationManager,
+    site: JiraSite,
+    ticket: ExecutionTicket,
+    project_id: str,
+    issue_type: str,
+    scheme: list[dict[str, Any]] | None,
+) -> PushOutcome:
+    if ticket.is_pushed:
+        return PushOutcome(ticket, "already_pushed")
+    now = runtime.clock.utcnow()
+    async with runtime.db.transaction() as session:
+        claimed = await repository.claim_for_push(
+            session, manager.installation_id, ticket.id, now=now, stale_before=now - STALE_CLAIM
+        )
+        if not claimed:
+            current = (await repository.tickets_by_id(session, manager.installation_id, [ticket.id]))[0]
+            return PushOutcome(current, "already_pushed" if current.is_pushed else "in_progress")
+    choice = choose_priority(ticket.priority, scheme)
+    fields: dict[str, Any] = {
+        "project": {"id": project_id},
+        "issuetype": {"name": issue_type},
+        "summary": ticket.title,
+        "description": adf.markdown_to_adf(ticket.description),
+        "labels": list(ticket.labels),
+    }
+    if choice.field is not None:
+        fields["priority"] = choice.field
+    try:
+        try:
+            created = await site.call(lambda rest: rest.create_issue(fields))
+        except JiraRefused as refused:
+            if "priority" not in fields or "priority" not in refused.reason.lower():
+                raise
+            # The create screen has no priority field, or the name is unknown: create without it.
+            del fields["priority"]
+            choice = PriorityChoice(
+                choice.requested,
+                None,
+                None,
+                fallback=True,
+                note=f"Jira refused the priority ({refused.reason}); its default applies.",
+            )
+            created = await site.call(lambda rest: rest.create_issue(fields))
+    except AtlassianError as error:
+        async with runtime.db.transaction() as session:
+            await repository.release_claim(session, manager.installation_id, ticket.id)
+        if isinstance(error, JiraRateLimitedError):
+            raise
+        return PushOutcome(ticket, "failed", choice, reason=error.reason)
+    key = str(created.get("key") or "")
+    async with runtime.db.transaction() as session:
+        stored = (await repository.tickets_by_id(session, manager.installation_id, [ticket.id]))[0]
+        stored.jira_cloud_id = site.access.cloud_id
+        stored.jira_project_key = key.rsplit("-", 1)[0] if "-" in key else None
+        stored.jira_issue_id = str(created["id"])
+        stored.jira_issue_key = key or None
+        stored.jira_url = site.issue_url(key) if key else None
+        stored.jira_priority = choice.applied
+        stored.jira_labels = list(ticket.labels)
+        stored.pushed_at = runtime.clock.utcnow()
+        stored.push_claimed_at = None
+        await session.flush()
+    _log.info("execution_ticket_pushed", ticket=ticket.id, issue=key)
+    return PushOutcome(stored, "created", choice)
+
+
+async def sync(
+    runtime: Runtime, manager: InstallationManager, *, ticket_ids: list[str] | None
+) -> list[SyncOutcome]:
+    """Status, status category, priority and labels read back, by the issue's id (a moved issue has
+    a new key, which is followed and stored)."""
+    if ticket_ids is not None:
+        tickets = await _load(runtime, manager, ticket_ids)
+    else:
+        async with runtime.db.transaction() as session:
+            tickets = await repository.tickets_of(
+                session, manager.installation_id, batch_id=None, pushed_only=True, limit=SYNC_LIMIT
+            )
+    outcomes: list[SyncOutcome] = []
+    pushed = [ticket for ticket in tickets if ticket.is_pushed]
+    outcomes += [SyncOutcome(ticket, "not_pushed") for ticket in tickets if not ticket.is_pushed]
+    if not pushed:
+        return outcomes
+    read: dict[str, dict[str, Any] | AtlassianError] = {}
+    try:
+        async with open_site(runtime, manager.installation_id) as site:
+            for ticket in pushed:
+                if ticket.jira_cloud_id != site.access.cloud_id:
+                    read[ticket.id] = JiraNotFoundError(
+                        "the issue is on another Jira site than the connection"
+                    )
+                    continue
+                issue_id = str(ticket.jira_issue_id)
+                try:
+                    read[ticket.id] = await site.call(_reader(issue_id))
+                except (JiraRefused, JiraRateLimitedError) as error:
+                    if isinstance(error, JiraRateLimitedError) and not read:
+                        raise
+                    read[ticket.id] = error
+            site_url = site.access.site_url
+    except AtlassianError as error:
+        raise domain_error(error) from None
+    async with runtime.db.transaction() as session:
+        stored = {
+            ticket.id: ticket
+            for ticket in await repository.tickets_by_id(
+                session, manager.installation_id, [t.id for t in pushed]
+            )
+        }
+        now = runtime.clock.utcnow()
+        for ticket_id, result in read.items():
+            ticket = stored[ticket_id]
+            if isinstance(result, AtlassianError):
+                not_found = isinstance(result, JiraNotFoundError)
+                outcomes.append(SyncOutcome(ticket, "not_found" if not_found else "failed", result.reason))
+                continue
+            moved = _apply(ticket, result, site_url, now)
+            outcomes.append(SyncOutcome(ticket, "moved" if moved else "synced"))
+        await session.flush()
+    order = {ticket.id: position for position, ticket in enumerate(tickets)}
+    return sorted(outcomes, key=lambda outcome: order[outcome.ticket.id])
+
+
+def _reader(issue_id: str) -> Callable[[JiraRest], Awaitable[dict[str, Any]]]:
+    async def read(rest: JiraRest) -> dict[str, Any]:
+        return await rest.get_issue(issue_id, SYNC_FIELDS)
+
+    return read
+
+
+def _apply(ticket: ExecutionTicket, issue: dict[str, Any], site_url: str | None, now: Any) -> bool:
+    fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
+    assert isinstance(fields, dict)
+    status = fields.get("status") if isinstance(fields.get("status"), dict) else {}
+    assert isinstance(status, dict)
+    category = status.get("statusCategory") if isinstance(status.get("statusCategory"), dict) else {}
+    assert isinstance(category, dict)
+    priority = fields.get("priority") if isinstance(fields.get("priority"), dict) else None
+    labels = fields.get("labels")
+    key = str(issue.get("key") or ticket.jira_issue_key or "")
+    moved = bool(key) and key != ticket.jira_issue_key
+    if moved:
+        ticket.jira_issue_key = key
+        ticket.jira_project_key = key.rsplit("-", 1)[0]
+        ticket.jira_url = f"{site_url}/browse/{key}" if site_url else ticket.jira_url
+    ticket.jira_status = str(status.get("name")) if status.get("name") else None
+    ticket.jira_status_category = str(category.get("key")) if category.get("key") else None
+    ticket.jira_priority = str(priority.get("name")) if priority and priority.get("name") else None
+    ticket.jira_labels = [str(label) for label in labels] if isinstance(labels, list) else ticket.jira_labels
+    ticket.synced_at = now
+    return moved

@@ -1,0 +1,203 @@
+"""Progress write-back as DBOS workflows: debounced per issue, then serialised per Jira site.
+
+Two stages, because DBOS 3.4 refuses deduplication on a partitioned queue:
+
+1. `seecodes.jira.progress_debounced` on the plain queue `seecodes.jira.debounce`, enqueued with
+   `delay_seconds = jira_debounce_seconds` and the issue as deduplication id ("return-existing"):
+   every POST for that issue while the job is still waiting (or running) attaches to it, so a burst
+   of POSTs becomes one write. It only hands over to stage 2, after every POST that attached to it
+   committed its report, so stage 2 reads the newest one.
+2. `seecodes.jira.write_progress` on `seecodes.jira.site`, partitioned by the site's cloudId with
+   concurrency 1: one write at a time per site. A 429 makes the workflow sleep (durably) for
+   Retry-After and try again, at most `jira_max_retries` times; a Retry-After beyond
+   `jira_max_retry_after_seconds` gives up at once. Giving up marks the sync failed with the reason.
+
+A report whose enqueue failed (engine down, process died right after the POST) is found by the
+minute sweep, or by the next POST for the issue.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from dbos import DBOS
+
+from seecodes.engine import QueueSpec, current_runtime, declare_queues, declare_schedule
+from seecodes.jira import repository, writeback
+from seecodes.kit.logging import get_logger
+from seecodes.runtime import Runtime
+
+_log = get_logger("seecodes.jira.jobs")
+
+DEBOUNCE_QUEUE = "seecodes.jira.debounce"
+SITE_QUEUE = "seecodes.jira.site"
+DEBOUNCED_WORKFLOW = "seecodes.jira.progress_debounced"
+WRITE_WORKFLOW = "seecodes.jira.write_progress"
+SWEEP_BATCH = 100
+MAX_CATCH_UP_ROUNDS = 3
+# Back-off for network failures and 5xx when Jira gives no Retry-After.
+UNAVAILABLE_BACKOFF_SECONDS = (2.0, 5.0, 15.0, 30.0, 60.0)
+
+
+@declare_queues
+def jira_queues(runtime: Runtime) -> Sequence[QueueSpec]:
+    return [
+        QueueSpec(DEBOUNCE_QUEUE, global_concurrency=20),
+        QueueSpec(SITE_QUEUE, partition_concurrency=1),
+    ]
+
+
+async def progress_saved(
+    runtime: Runtime, *, installation_id: str, project_id: str, task_id: str, report_id: int
+) -> None:
+    """Called after the progress POST committed (never before, never inside its transaction).
+    Never raises: the IDE's POST must not fail or wait because of Jira."""
+    try:
+        if await writeback.request(
+            runtime,
+            installation_id=installation_id,
+            project_id=project_id,
+            task_id=task_id,
+            report_id=report_id,
+        ):
+            await enqueue_debounced(
+                runtime, installation_id=installation_id, project_id=project_id, task_id=task_id
+            )
+    except Exception as error:  # the sweep or the next POST catches up
+        _log.warning(
+            "jira_writeback_enqueue_failed",
+            installation=installation_id,
+            task=task_id,
+            error_type=type(error).__name__,
+        )
+
+
+async def enqueue_debounced(runtime: Runtime, *, installation_id: str, project_id: str, task_id: str) -> None:
+    await runtime.engine.enqueue(
+        queue=DEBOUNCE_QUEUE,
+        workflow=DEBOUNCED_WORKFLOW,
+        workflow_id=f"jira-progress-{uuid.uuid4().hex}",
+        args=(installation_id, project_id, task_id),
+        delay_seconds=runtime.settings.jira_debounce_seconds,
+        deduplication_id=f"jira-progress:{installation_id}:{project_id}:{task_id}",
+    )
+
+
+@DBOS.step(name="seecodes.jira.site_of")
+async def site_of_step(installation_id: str) -> str | None:
+    """The cloudId writes for this installation go to (no token is read)."""
+    runtime = current_runtime()
+    async with runtime.db.transaction() as session:
+        connection = await repository.live_connection(session, installation_id)
+        if connection is not None and connection.is_active:
+            return connection.cloud_id
+        forge = await repository.forge_token(session, installation_id)
+        return forge.cloud_id if forge is not None else None
+
+
+@DBOS.workflow(name=DEBOUNCED_WORKFLOW)
+async def progress_debounced(installation_id: str, project_id: str, task_id: str) -> str:
+    cloud_id = await site_of_step(installation_id)
+    if cloud_id is None:
+        await fail_step(
+            installation_id, project_id, task_id, None, "no_active_integration: nothing to write with"
+        )
+        return "no_access"
+    await current_runtime().engine.enqueue(
+        queue=SITE_QUEUE,
+        workflow=WRITE_WORKFLOW,
+        workflow_id=f"{DBOS.workflow_id}-write",
+        args=(installation_id, project_id, task_id),
+        partition_key=cloud_id,
+    )
+    return "handed_over"
+
+
+@DBOS.step(name="seecodes.jira.write_once")
+async def write_once_step(installation_id: str, project_id: str, task_id: str) -> dict[str, Any]:
+    attempt = await writeback.write_once(
+        current_runtime(), installation_id=installation_id, project_id=project_id, task_id=task_id
+    )
+    return attempt.as_dict()  # checkpointed by DBOS: holds no token
+
+
+@DBOS.step(name="seecodes.jira.still_pending")
+async def still_pending_step(installation_id: str, project_id: str, task_id: str) -> bool:
+    return await writeback.still_pending(
+        current_runtime(), installation_id=installation_id, project_id=project_id, task_id=task_id
+    )
+
+
+@DBOS.step(name="seecodes.jira.fail")
+async def fail_step(
+    installation_id: str, project_id: str, task_id: str, report_id: int | None, reason: str
+) -> None:
+    await writeback.mark_failed(
+        current_runtime(),
+        installation_id=installation_id,
+        project_id=project_id,
+        task_id=task_id,
+        report_id=report_id,
+        reason=reason,
+    )
+
+
+@DBOS.workflow(name=WRITE_WORKFLOW)
+async def write_progress(installation_id: str, project_id: str, task_id: str) -> str:
+    settings = current_runtime().settings
+    retries = rounds = 0
+    while True:
+        attempt = writeback.Attempt.from_dict(await write_once_step(installation_id, project_id, task_id))
+        if attempt.status in ("synced", "skipped"):
+            # A POST that attached to stage 1 after this write read its report is not lost: write again.
+            if rounds < MAX_CATCH_UP_ROUNDS and await still_pending_step(
+                installation_id, project_id, task_id
+            ):
+                rounds += 1
+                await DBOS.sleep_async(settings.jira_debounce_seconds)
+                continue
+            return attempt.status
+        if attempt.status == "failed":
+            await fail_step(
+                installation_id, project_id, task_id, attempt.report_id, attempt.reason or "refused"
+            )
+            return "failed"
+        if attempt.status == "rate_limited":
+            wait = attempt.retry_after or UNAVAILABLE_BACKOFF_SECONDS[0]
+        else:
+            wait = UNAVAILABLE_BACKOFF_SECONDS[min(retries, len(UNAVAILABLE_BACKOFF_SECONDS) - 1)]
+        if retries >= settings.jira_max_retries or wait > settings.jira_max_retry_after_seconds:
+            reason = f"gave up after {retries + 1} attempts: {attempt.reason or attempt.status}"
+            await fail_step(installation_id, project_id, task_id, attempt.report_id, reason)
+            return "failed"
+        retries += 1
+        await DBOS.sleep_async(wait)
+
+
+@DBOS.step(name="seecodes.jira.requeue_stale")
+async def requeue_stale_step() -> int:
+    runtime = current_runtime()
+    settings = runtime.settings
+    # Long enough that a job still sleeping through its Retry-After is not doubled.
+    grace = timedelta(seconds=settings.jira_debounce_seconds + settings.jira_max_retry_after_seconds + 60)
+    async with runtime.db.transaction() as session:
+        stale = await repository.stale_syncs(
+            session, requested_before=runtime.clock.utcnow() - grace, limit=SWEEP_BATCH
+        )
+        keys = [(sync.installation_id, sync.project_id, sync.task_id) for sync in stale]
+    for installation_id, project_id, task_id in keys:
+        await enqueue_debounced(
+            runtime, installation_id=installation_id, project_id=project_id, task_id=task_id
+        )
+    return len(keys)
+
+
+@declare_schedule("seecodes.jira.sweep", "* * * * *")
+@DBOS.workflow(name="seecodes.jira.sweep")
+async def sweep(scheduled_time: datetime, context: Any) -> None:
+    requeued = await requeue_stale_step()
+    if requeued:
+        _log.info("jira_writeback_requeued", count=requeued)

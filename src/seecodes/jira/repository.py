@@ -1,0 +1,287 @@
+"""Queries of the Jira connector. Every query on installation-owned rows goes through `_of`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seecodes.kit.sql import dialect_insert
+from seecodes.models import (
+    ExecutionTicket,
+    JiraConnection,
+    JiraForgeToken,
+    JiraIssueSync,
+    JiraOAuthState,
+    ProgressReport,
+)
+
+_Owned = type[JiraConnection] | type[JiraForgeToken] | type[JiraIssueSync] | type[ExecutionTicket]
+
+
+def _of(model: _Owned, installation_id: str) -> Any:
+    """The tenancy scope: rows of this installation only."""
+    return model.installation_id == installation_id
+
+
+# -- OAuth states -------------------------------------------------------------------------------
+async def add_state(session: AsyncSession, state: JiraOAuthState) -> None:
+    session.add(state)
+    await session.flush()
+
+
+async def take_state(session: AsyncSession, state_hash: str) -> tuple[str, str, datetime] | None:
+    """Delete and return (installation, actor, expires_at): one statement, so exactly one caller wins."""
+    taken = (
+        await session.execute(
+            delete(JiraOAuthState)
+            .where(JiraOAuthState.state_hash == state_hash)
+            .returning(JiraOAuthState.installation_id, JiraOAuthState.actor, JiraOAuthState.expires_at)
+        )
+    ).first()
+    return (taken[0], taken[1], taken[2]) if taken is not None else None
+
+
+async def delete_expired_states(session: AsyncSession, now: datetime) -> None:
+    await session.execute(delete(JiraOAuthState).where(JiraOAuthState.expires_at <= now))
+
+
+# -- connections --------------------------------------------------------------------------------
+async def live_connection(session: AsyncSession, installation_id: str) -> JiraConnection | None:
+    return (
+        await session.execute(
+            select(JiraConnection).where(
+                _of(JiraConnection, installation_id), JiraConnection.status != "disconnected"
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def newest_connection(session: AsyncSession, installation_id: str) -> JiraConnection | None:
+    return (
+        await session.execute(
+            select(JiraConnection)
+            .where(_of(JiraConnection, installation_id))
+            .order_by(JiraConnection.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def lock_connection(
+    session: AsyncSession, installation_id: str, connection_id: int
+) -> JiraConnection | None:
+    """SELECT … FOR UPDATE on PostgreSQL; on SQLite the transaction already holds the write lock
+    (BEGIN IMMEDIATE), which serialises every writer the same way."""
+    return (
+        await session.execute(
+            select(JiraConnection)
+            .where(_of(JiraConnection, installation_id), JiraConnection.id == connection_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+
+
+async def add_connection(session: AsyncSession, connection: JiraConnection) -> None:
+    session.add(connection)
+    await session.flush()
+
+
+async def connections(session: AsyncSession) -> list[JiraConnection]:
+    """Every connection holding a token (for key rotation)."""
+    return list(
+        (
+            await session.execute(
+                select(JiraConnection).where(
+                    or_(
+                        JiraConnection.access_token_encrypted.is_not(None),
+                        JiraConnection.refresh_token_encrypted.is_not(None),
+                    )
+                )
+            )
+        ).scalars()
+    )
+
+
+# -- Forge system tokens ------------------------------------------------------------------------
+async def forge_token(session: AsyncSession, installation_id: str) -> JiraForgeToken | None:
+    return (
+        await session.execute(select(JiraForgeToken).where(_of(JiraForgeToken, installation_id)))
+    ).scalar_one_or_none()
+
+
+async def save_forge_token(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Upsert; a token older than the stored one (a delayed request) does not replace it."""
+    insert = dialect_insert(session, JiraForgeToken).values(**values)
+    await session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["installation_id"],
+            set_={
+                "cloud_id": insert.excluded.cloud_id,
+                "token_encrypted": insert.excluded.token_encrypted,
+                "expires_at": insert.excluded.expires_at,
+                "received_at": insert.excluded.received_at,
+            },
+            where=JiraForgeToken.expires_at <= insert.excluded.expires_at,
+        )
+    )
+
+
+async def forge_tokens(session: AsyncSession) -> list[JiraForgeToken]:
+    return list((await session.execute(select(JiraForgeToken))).scalars())
+
+
+async def has_write_access(session: AsyncSession, installation_id: str, now: datetime) -> bool:
+    connected = await session.scalar(
+        select(func.count())
+        .select_from(JiraConnection)
+        .where(_of(JiraConnection, installation_id), JiraConnection.status == "active")
+    )
+    if connected:
+        return True
+    fresh = await session.scalar(
+        select(func.count())
+        .select_from(JiraForgeToken)
+        .where(_of(JiraForgeToken, installation_id), JiraForgeToken.expires_at > now)
+    )
+    return bool(fresh)
+
+
+# -- progress write-back ------------------------------------------------------------------------
+async def request_sync(
+    session: AsyncSession,
+    *,
+    installation_id: str,
+    project_id: str,
+    task_id: str,
+    report_id: int,
+    now: datetime,
+) -> None:
+    """Record that `report_id` should reach Jira; a late request for an older report changes nothing."""
+    insert = dialect_insert(session, JiraIssueSync).values(
+        installation_id=installation_id,
+        project_id=project_id,
+        task_id=task_id,
+        requested_report_id=report_id,
+        requested_at=now,
+        writes=0,
+    )
+    await session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["installation_id", "project_id", "task_id"],
+            set_={"requested_report_id": insert.excluded.requested_report_id, "requested_at": now},
+            where=JiraIssueSync.requested_report_id < insert.excluded.requested_report_id,
+        )
+    )
+
+
+async def issue_sync(
+    session: AsyncSession, *, installation_id: str, project_id: str, task_id: str
+) -> JiraIssueSync | None:
+    return (
+        await session.execute(
+            select(JiraIssueSync)
+            .where(
+                _of(JiraIssueSync, installation_id),
+                JiraIssueSync.project_id == project_id,
+                JiraIssueSync.task_id == task_id,
+            )
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+
+
+async def latest_report(
+    session: AsyncSession, *, installation_id: str, project_id: str, task_id: str
+) -> ProgressReport | None:
+    return (
+        await session.execute(
+            select(ProgressReport)
+            .where(
+                ProgressReport.installation_id == installation_id,
+                ProgressReport.project_id == project_id,
+                ProgressReport.task_id == task_id,
+            )
+            .order_by(ProgressReport.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def stale_syncs(
+    session: AsyncSession, *, requested_before: datetime, limit: int
+) -> list[JiraIssueSync]:
+    """Pending write-backs whose job never ran (an enqueue that failed, a process that died)."""
+    return list(
+        (
+            await session.execute(
+                select(JiraIssueSync)
+                .where(
+                    JiraIssueSync.requested_report_id > func.coalesce(JiraIssueSync.synced_report_id, 0),
+                    JiraIssueSync.requested_report_id > func.coalesce(JiraIssueSync.failed_report_id, 0),
+                    JiraIssueSync.requested_at < requested_before,
+                )
+                .order_by(JiraIssueSync.requested_at)
+                .limit(limit)
+            )
+        ).scalars()
+    )
+
+
+# -- execution tickets --------------------------------------------------------------------------
+async def add_tickets(session: AsyncSession, tickets: list[ExecutionTicket]) -> None:
+    session.add_all(tickets)
+    await session.flush()
+
+
+async def tickets_by_id(session: AsyncSession, installation_id: str, ids: list[str]) -> list[ExecutionTicket]:
+    rows = (
+        await session.execute(
+            select(ExecutionTicket)
+            .where(_of(ExecutionTicket, installation_id), ExecutionTicket.id.in_(ids))
+            .execution_options(populate_existing=True)
+        )
+    ).scalars()
+    by_id = {row.id: row for row in rows}
+    return [by_id[ticket_id] for ticket_id in ids if ticket_id in by_id]
+
+
+async def tickets_of(
+    session: AsyncSession, installation_id: str, *, batch_id: str | None, pushed_only: bool, limit: int
+) -> list[ExecutionTicket]:
+    query = select(ExecutionTicket).where(_of(ExecutionTicket, installation_id))
+    if batch_id is not None:
+        query = query.where(ExecutionTicket.batch_id == batch_id)
+    if pushed_only:
+        query = query.where(ExecutionTicket.jira_issue_id.is_not(None))
+    query = query.order_by(ExecutionTicket.created_at.desc(), ExecutionTicket.position).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def claim_for_push(
+    session: AsyncSession, installation_id: str, ticket_id: str, *, now: datetime, stale_before: datetime
+) -> bool:
+    """One pusher per ticket: an unpushed ticket with no live claim is claimed, atomically."""
+    claimed = await session.execute(
+        update(ExecutionTicket)
+        .where(
+            _of(ExecutionTicket, installation_id),
+            ExecutionTicket.id == ticket_id,
+            ExecutionTicket.jira_issue_id.is_(None),
+            or_(ExecutionTicket.push_claimed_at.is_(None), ExecutionTicket.push_claimed_at < stale_before),
+        )
+        .values(push_claimed_at=now)
+        .returning(ExecutionTicket.id)
+    )
+    return claimed.first() is not None
+
+
+async def release_claim(session: AsyncSession, installation_id: str, ticket_id: str) -> None:
+    await session.execute(
+        update(ExecutionTicket)
+        .where(_of(ExecutionTicket, installation_id), ExecutionTicket.id == ticket_id)
+        .values(push_claimed_at=None)
+    )

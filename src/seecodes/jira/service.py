@@ -1,0 +1,163 @@
+"""Connector rules for the routes: status, projects, the Forge token, and calling one site safely."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from seecodes.errors import (
+    InvalidInput,
+    JiraRateLimited,
+    JiraRequestRefused,
+    JiraUnavailable,
+    SeecodesError,
+)
+from seecodes.jira import repository
+from seecodes.jira.client import (
+    AtlassianError,
+    JiraRateLimitedError,
+    JiraRefused,
+    JiraRest,
+    JiraUnauthorized,
+    RetryPolicy,
+)
+from seecodes.jira.tokens import JiraAccess, access_for, http_client, refresh, remember_forge_token
+from seecodes.models import JiraConnection, JiraForgeToken
+from seecodes.runtime import Runtime
+from seecodes.security.operators import InstallationManager
+
+T = TypeVar("T")
+MAX_PROJECTS = 1000
+# A request waits in place for a short Retry-After only; longer ones become a 503 with Retry-After.
+INLINE_RETRY = RetryPolicy(retries=2, max_wait_seconds=5.0)
+
+
+class JiraSite:
+    """One installation's site for the length of an operation: a call that meets an expired 3LO
+    token (401) refreshes once and is retried once."""
+
+    def __init__(
+        self, runtime: Runtime, http: httpx.AsyncClient, access: JiraAccess, retry: RetryPolicy
+    ) -> None:
+        self.runtime = runtime
+        self.access = access
+        self._http = http
+        self._retry = retry
+
+    def _rest(self) -> JiraRest:
+        return JiraRest(
+            self._http,
+            base_url=self.access.base_url(self.runtime.settings),
+            token=self.access.token,
+            retry=self._retry,
+        )
+
+    async def call(self, operation: Callable[[JiraRest], Awaitable[T]]) -> T:
+        try:
+            return await operation(self._rest())
+        except JiraUnauthorized:
+            if self.access.kind != "oauth" or self.access.connection_id is None:
+                raise
+            self.access = await refresh(
+                self.runtime,
+                self._http,
+                self.access.installation_id,
+                self.access.connection_id,
+                seen_generation=self.access.generation,
+            )
+            return await operation(self._rest())
+
+    def issue_url(self, key: str) -> str | None:
+        return f"{self.access.site_url}/browse/{key}" if self.access.site_url else None
+
+
+@asynccontextmanager
+async def open_site(
+    runtime: Runtime, installation_id: str, *, retry: RetryPolicy = INLINE_RETRY
+) -> AsyncIterator[JiraSite]:
+    async with http_client(runtime.settings) as http:
+        yield JiraSite(runtime, http, await access_for(runtime, http, installation_id), retry)
+
+
+def domain_error(error: AtlassianError) -> SeecodesError:
+    """What a route answers when Jira did not do what we asked."""
+    if isinstance(error, JiraRateLimitedError):
+        seconds = max(1, round(error.retry_after))
+        return JiraRateLimited(headers={"Retry-After": str(seconds)})
+    if isinstance(error, JiraRefused):
+        return JiraRequestRefused(f"Jira Cloud refused the request ({error.reason}).")
+    return JiraUnavailable(f"Jira Cloud did not answer ({error.reason}).")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionStatus:
+    connection: JiraConnection | None
+    forge_token: JiraForgeToken | None
+    now: datetime
+
+
+async def status(runtime: Runtime, manager: InstallationManager) -> ConnectionStatus:
+    async with runtime.db.transaction() as session:
+        return ConnectionStatus(
+            connection=await repository.newest_connection(session, manager.installation_id),
+            forge_token=await repository.forge_token(session, manager.installation_id),
+            now=runtime.clock.utcnow(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectPage:
+    projects: list[dict[str, Any]]
+    start_at: int
+    next_start_at: int | None
+    total: int | None
+
+
+async def projects(
+    runtime: Runtime, manager: InstallationManager, *, start_at: int, limit: int, query: str | None
+) -> ProjectPage:
+    """Pages through /rest/api/3/project/search until `limit` projects are collected or Jira says last."""
+    collected: list[dict[str, Any]] = []
+    position = start_at
+    total: int | None = None
+    is_last = False
+    try:
+        async with open_site(runtime, manager.installation_id) as site:
+            while len(collected) < limit and not is_last:
+                wanted = min(50, limit - len(collected))
+                page = await site.call(_project_page(position, wanted, query))
+                values = [value for value in page.get("values") or [] if isinstance(value, dict)]
+                total = int(page["total"]) if isinstance(page.get("total"), int) else total
+                collected += values
+                position += len(values)
+                is_last = bool(page.get("isLast", True)) or not values
+    except AtlassianError as error:
+        raise domain_error(error) from None
+    projects = [
+        {"id": str(project.get("id")), "key": str(project.get("key")), "name": str(project.get("name") or "")}
+        for project in collected
+    ]
+    return ProjectPage(projects, start_at, None if is_last else position, total)
+
+
+def _project_page(
+    start_at: int, max_results: int, query: str | None
+) -> Callable[[JiraRest], Awaitable[dict[str, Any]]]:
+    async def page(rest: JiraRest) -> dict[str, Any]:
+        return await rest.search_projects(start_at=start_at, max_results=max_results, query=query)
+
+    return page
+
+
+async def keep_forge_token(runtime: Runtime, manager: InstallationManager) -> datetime | None:
+    """The Jira App handing over its system token (also done on every connector route it calls)."""
+    if manager.identity is None:
+        raise InvalidInput("Only the Jira App can hand over a Forge system token.")
+    if not manager.forge_system_token:
+        raise InvalidInput("The x-forge-oauth-system header is missing: enable appSystemToken on the remote.")
+    return await remember_forge_token(runtime, manager.identity, manager.forge_system_token)
