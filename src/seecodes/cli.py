@@ -23,13 +23,20 @@ from seecodes.config import Environment, RunExecution, Settings, SettingsError, 
 from seecodes.db import Database
 from seecodes.engine import migrate_system_database
 from seecodes.errors import SeecodesError
+from seecodes.errors import InstallationNotFound
+from seecodes.installations import repository as installation_rows
 from seecodes.installations import service as installations
+from seecodes.jira import oauth as jira_oauth
+from seecodes.jira import service as jira_service
+from seecodes.jira import tokens as jira_tokens
+from seecodes.jira.oauth import ConnectStart
+from seecodes.jira.schemas import StatusResponse as JiraStatus
 from seecodes.kit.clock import Clock, iso_utc
 from seecodes.kit.logging import configure_logging
-from seecodes.models import TaskPermit
+from seecodes.models import OperatorToken, TaskPermit
 from seecodes.runs.catalog import CatalogError, availability_of, load_catalog
 from seecodes.runtime import build_runtime
-from seecodes.security import legacy
+from seecodes.security import legacy, operators
 from seecodes.security.dev_keys import load_or_create_private_key, mint_forge_token
 from seecodes.security.forge import installation_ari
 from seecodes.security.permits import revoke_permits
@@ -39,10 +46,18 @@ admin = typer.Typer(help="Operator commands against the configured database.", n
 permits = typer.Typer(help="List and revoke task permits.", no_args_is_help=True)
 enrollment = typer.Typer(help="Enrollment tokens for the legacy POST /public/connect.", no_args_is_help=True)
 credits = typer.Typer(help="Installation credits.", no_args_is_help=True)
+tokens_cli = typer.Typer(
+    help="Operator tokens (sc_admin_…) for the admin and connector routes.", no_args_is_help=True
+)
+jira_cli = typer.Typer(
+    help="The Jira connector: OAuth connection and status per installation.", no_args_is_help=True
+)
 app.add_typer(admin, name="admin")
 admin.add_typer(permits, name="permits")
 admin.add_typer(enrollment, name="enrollment-token")
 admin.add_typer(credits, name="credits")
+admin.add_typer(tokens_cli, name="token")
+app.add_typer(jira_cli, name="jira")
 
 console = Console()
 T = TypeVar("T")
@@ -295,3 +310,94 @@ def grant_credits(
 
 def _when(value: datetime | None) -> str:
     return iso_utc(value) if value else "-"
+
+
+# -- operator tokens and the Jira connector ---------------------------------------------------------
+@tokens_cli.command("create")
+def create_operator_token(
+    name: Annotated[str, typer.Option(help="Who or what uses it, shown by `list`.")] = "operator",
+) -> None:
+    """Create an operator token (sc_admin_…): printed once, stored only as a hash, valid until revoked."""
+
+    async def work(session: AsyncSession, clock: Clock) -> operators.IssuedOperatorToken:
+        return await operators.create_operator_token(session, clock, name=name)
+
+    issued = _in_transaction(_settings(), work)
+    console.print(f"operator token {issued.id} ({escape(issued.name)}); shown once, keep it secret:")
+    typer.echo(issued.token)
+
+
+@tokens_cli.command("list")
+def list_operator_tokens(
+    include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked tokens.")] = False,
+) -> None:
+    """List operator tokens by id and display prefix (the tokens themselves are never stored)."""
+
+    async def work(session: AsyncSession, _clock: Clock) -> list[OperatorToken]:
+        return await operators.list_operator_tokens(session, include_revoked=include_revoked)
+
+    table = Table("id", "name", "token", "created", "last used", "revoked")
+    for row in _in_transaction(_settings(), work):
+        table.add_row(
+            str(row.id),
+            escape(row.name),
+            row.display_prefix,
+            iso_utc(row.created_at),
+            _when(row.last_used_at),
+            _when(row.revoked_at),
+        )
+    console.print(table)
+
+
+@tokens_cli.command("revoke")
+def revoke_operator_token(
+    token_id: Annotated[int, typer.Argument(help="The token's id, from `list`.")],
+) -> None:
+    """Revoke an operator token; takes effect on its next request."""
+
+    async def work(session: AsyncSession, clock: Clock) -> bool:
+        return await operators.revoke_operator_token(session, clock, token_id)
+
+    if not _in_transaction(_settings(), work):
+        console.print(f"[red]no live operator token {token_id}[/red]")
+        raise typer.Exit(1)
+    console.print(f"revoked operator token {token_id}")
+
+
+@jira_cli.command("connect")
+def jira_connect(installation: Annotated[str, typer.Argument(help="Installation ARI or bare UUID.")]) -> None:
+    """Print the Atlassian authorize URL that connects an installation (valid 10 minutes, once)."""
+    settings = _settings()
+
+    async def work(session: AsyncSession, clock: Clock) -> ConnectStart:
+        installation_id = installation_ari(installation)
+        if await installation_rows.get(session, installation_id) is None:
+            raise InstallationNotFound()
+        return await jira_oauth.issue_state(
+            session, settings, clock, installation_id=installation_id, actor="operator:cli"
+        )
+
+    started = _in_transaction(settings, work)
+    console.print("Open this URL in a browser signed in to Atlassian (valid 10 minutes, once):")
+    typer.echo(started.auth_url)
+
+
+@jira_cli.command("status")
+def jira_status(installation: Annotated[str, typer.Argument(help="Installation ARI or bare UUID.")]) -> None:
+    """Print an installation's Jira connection as JSON (what GET /v1/integrations/jira/status answers)."""
+
+    async def work(session: AsyncSession, clock: Clock) -> JiraStatus:
+        found = await jira_service.read_status(session, installation_ari(installation), clock.utcnow())
+        return JiraStatus.of(found)
+
+    typer.echo(_in_transaction(_settings(), work).model_dump_json(indent=2))
+
+
+@jira_cli.command("rotate-keys")
+def jira_rotate_keys() -> None:
+    """Re-encrypt every stored Jira token under the first SEECODES_JIRA_ENCRYPTION_KEYS key."""
+
+    async def work(session: AsyncSession, _clock: Clock) -> int:
+        return await jira_tokens.rotate_keys(session, _settings())
+
+    console.print(f"re-encrypted {_in_transaction(_settings(), work)} token(s)")

@@ -46,7 +46,8 @@ def atlassian(atlassian_server: FakeAtlassian) -> Iterator[FakeAtlassian]:
 
 
 @pytest.fixture
-def settings_overrides(atlassian: FakeAtlassian) -> dict[str, Any]:
+def settings_overrides(atlassian: FakeAtlassian, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """A test changes a setting with @pytest.mark.parametrize("settings_overrides", [{…}], indirect=True)."""
     return {
         "jira_client_id": CLIENT_ID,
         "jira_client_secret": CLIENT_SECRET,
@@ -55,6 +56,7 @@ def settings_overrides(atlassian: FakeAtlassian) -> dict[str, Any]:
         "jira_debounce_seconds": 0.5,
         "jira_http_timeout_seconds": 5,
         "run_queue_poll_seconds": 0.05,
+        **getattr(request, "param", {}),
     }
 
 

@@ -125,6 +125,22 @@ def _safe_reason(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: " + "; ".join(parts) if parts else f"HTTP {response.status_code}"
 
 
+def authorize_url(
+    *, auth_base_url: str, client_id: str, redirect_uri: str, state: str, scopes: tuple[str, ...] = SCOPES
+) -> str:
+    """Atlassian's consent page: every parameter the 3LO documentation marks required."""
+    query = {
+        "audience": "api.atlassian.com",
+        "client_id": client_id,
+        "scope": " ".join(scopes),
+        "redirect_uri": redirect_uri,
+        "state": state,
+        "response_type": "code",
+        "prompt": "consent",
+    }
+    return f"{auth_base_url}/authorize?{urlencode(query, quote_via=quote)}"
+
+
 class AtlassianOAuth:
     def __init__(
         self,
@@ -142,18 +158,6 @@ class AtlassianOAuth:
         self._client_id = client_id
         self._client_secret = client_secret
         self._redirect_uri = redirect_uri
-
-    def authorize_url(self, state: str, scopes: tuple[str, ...] = SCOPES) -> str:
-        query = {
-            "audience": "api.atlassian.com",
-            "client_id": self._client_id,
-            "scope": " ".join(scopes),
-            "redirect_uri": self._redirect_uri,
-            "state": state,
-            "response_type": "code",
-            "prompt": "consent",
-        }
-        return f"{self._auth_base_url}/authorize?{urlencode(query, quote_via=quote)}"
 
     async def exchange_code(self, code: str) -> TokenSet:
         return await self._token(

@@ -11,12 +11,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seecodes.config import Settings
 from seecodes.errors import JiraSiteChoice, NoActiveIntegration
 from seecodes.installations import repository as installations
 from seecodes.jira import repository
-from seecodes.jira.client import AtlassianError, Site
+from seecodes.jira.client import AtlassianError, authorize_url
 from seecodes.jira.crypto import cipher_for
 from seecodes.jira.tokens import http_client, oauth_client, require_oauth_app
+from seecodes.kit.clock import Clock
 from seecodes.kit.logging import get_logger
 from seecodes.kit.secrets import hash_secret
 from seecodes.models import JiraConnection, JiraOAuthState
@@ -43,26 +47,42 @@ class CallbackOutcome:
 
 
 async def start_connect(runtime: Runtime, manager: InstallationManager) -> ConnectStart:
-    """A one-time state, bound to the installation and the caller, valid 10 minutes."""
-    require_oauth_app(runtime.settings)
-    cipher_for(runtime.settings)  # refuse now, not at the callback, when tokens could not be stored
-    state = secrets.token_urlsafe(32)
-    now = runtime.clock.utcnow()
     async with runtime.db.transaction() as session:
-        await repository.delete_expired_states(session, now)
-        await repository.add_state(
+        return await issue_state(
             session,
-            JiraOAuthState(
-                state_hash=hash_secret(state),
-                installation_id=manager.installation_id,
-                actor=manager.actor,
-                created_at=now,
-                expires_at=now + STATE_TTL,
-            ),
+            runtime.settings,
+            runtime.clock,
+            installation_id=manager.installation_id,
+            actor=manager.actor,
         )
-    async with http_client(runtime.settings) as http:
-        auth_url = oauth_client(runtime.settings, http).authorize_url(state)
-    return ConnectStart(auth_url=auth_url, state=state, expires_at=int((now + STATE_TTL).timestamp()))
+
+
+async def issue_state(
+    session: AsyncSession, settings: Settings, clock: Clock, *, installation_id: str, actor: str
+) -> ConnectStart:
+    """A one-time state, bound to the installation and the caller, valid 10 minutes."""
+    require_oauth_app(settings)
+    cipher_for(settings)  # refuse now, not at the callback, when tokens could not be stored
+    state = secrets.token_urlsafe(32)
+    now = clock.utcnow()
+    await repository.delete_expired_states(session, now)
+    await repository.add_state(
+        session,
+        JiraOAuthState(
+            state_hash=hash_secret(state),
+            installation_id=installation_id,
+            actor=actor,
+            created_at=now,
+            expires_at=now + STATE_TTL,
+        ),
+    )
+    url = authorize_url(
+        auth_base_url=settings.jira_auth_base_url,
+        client_id=settings.jira_client_id,
+        redirect_uri=settings.jira_callback_url,
+        state=state,
+    )
+    return ConnectStart(auth_url=url, state=state, expires_at=int((now + STATE_TTL).timestamp()))
 
 
 async def complete_callback(
@@ -160,9 +180,3 @@ async def disconnect(runtime: Runtime, manager: InstallationManager) -> JiraConn
         connection.disconnect(f"disconnected by {manager.actor}", now)
         await session.flush()
         return connection
-
-
-def site_of(connection: JiraConnection) -> Site | None:
-    if connection.cloud_id is None or connection.site_url is None:
-        return None
-    return Site(id=connection.cloud_id, name=connection.site_name or "", url=connection.site_url, scopes=())

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.errors import (
     InvalidInput,
@@ -103,11 +104,15 @@ class ConnectionStatus:
 
 async def status(runtime: Runtime, manager: InstallationManager) -> ConnectionStatus:
     async with runtime.db.transaction() as session:
-        return ConnectionStatus(
-            connection=await repository.newest_connection(session, manager.installation_id),
-            forge_token=await repository.forge_token(session, manager.installation_id),
-            now=runtime.clock.utcnow(),
-        )
+        return await read_status(session, manager.installation_id, runtime.clock.utcnow())
+
+
+async def read_status(session: AsyncSession, installation_id: str, now: datetime) -> ConnectionStatus:
+    return ConnectionStatus(
+        connection=await repository.newest_connection(session, installation_id),
+        forge_token=await repository.forge_token(session, installation_id),
+        now=now,
+    )
 
 
 @dataclass(frozen=True, slots=True)

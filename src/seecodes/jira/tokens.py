@@ -240,20 +240,19 @@ def forge_token_expiry(token: str, clock: Clock) -> datetime:
     return clock.utcnow() + FORGE_TOKEN_DEFAULT_LIFETIME
 
 
-async def rotate_keys(runtime: Runtime) -> int:
+async def rotate_keys(session: AsyncSession, settings: Settings) -> int:
     """Re-encrypt every stored token under the first configured key; returns how many were rewritten."""
-    cipher = cipher_for(runtime.settings)
+    cipher = cipher_for(settings)
     rewritten = 0
-    async with runtime.db.transaction() as session:
-        for connection in await repository.connections(session):
-            if connection.access_token_encrypted:
-                connection.access_token_encrypted = cipher.rotate(connection.access_token_encrypted)
-                rewritten += 1
-            if connection.refresh_token_encrypted:
-                connection.refresh_token_encrypted = cipher.rotate(connection.refresh_token_encrypted)
-                rewritten += 1
-        for stored in await repository.forge_tokens(session):
-            stored.token_encrypted = cipher.rotate(stored.token_encrypted)
+    for connection in await repository.connections(session):
+        if connection.access_token_encrypted:
+            connection.access_token_encrypted = cipher.rotate(connection.access_token_encrypted)
             rewritten += 1
-        await session.flush()
+        if connection.refresh_token_encrypted:
+            connection.refresh_token_encrypted = cipher.rotate(connection.refresh_token_encrypted)
+            rewritten += 1
+    for stored in await repository.forge_tokens(session):
+        stored.token_encrypted = cipher.rotate(stored.token_encrypted)
+        rewritten += 1
+    await session.flush()
     return rewritten

@@ -65,7 +65,7 @@ def user_prompt(document: str) -> str:
 
 
 async def draft_with_model(
-    runtime: Runtime, document: str, *, provider_factory: ProviderFactory = build_provider
+    runtime: Runtime, document: str, *, provider_factory: ProviderFactory | None = None
 ) -> list[DraftTicket]:
     spec = runtime.catalog.usable(runtime.settings.jira_ticket_model or runtime.catalog.default.id)
     budget = (spec.max_context - spec.max_output_tokens) * CHARS_PER_TOKEN - len(SYSTEM_PROMPT)
@@ -74,7 +74,7 @@ async def draft_with_model(
             f"The document is too long for model {spec.id!r}; split it, or write it as a checklist."
         )
     try:
-        provider = provider_factory(spec, runtime.settings)
+        provider = (provider_factory or build_provider)(spec, runtime.settings)
     except ProviderError as error:
         raise TicketGenerationFailed(f"The model could not be reached: {error.reason}") from None
     parts: list[str] = []
