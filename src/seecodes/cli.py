@@ -22,8 +22,7 @@ from seecodes import migrations
 from seecodes.config import Environment, RunExecution, Settings, SettingsError, get_settings
 from seecodes.db import Database
 from seecodes.engine import migrate_system_database
-from seecodes.errors import SeecodesError
-from seecodes.errors import InstallationNotFound
+from seecodes.errors import InstallationNotFound, SeecodesError
 from seecodes.installations import repository as installation_rows
 from seecodes.installations import service as installations
 from seecodes.jira import oauth as jira_oauth

@@ -48,9 +48,9 @@ async def _sync_state(client: httpx.AsyncClient, permit: str) -> dict[str, Any] 
 
 
 async def _wait_for(
-    client: httpx.AsyncClient, permit: str, state: str, timeout: float = 30.0
+    client: httpx.AsyncClient, permit: str, state: str, within: float = 30.0
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         current = await _sync_state(client, permit)
         if current is not None and current["state"] == state:
