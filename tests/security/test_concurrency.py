@@ -34,6 +34,8 @@ def server(request: pytest.FixtureRequest, forge: FakeForge, tmp_path: Path) -> 
         "SEECODES_FORGE_APP_ID": TEST_APP_ID,
         "SEECODES_SECRET_KEY": TEST_SECRET,
         "SEECODES_VAR_DIR": str(tmp_path / "var"),
+        # Several API processes only enqueue runs; executing them is `seecodes worker`'s job.
+        "SEECODES_RUN_EXECUTION": "workers" if workers > 1 else "in_process",
     }
     live = LiveServer(env, workers=workers, log_path=tmp_path / "server.log")
     with live:
