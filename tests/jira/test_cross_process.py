@@ -10,12 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from seecodes.db import Database
 from seecodes.security.operators import create_operator_token
 from tests.conftest import TEST_SECRET, FixedClock
 from tests.support.fake_atlassian import CLIENT_ID, CLIENT_SECRET, FakeAtlassian
-from tests.support.forge import INSTALLATION_A, TEST_APP_ID, FakeForge
+from tests.support.forge import CLOUD_A, INSTALLATION_A, TEST_APP_ID, FakeForge
 from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -42,6 +43,7 @@ async def server(
         "SEECODES_JIRA_CLIENT_SECRET": CLIENT_SECRET,
         "SEECODES_JIRA_AUTH_BASE_URL": atlassian.url,
         "SEECODES_JIRA_API_BASE_URL": atlassian.url,
+        "SEECODES_JIRA_DEBOUNCE_SECONDS": "1",
         # Several API processes only enqueue; no workflow runs in these tests.
         "SEECODES_RUN_EXECUTION": "workers" if workers > 1 else "in_process",
     }
@@ -115,3 +117,52 @@ async def test_concurrent_requests_on_an_expired_token_refresh_it_once(
 
     assert [answer.status_code for answer in answers] == [200] * CONCURRENCY
     assert atlassian.refresh_spends == {first_refresh: 1}
+
+
+async def test_progress_posts_enqueue_one_debounced_write(
+    server: tuple[LiveServer, str], forge: FakeForge, atlassian: FakeAtlassian, request: pytest.FixtureRequest
+) -> None:
+    """Through whichever engine shape the server runs: a DBOS client (PostgreSQL, API processes
+    only enqueue) or the in-process executor (SQLite)."""
+    live, _ = server
+    landing = await _connect(live, forge, atlassian)
+    fit = forge.fit(lifetime=120)
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=60.0) as http:
+        assert "jira=connected" in (await http.get(landing)).headers["location"]
+        key = (await http.post("/v1/jira/request-key", headers={"Authorization": f"Bearer {fit}"})).json()[
+            "requestKey"
+        ]
+        permit = (
+            await http.post(
+                "/v1/security/task-permit",
+                json={"projectId": "AUTH", "taskId": "AUTH-128"},
+                headers={"Authorization": f"Bearer {fit}", "X-SeeCodes-Jira-Request-Key": key},
+            )
+        ).json()["permit"]
+        for percent in ("10%", "20%", "30%"):
+            saved = await http.post(
+                "/v1/tasks/AUTH-128/progress",
+                json={"progress": percent, "confidence": "High"},
+                headers={"Authorization": f"Bearer {permit}"},
+            )
+            assert saved.status_code == 200
+        if "postgres" in request.node.callspec.id:
+            database = Database(request.getfixturevalue("postgres_url"))
+            try:
+                async with database.transaction() as session:
+                    rows = (
+                        await session.execute(
+                            text("SELECT status FROM dbos.workflow_status WHERE name = :name"),
+                            {"name": "seecodes.jira.progress_debounced"},
+                        )
+                    ).all()
+            finally:
+                await database.dispose()
+            assert [row[0] for row in rows] in (["DELAYED"], ["ENQUEUED"])  # three POSTs, one job
+        else:
+            for _ in range(200):
+                if atlassian.issue(CLOUD_A, "AUTH-128").properties:
+                    break
+                await asyncio.sleep(0.1)
+            assert atlassian.issue(CLOUD_A, "AUTH-128").properties["seecodes-progress"]["progress"] == "30%"
+            assert atlassian.count("PUT", r"/properties/seecodes-progress$") == 1
