@@ -33,6 +33,7 @@ import pytest
 from fastapi import FastAPI
 
 from seecodes.models import ActivitySnapshot, ProgressReport, Run, TelemetryEvent
+from seecodes.tasks.activity_repository import rebuild_daily
 from tests.conftest import FixedClock, runtime_of
 from tests.support.forge import (
     CLOUD_A,
@@ -183,6 +184,10 @@ async def seeded(app: FastAPI, client: httpx.AsyncClient, jira: JiraAppClient, f
     ]
     async with runtime_of(app).db.transaction() as session:
         session.add_all(rows)
+        await session.flush()
+        # Written straight to the table, as a bulk load would: derive the daily sums the same way.
+        await rebuild_daily(session, INSTALLATION_A)
+        await rebuild_daily(session, INSTALLATION_B)
     return jira
 
 
@@ -374,6 +379,8 @@ async def test_default_period_is_the_current_month(
     now = clock.utcnow()
     async with runtime_of(app).db.transaction() as session:
         session.add(snapshot("AUTH-9", A, 33, now - timedelta(seconds=1)))
+        await session.flush()
+        await rebuild_daily(session, INSTALLATION_A)
 
     body = await _board(jira)
 

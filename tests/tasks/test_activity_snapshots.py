@@ -11,9 +11,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from seecodes.models import ActivitySnapshot
+from seecodes.models import ActivityDaily, ActivitySnapshot
+from seecodes.tasks.activity_repository import rebuild_daily
 from tests.conftest import FixedClock, runtime_of
-from tests.support.forge import USER_A, JiraAppClient
+from tests.support.forge import INSTALLATION_A, USER_A, JiraAppClient
 
 URL = "/v1/tasks/activity-snapshot"
 CONTRACT_EXAMPLE: dict[str, Any] = {
@@ -238,3 +239,52 @@ async def test_snapshot_count_is_one_after_concurrent_retries(
     assert sorted(r.json()["stored"] for r in responses) == [False, False, False, False, True]
     async with runtime_of(app).db.transaction() as session:
         assert await session.scalar(select(func.count()).select_from(ActivitySnapshot)) == 1
+
+
+async def _daily(app: FastAPI) -> list[tuple[Any, ...]]:
+    async with runtime_of(app).db.transaction() as session:
+        rows = await session.execute(
+            select(ActivityDaily).order_by(
+                ActivityDaily.task_id, ActivityDaily.user_account_id, ActivityDaily.day
+            )
+        )
+        return [
+            (
+                d.task_id, d.user_account_id, d.day, d.snapshots, d.effort_units, d.human_active_ms,
+                d.loc_changed, d.files_changed, d.architecture_changes, d.logic_changes,
+                d.specification_ui_changes, d.first_started_at, d.last_ended_at,
+            )
+            for d in rows.scalars()
+        ]  # fmt: skip
+
+
+async def test_daily_sums_follow_every_stored_snapshot_and_equal_a_rebuild(
+    client: httpx.AsyncClient, permit: str, jira: JiraAppClient, app: FastAPI
+) -> None:
+    other_task = await jira.permit(project="AUTH", task="AUTH-129")
+    windows = [
+        ("2026-04-04T10:00:00Z", "2026-04-04T10:15:00Z", {"architectureChange": True}),
+        ("2026-04-04T23:50:00Z", "2026-04-05T00:05:00Z", {"logicChange": True}),  # counts on the 5th
+        ("2026-04-04T09:00:00Z", "2026-04-04T09:15:00Z", {"specificationUiChange": True}),
+    ]
+    for started, ended, flags in windows:
+        body = {**CONTRACT_EXAMPLE, "windowStartedAt": started, "windowEndedAt": ended, **flags}
+        await client.post(URL, headers=_auth(permit), json=body)
+        await client.post(URL, headers=_auth(permit), json=body)  # a retry adds nothing
+    await client.post(URL, headers=_auth(other_task), json=CONTRACT_EXAMPLE)
+
+    incremental = await _daily(app)
+    async with runtime_of(app).db.transaction() as session:
+        await rebuild_daily(session, INSTALLATION_A)
+    rebuilt = await _daily(app)
+
+    assert incremental == rebuilt
+    by_day = {(row[0], str(row[2])): row for row in incremental}
+    assert set(by_day) == {("AUTH-128", "2026-04-04"), ("AUTH-128", "2026-04-05"), ("AUTH-129", "2026-04-04")}
+    fourth = by_day[("AUTH-128", "2026-04-04")]
+    # 64 (arch + logic) + 50 (logic + UI) units; every window of the example is logic work.
+    assert fourth[3:11] == (2, 114, 840_000, 78, 4, 1, 2, 1)
+    assert (fourth[11], fourth[12]) == (
+        datetime(2026, 4, 4, 9, 0, tzinfo=UTC),
+        datetime(2026, 4, 4, 10, 15, tzinfo=UTC),
+    )

@@ -2,12 +2,13 @@
 
 Three sources feed the board, with a precedence per task inside the period:
 
-1. activity snapshots;
+1. activity snapshots, read through their daily sums (activity_daily, kept with every snapshot);
 2. for a task with no snapshot in the period, its settled runs (the run-based fallback);
 3. for a task with neither, the telemetry events its permits sent (the VS Code fallback).
 
-Every query is scoped by one of the `_*_in(period)` helpers: the installation always, the project
-when one is asked for, and the period.
+A period is whole UTC days; a snapshot belongs to the day of its windowEndedAt. Every query is
+scoped by one of the `_*_in(period)` helpers: the installation always, the project when one is
+asked for, and the period.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Final, Literal
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Float,
     Integer,
     Select,
     case,
@@ -27,10 +29,11 @@ from sqlalchemy import (
     extract,
     func,
     select,
+    type_coerce,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seecodes.models import ActivitySnapshot, ProgressReport, Run, TelemetryEvent
+from seecodes.models import ActivityDaily, ActivitySnapshot, ProgressReport, Run, TelemetryEvent
 from seecodes.tasks.effort import MS_PER_MINUTE, WEIGHTS
 
 Source = Literal["snapshot", "task_run", "vscode"]
@@ -77,8 +80,10 @@ class Totals:
     architecture: int
     logic: int
     specification_ui: int
-    first_at: datetime
-    last_at: datetime
+    # Epoch seconds: a board reads tens of thousands of these rows, and parsing two datetimes per
+    # row cost more than the aggregation (SQLite hands them over as text).
+    first_at: float
+    last_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,17 @@ def _snapshots_in(period: Period) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def _daily_in(period: Period) -> list[ColumnElement[bool]]:
+    conditions = [
+        ActivityDaily.installation_id == period.installation_id,
+        ActivityDaily.day >= period.start.date(),
+        ActivityDaily.day < period.end.date(),
+    ]
+    if period.project_id is not None:
+        conditions.append(ActivityDaily.project_id == period.project_id)
+    return conditions
+
+
 def _settled_runs_in(period: Period) -> list[ColumnElement[bool]]:
     conditions = [
         Run.installation_id == period.installation_id,
@@ -139,11 +155,11 @@ def _events_in(period: Period) -> list[ColumnElement[bool]]:
 
 def _task_has_snapshots(period: Period, project: Any, task: Any) -> ColumnElement[bool]:
     return exists().where(
-        ActivitySnapshot.installation_id == period.installation_id,
-        ActivitySnapshot.project_id == project,
-        ActivitySnapshot.task_id == task,
-        ActivitySnapshot.window_ended_at >= period.start,
-        ActivitySnapshot.window_ended_at < period.end,
+        ActivityDaily.installation_id == period.installation_id,
+        ActivityDaily.project_id == project,
+        ActivityDaily.task_id == task,
+        ActivityDaily.day >= period.start.date(),
+        ActivityDaily.day < period.end.date(),
     )
 
 
@@ -193,24 +209,27 @@ def _run_effort(active_ms: ColumnElement[int], tokens: ColumnElement[int]) -> Co
     return numerator // _DENOMINATOR
 
 
+def _epoch(session: AsyncSession, moment: ColumnElement[Any]) -> ColumnElement[Any]:
+    # As a plain float: a Numeric result would be turned into Decimal objects row by row.
+    if _dialect(session) == "postgresql":
+        return type_coerce(extract("epoch", moment), Float)
+    return type_coerce((func.julianday(moment) - 2440587.5) * 86400.0, Float)  # Julian day of 1970-01-01
+
+
 def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
-
-
-def _flag_count(column: Any) -> ColumnElement[int]:
-    return func.sum(case((column, 1), else_=0))
 
 
 # -- aggregates --------------------------------------------------------------------------------------
 async def totals(session: AsyncSession, period: Period) -> list[Totals]:
     """One row per task × user × source: all the board, the contributors and the baseline need."""
     rows: list[Totals] = []
-    snapshots = await session.execute(_snapshot_totals(period))
+    snapshots = await session.execute(_snapshot_totals(session, period))
     for project, task, user, count, effort, active, loc, files, arch, logic, spec, first, last in snapshots:
         rows.append(
             Totals(
                 project, task, user, SNAPSHOT, int(count), int(effort), int(active), int(loc), int(files),
-                int(arch), int(logic), int(spec), first, last,
+                int(arch), int(logic), int(spec), float(first), float(last),
             )
         )  # fmt: skip
     runs = await session.execute(_run_totals(session, period))
@@ -229,39 +248,54 @@ async def totals(session: AsyncSession, period: Period) -> list[Totals]:
                 0,
                 0,
                 0,
-                first,
-                last,
+                float(first),
+                float(last),
             )
         )
-    events = await session.execute(_event_totals(period))
+    events = await session.execute(_event_totals(session, period))
     for project, task, user, count, first, last in events:
         effort, active = int(count) * event_effort_units(), int(count) * EVENT_ACTIVE_MS
         rows.append(
-            Totals(project, task, user, VSCODE, int(count), effort, active, 0, 0, 0, 0, 0, first, last)
+            Totals(
+                project,
+                task,
+                user,
+                VSCODE,
+                int(count),
+                effort,
+                active,
+                0,
+                0,
+                0,
+                0,
+                0,
+                float(first),
+                float(last),
+            )
         )
     return rows
 
 
-def _snapshot_totals(period: Period) -> Select[*tuple[Any, ...]]:
-    s = ActivitySnapshot
+def _snapshot_totals(session: AsyncSession, period: Period) -> Select[*tuple[Any, ...]]:
+    d = ActivityDaily
     return (
         select(
-            s.project_id,
-            s.task_id,
-            s.user_account_id,
-            func.count(),
-            func.sum(s.effort_units),
-            func.sum(s.human_active_ms),
-            func.sum(s.loc_added + s.loc_removed),
-            func.sum(s.changed_files_count),
-            _flag_count(s.architecture_change),
-            _flag_count(s.logic_change),
-            _flag_count(s.specification_ui_change),
-            func.min(s.window_started_at),
-            func.max(s.window_ended_at),
+            d.project_id,
+            d.task_id,
+            d.user_account_id,
+            func.sum(d.snapshots),
+            func.sum(d.effort_units),
+            func.sum(d.human_active_ms),
+            func.sum(d.loc_changed),
+            func.sum(d.files_changed),
+            func.sum(d.architecture_changes),
+            func.sum(d.logic_changes),
+            func.sum(d.specification_ui_changes),
+            _epoch(session, func.min(d.first_started_at)),
+            _epoch(session, func.max(d.last_ended_at)),
         )
-        .where(*_snapshots_in(period))
-        .group_by(s.project_id, s.task_id, s.user_account_id)
+        .where(*_daily_in(period))
+        .group_by(d.project_id, d.task_id, d.user_account_id)
     )
 
 
@@ -275,15 +309,15 @@ def _run_totals(session: AsyncSession, period: Period) -> Select[*tuple[Any, ...
             func.count(),
             func.sum(_run_effort(active_ms, tokens)),
             func.sum(active_ms),
-            func.min(_run_started()),
-            func.max(Run.finished_at),
+            _epoch(session, func.min(_run_started())),
+            _epoch(session, func.max(Run.finished_at)),
         )
         .where(*_run_fallback(period))
         .group_by(Run.project_id, Run.task_id, Run.user_account_id)
     )
 
 
-def _event_totals(period: Period) -> Select[*tuple[Any, ...]]:
+def _event_totals(session: AsyncSession, period: Period) -> Select[*tuple[Any, ...]]:
     e = TelemetryEvent
     return (
         select(
@@ -291,8 +325,8 @@ def _event_totals(period: Period) -> Select[*tuple[Any, ...]]:
             e.task_id,
             e.user_account_id,
             func.count(),
-            func.min(e.occurred_at),
-            func.max(e.occurred_at),
+            _epoch(session, func.min(e.occurred_at)),
+            _epoch(session, func.max(e.occurred_at)),
         )
         .where(*_event_fallback(period))
         .group_by(e.project_id, e.task_id, e.user_account_id)
@@ -309,28 +343,61 @@ async def recent_items(session: AsyncSession, period: Period, *, limit: int) -> 
     items: list[Item] = []
     s = ActivitySnapshot
     snapshots = await session.execute(
-        select(s).where(*_snapshots_in(period)).order_by(s.window_ended_at.desc(), s.id.desc()).limit(limit)
-    )
-    items.extend(
-        Item(
-            SNAPSHOT,
-            row.project_id,
-            row.task_id,
-            row.user_account_id,
-            row.window_started_at,
-            row.window_ended_at,
-            row.human_active_ms,
-            row.loc_added,
-            row.loc_removed,
-            row.changed_files,
-            row.changed_files_count,
-            row.architecture_change,
-            row.logic_change,
-            row.specification_ui_change,
-            row.effort_units,
+        select(
+            s.project_id,
+            s.task_id,
+            s.user_account_id,
+            s.window_started_at,
+            s.window_ended_at,
+            s.human_active_ms,
+            s.loc_added,
+            s.loc_removed,
+            s.changed_files,
+            s.changed_files_count,
+            s.architecture_change,
+            s.logic_change,
+            s.specification_ui_change,
+            s.effort_units,
         )
-        for row in snapshots.scalars()
+        .where(*_snapshots_in(period))
+        .order_by(s.window_ended_at.desc(), s.id.desc())
+        .limit(limit)
     )
+    for (
+        project,
+        task,
+        user,
+        started,
+        ended,
+        ms,
+        added,
+        removed,
+        files,
+        count,
+        arch,
+        logic,
+        ui,
+        effort,
+    ) in snapshots:
+        items.append(
+            Item(
+                SNAPSHOT,
+                project,
+                task,
+                user,
+                started,
+                ended,
+                ms,
+                added,
+                removed,
+                files,
+                count,
+                arch,
+                logic,
+                ui,
+                effort,
+            )
+        )
     active_ms, tokens = _run_active_ms(session), _run_tokens()
     runs = await session.execute(
         select(

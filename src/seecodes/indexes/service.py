@@ -18,35 +18,14 @@ from seecodes.indexes.schemas import IndexQuery, IndexUpsert
 from seecodes.kit.clock import Clock
 from seecodes.security.permits import PermitScope
 
-
-@dataclass(frozen=True, slots=True)
-class StoredEntry:
-    hash: str
-    updated_at_ms: int
-    short: str
-    detailed: str
-    important_symbols: list[str]
-    dependencies: list[str]
-    exports: list[str]
-
-    @classmethod
-    def of(cls, row: Any) -> StoredEntry:
-        return cls(
-            hash=row.hash,
-            updated_at_ms=row.updated_at_ms,
-            short=row.short,
-            detailed=row.detailed,
-            important_symbols=row.important_symbols,
-            dependencies=row.dependencies,
-            exports=row.exports,
-        )
+StoredEntry = Any  # a row of repository.ENTRY_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
 class IndexMatchView:
     path_matched: bool
     hash_matched_path: str | None
-    entry: StoredEntry | None
+    entry: StoredEntry | None  # the stored row (repository.ENTRY_COLUMNS), read by attribute
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +60,9 @@ async def query(
         # A concurrent delete may remove the other path between the two reads: then it is no match.
         other_entry = reusable.get(other) if other is not None else None
         if stored is not None and stored.hash == item.hash:
-            matches[item.path] = IndexMatchView(True, item.path, StoredEntry.of(stored))
+            matches[item.path] = IndexMatchView(True, item.path, stored)
         elif other is not None and other_entry is not None:
-            matches[item.path] = IndexMatchView(False, other, StoredEntry.of(other_entry))
+            matches[item.path] = IndexMatchView(False, other, other_entry)
         elif stored is not None:
             matches[item.path] = IndexMatchView(True, None, None)  # stale: re-index this file
     return state.updated_at_ms, matches

@@ -1,6 +1,6 @@
 """Every ORM class, imported here so Alembic and the app see one metadata."""
 
-from seecodes.models.activity import ActivitySnapshot
+from seecodes.models.activity import ActivityDaily, ActivitySnapshot
 from seecodes.models.credentials import EnrollmentToken, JiraRequestKey, LaunchCode, TaskPermit
 from seecodes.models.credits import CreditLedgerEntry
 from seecodes.models.index import ProjectIndex, ProjectIndexEntry
@@ -19,6 +19,7 @@ from seecodes.models.task import ProgressReport, TaskContext
 from seecodes.models.telemetry import TelemetryEvent
 
 __all__ = [
+    "ActivityDaily",
     "ActivitySnapshot",
     "CreditLedgerEntry",
     "EnrollmentToken",

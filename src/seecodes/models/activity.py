@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
 from seecodes.db import Base
@@ -58,3 +58,37 @@ class ActivitySnapshot(Base):
     specification_ui_change: Mapped[bool] = mapped_column(Boolean)
     effort_units: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ActivityDaily(Base):
+    """Per task, user and UTC day (of windowEndedAt): the sums of the snapshots stored so far.
+
+    Written in the transaction that stores each snapshot, so it always equals a GROUP BY over
+    activity_snapshots (`rebuild_daily` recomputes it that way). The board reads these rows instead
+    of every snapshot: a month is tasks × users × days rows, however many windows the IDE sent.
+    """
+
+    __tablename__ = "activity_daily"
+    __table_args__ = (
+        Index("ix_activity_daily_period", "installation_id", "day"),
+        # "Has this task any snapshot in the period?" (the fallbacks ask it per run and per event).
+        Index("ix_activity_daily_task", "installation_id", "project_id", "task_id", "day"),
+    )
+
+    installation_id: Mapped[str] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str] = mapped_column(JiraKey, primary_key=True)
+    task_id: Mapped[str] = mapped_column(JiraKey, primary_key=True)
+    user_account_id: Mapped[str] = mapped_column(JiraKey, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    snapshots: Mapped[int] = mapped_column(Integer)
+    effort_units: Mapped[int] = mapped_column(BigInteger)
+    human_active_ms: Mapped[int] = mapped_column(BigInteger)
+    loc_changed: Mapped[int] = mapped_column(BigInteger)
+    files_changed: Mapped[int] = mapped_column(BigInteger)
+    architecture_changes: Mapped[int] = mapped_column(Integer)
+    logic_changes: Mapped[int] = mapped_column(Integer)
+    specification_ui_changes: Mapped[int] = mapped_column(Integer)
+    first_started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_ended_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,15 +1,16 @@
-"""Queries on activity snapshots. Every one is scoped by `_task_scope`."""
+"""Queries on activity snapshots and their daily sums. Snapshot reads are scoped by `_task_scope`;
+the daily sums are written per snapshot and rebuilt per installation."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Date, Integer, cast, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.kit.sql import dialect_insert
-from seecodes.models import ActivitySnapshot
+from seecodes.models import ActivityDaily, ActivitySnapshot
 
 DEDUPE_KEY = (
     "installation_id",
@@ -60,3 +61,88 @@ async def find_window(
             )
         )
     ).scalar_one_or_none()
+
+
+DAILY_KEY = ("installation_id", "project_id", "task_id", "user_account_id", "day")
+_SUMMED = (
+    "snapshots",
+    "effort_units",
+    "human_active_ms",
+    "loc_changed",
+    "files_changed",
+    "architecture_changes",
+    "logic_changes",
+    "specification_ui_changes",
+)
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+async def add_to_daily(session: AsyncSession, snapshot: dict[str, Any]) -> None:
+    """Add one newly stored snapshot to its day's sums: one atomic upsert, so concurrent snapshots
+    of the same task, user and day all count."""
+    row = {
+        "installation_id": snapshot["installation_id"],
+        "project_id": snapshot["project_id"],
+        "task_id": snapshot["task_id"],
+        "user_account_id": snapshot["user_account_id"],
+        "day": snapshot["window_ended_at"].astimezone(UTC).date(),
+        "snapshots": 1,
+        "effort_units": snapshot["effort_units"],
+        "human_active_ms": snapshot["human_active_ms"],
+        "loc_changed": snapshot["loc_total"],
+        "files_changed": snapshot["changed_files_count"],
+        "architecture_changes": int(snapshot["architecture_change"]),
+        "logic_changes": int(snapshot["logic_change"]),
+        "specification_ui_changes": int(snapshot["specification_ui_change"]),
+        "first_started_at": snapshot["window_started_at"],
+        "last_ended_at": snapshot["window_ended_at"],
+    }
+    upsert = dialect_insert(session, ActivityDaily).values(**row)
+    table = ActivityDaily.__table__.c
+    # SQLite's two-argument min()/max() are its LEAST/GREATEST.
+    least, greatest = (
+        (func.least, func.greatest) if _dialect(session) == "postgresql" else (func.min, func.max)
+    )
+    changes = {name: table[name] + upsert.excluded[name] for name in _SUMMED}
+    changes["first_started_at"] = least(table.first_started_at, upsert.excluded.first_started_at)
+    changes["last_ended_at"] = greatest(table.last_ended_at, upsert.excluded.last_ended_at)
+    await session.execute(upsert.on_conflict_do_update(index_elements=list(DAILY_KEY), set_=changes))
+
+
+def _day_of(session: AsyncSession, moment: Any) -> ColumnElement[Any]:
+    if _dialect(session) == "postgresql":
+        return cast(func.timezone("UTC", moment), Date)
+    return func.date(moment)  # SQLite keeps UTC times as text; date() takes the day part
+
+
+async def rebuild_daily(session: AsyncSession, installation_id: str) -> None:
+    """Recompute an installation's daily sums from its snapshots (bulk loads, repairs, checks)."""
+    s = ActivitySnapshot
+    day = _day_of(session, s.window_ended_at)
+    await session.execute(delete(ActivityDaily).where(ActivityDaily.installation_id == installation_id))
+    grouped = (
+        select(
+            s.installation_id,
+            s.project_id,
+            s.task_id,
+            s.user_account_id,
+            day,
+            func.count(),
+            func.sum(s.effort_units),
+            func.sum(s.human_active_ms),
+            func.sum(s.loc_total),
+            func.sum(s.changed_files_count),
+            func.sum(cast(s.architecture_change, Integer)),
+            func.sum(cast(s.logic_change, Integer)),
+            func.sum(cast(s.specification_ui_change, Integer)),
+            func.min(s.window_started_at),
+            func.max(s.window_ended_at),
+        )
+        .where(s.installation_id == installation_id)
+        .group_by(s.installation_id, s.project_id, s.task_id, s.user_account_id, day)
+    )
+    columns = [*DAILY_KEY, *_SUMMED, "first_started_at", "last_ended_at"]
+    await session.execute(insert(ActivityDaily).from_select(columns, grouped))

@@ -46,31 +46,29 @@ async def record_snapshot(
             specification_ui_change=snapshot.specificationUiChange,
         )
     )
-    stored = await repository.insert_unless_stored(
-        session,
-        {
-            "installation_id": permit.installation_id,
-            "project_id": permit.project_id,
-            "task_id": permit.task_id,
-            "user_account_id": permit.user_account_id,
-            "window_started_at": started,
-            "window_ended_at": ended,
-            "task_started_at": snapshot.taskStartedAt,
-            "task_age_minutes": snapshot.taskAgeMinutes,
-            "human_active_ms": snapshot.humanActiveMs,
-            "loc_added": snapshot.locAdded,
-            "loc_removed": snapshot.locRemoved,
-            "loc_total": snapshot.loc_total,
-            "changed_files": snapshot.changedFiles,
-            "changed_files_count": snapshot.files_count,
-            "architecture_change": snapshot.architectureChange,
-            "logic_change": snapshot.logicChange,
-            "specification_ui_change": snapshot.specificationUiChange,
-            "effort_units": units,
-            "created_at": now,
-        },
-    )
-    if stored:
+    values = {
+        "installation_id": permit.installation_id,
+        "project_id": permit.project_id,
+        "task_id": permit.task_id,
+        "user_account_id": permit.user_account_id,
+        "window_started_at": started,
+        "window_ended_at": ended,
+        "task_started_at": snapshot.taskStartedAt,
+        "task_age_minutes": snapshot.taskAgeMinutes,
+        "human_active_ms": snapshot.humanActiveMs,
+        "loc_added": snapshot.locAdded,
+        "loc_removed": snapshot.locRemoved,
+        "loc_total": snapshot.loc_total,
+        "changed_files": snapshot.changedFiles,
+        "changed_files_count": snapshot.files_count,
+        "architecture_change": snapshot.architectureChange,
+        "logic_change": snapshot.logicChange,
+        "specification_ui_change": snapshot.specificationUiChange,
+        "effort_units": units,
+        "created_at": now,
+    }
+    if await repository.insert_unless_stored(session, values):
+        await repository.add_to_daily(session, values)
         return RecordedSnapshot(True, ended, units)
     existing = await repository.find_window(
         session,

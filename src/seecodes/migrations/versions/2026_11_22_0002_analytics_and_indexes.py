@@ -86,6 +86,33 @@ def upgrade() -> None:
     )
 
     op.create_table(
+        "activity_daily",
+        sa.Column("installation_id", sa.String(length=200), nullable=False),
+        sa.Column("project_id", sa.String(length=128), nullable=False),
+        sa.Column("task_id", sa.String(length=128), nullable=False),
+        sa.Column("user_account_id", sa.String(length=128), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("snapshots", sa.Integer(), nullable=False),
+        sa.Column("effort_units", sa.BigInteger(), nullable=False),
+        sa.Column("human_active_ms", sa.BigInteger(), nullable=False),
+        sa.Column("loc_changed", sa.BigInteger(), nullable=False),
+        sa.Column("files_changed", sa.BigInteger(), nullable=False),
+        sa.Column("architecture_changes", sa.Integer(), nullable=False),
+        sa.Column("logic_changes", sa.Integer(), nullable=False),
+        sa.Column("specification_ui_changes", sa.Integer(), nullable=False),
+        sa.Column("first_started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_ended_at", sa.DateTime(timezone=True), nullable=False),
+        _installation_fk("activity_daily"),
+        sa.PrimaryKeyConstraint(
+            "installation_id", "project_id", "task_id", "user_account_id", "day", name="pk_activity_daily"
+        ),
+    )
+    op.create_index("ix_activity_daily_period", "activity_daily", ["installation_id", "day"])
+    op.create_index(
+        "ix_activity_daily_task", "activity_daily", ["installation_id", "project_id", "task_id", "day"]
+    )
+
+    op.create_table(
         "telemetry_events",
         sa.Column("id", BIG_ID, nullable=False),
         sa.Column("installation_id", sa.String(length=200), nullable=False),
@@ -144,9 +171,10 @@ def upgrade() -> None:
         sa.Column("updated_at_ms", sa.BigInteger(), nullable=False),
         sa.Column("short", sa.Text(), nullable=False),
         sa.Column("detailed", sa.Text(), nullable=False),
-        sa.Column("important_symbols", JSON_DOCUMENT, nullable=False),
-        sa.Column("dependencies", JSON_DOCUMENT, nullable=False),
-        sa.Column("exports", JSON_DOCUMENT, nullable=False),
+        # JSON text, coded with orjson by the model (never queried inside the database).
+        sa.Column("important_symbols", sa.Text(), nullable=False),
+        sa.Column("dependencies", sa.Text(), nullable=False),
+        sa.Column("exports", sa.Text(), nullable=False),
         sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
         _installation_fk("project_index_entries"),
         sa.PrimaryKeyConstraint("id", name="pk_project_index_entries"),
@@ -175,6 +203,9 @@ def downgrade() -> None:
     op.drop_index("ix_telemetry_events_period", table_name="telemetry_events")
     op.drop_index("ux_telemetry_events_request", table_name="telemetry_events")
     op.drop_table("telemetry_events")
+    op.drop_index("ix_activity_daily_task", table_name="activity_daily")
+    op.drop_index("ix_activity_daily_period", table_name="activity_daily")
+    op.drop_table("activity_daily")
     op.drop_index("ix_activity_snapshots_project_period", table_name="activity_snapshots")
     op.drop_index("ix_activity_snapshots_period", table_name="activity_snapshots")
     op.drop_index("ux_activity_snapshots_window", table_name="activity_snapshots")
