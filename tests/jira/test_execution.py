@@ -309,3 +309,12 @@ async def test_a_short_rate_limit_is_waited_out(connected: JiraAppClient, atlass
 
     assert response.json()["results"][0]["outcome"] == "created"
     assert atlassian.count("POST", r"/rest/api/3/issue$") == 2
+
+
+async def test_an_unknown_project_is_422(connected: JiraAppClient) -> None:
+    (ticket,) = await _generate(connected, markdown="- [ ] Something")
+
+    response = await _push(connected, [ticket["id"]], project="NOPE")
+
+    assert response.status_code == 422
+    assert "NOPE" in response.json()["detail"]

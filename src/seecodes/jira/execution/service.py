@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from seecodes.errors import InvalidInput, ObjectNotFound, RunNotFound, RunNotSucceeded, TicketNotFound
@@ -158,7 +158,10 @@ async def push(
     outcomes: list[PushOutcome] = []
     try:
         async with open_site(runtime, manager.installation_id) as site:
-            project = await site.call(lambda rest: rest.get_project(project_key))
+            try:
+                project = await site.call(lambda rest: rest.get_project(project_key))
+            except JiraNotFoundError:
+                raise InvalidInput(f"Jira has no project {project_key!r} this connection can see.") from None
             project_id = str(project.get("id") or "")
             try:
                 scheme: list[dict[str, Any]] | None = await site.call(
@@ -307,7 +310,7 @@ def _reader(issue_id: str) -> Callable[[JiraRest], Awaitable[dict[str, Any]]]:
     return read
 
 
-def _apply(ticket: ExecutionTicket, issue: dict[str, Any], site_url: str | None, now: Any) -> bool:
+def _apply(ticket: ExecutionTicket, issue: dict[str, Any], site_url: str | None, now: datetime) -> bool:
     fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
     assert isinstance(fields, dict)
     status = fields.get("status") if isinstance(fields.get("status"), dict) else {}
