@@ -136,7 +136,7 @@ def load_fallback_sources(scratch: Scratch) -> None:
         for n in range(200):
             claimed = MONTH_START + timedelta(days=n % 28, hours=1)
             cursor.execute(
-                "INSERT INTO runs (id, installation_id, project_id, task_id, user_account_id, model, files, "
+                "INSERT INTO runs (id, installation_id, project_id, task_id, user_account_id, model, files, "  # noqa: S608 - placeholders only
                 "storage_prefix, status, input_tokens, output_tokens, created_at, updated_at, claimed_at, "
                 f"finished_at) VALUES ({', '.join([mark] * 15)})",
                 (
@@ -158,7 +158,7 @@ def load_fallback_sources(scratch: Scratch) -> None:
                 ),
             )
             cursor.execute(
-                "INSERT INTO telemetry_events (installation_id, project_id, task_id, user_account_id, "
+                "INSERT INTO telemetry_events (installation_id, project_id, task_id, user_account_id, "  # noqa: S608 - placeholders only
                 f"permit_jti, request_id, event_type, occurred_at, received_at) VALUES ({', '.join([mark] * 9)})",
                 (
                     INSTALLATION_A,
@@ -178,7 +178,7 @@ def load_fallback_sources(scratch: Scratch) -> None:
 def reference(scratch: Scratch) -> int:
     mark = scratch.placeholder
     sql = (
-        "SELECT project_id, task_id, count(*), sum(effort_units) FROM activity_snapshots "
+        "SELECT project_id, task_id, count(*), sum(effort_units) FROM activity_snapshots "  # noqa: S608 - placeholders only
         f"WHERE installation_id = {mark} AND window_ended_at >= {mark} AND window_ended_at < {mark} "
         "GROUP BY project_id, task_id"
     )
@@ -254,7 +254,8 @@ async def post_snapshot(bench: BenchApp, permit: str, n: int) -> None:
     response = await bench.http.post(
         "/v1/tasks/activity-snapshot", headers={"Authorization": f"Bearer {permit}"}, json=body
     )
-    assert response.status_code == 200 and response.json()["stored"], response.text
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"]
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from seecodes.config import Environment, RunExecution, Settings, SettingsError, 
 from seecodes.db import Database
 from seecodes.engine import migrate_system_database
 from seecodes.errors import InstallationNotFound, SeecodesError
+from seecodes.installations import metrics as instance_metrics
 from seecodes.installations import repository as installation_rows
 from seecodes.installations import service as installations
 from seecodes.jira import oauth as jira_oauth
@@ -32,7 +33,7 @@ from seecodes.jira.oauth import ConnectStart
 from seecodes.jira.schemas import StatusResponse as JiraStatus
 from seecodes.kit.clock import Clock, iso_utc
 from seecodes.kit.logging import configure_logging
-from seecodes.models import OperatorToken, TaskPermit
+from seecodes.models import InstanceMetric, OperatorToken, TaskPermit
 from seecodes.runs.catalog import CatalogError, availability_of, load_catalog
 from seecodes.runtime import build_runtime
 from seecodes.security import legacy, operators
@@ -45,6 +46,7 @@ admin = typer.Typer(help="Operator commands against the configured database.", n
 permits = typer.Typer(help="List and revoke task permits.", no_args_is_help=True)
 enrollment = typer.Typer(help="Enrollment tokens for the legacy POST /public/connect.", no_args_is_help=True)
 credits = typer.Typer(help="Installation credits.", no_args_is_help=True)
+metrics_cli = typer.Typer(help="Installation metrics the Jira App reports.", no_args_is_help=True)
 tokens_cli = typer.Typer(
     help="Operator tokens (sc_admin_…) for the admin and connector routes.", no_args_is_help=True
 )
@@ -55,6 +57,7 @@ app.add_typer(admin, name="admin")
 admin.add_typer(permits, name="permits")
 admin.add_typer(enrollment, name="enrollment-token")
 admin.add_typer(credits, name="credits")
+admin.add_typer(metrics_cli, name="metrics")
 admin.add_typer(tokens_cli, name="token")
 app.add_typer(jira_cli, name="jira")
 
@@ -305,6 +308,26 @@ def grant_credits(
         )
 
     console.print(f"balance: {_in_transaction(_settings(), work)}")
+
+
+@metrics_cli.command("show")
+def show_metrics(
+    installation: Annotated[str, typer.Argument(help="Installation ARI or bare UUID.")],
+    history: Annotated[int, typer.Option(min=1, max=1000, help="How many reports, newest first.")] = 1,
+) -> None:
+    """The installed-user counts the Jira App reported (POST /v1/jira/instance-metrics), newest first."""
+
+    async def work(session: AsyncSession, _clock: Clock) -> list[InstanceMetric]:
+        return await instance_metrics.history(session, installation_ari(installation), limit=history)
+
+    reports = _in_transaction(_settings(), work)
+    if not reports:
+        console.print("no metrics reported yet")
+        return
+    table = Table("reported at", "installed users", "source")
+    for report in reports:
+        table.add_row(iso_utc(report.created_at), str(report.installed_users_count), report.source)
+    console.print(table)
 
 
 def _when(value: datetime | None) -> str:
