@@ -24,6 +24,7 @@ from seecodes.config import Settings
 from seecodes.errors import (
     JiraNotConfigured,
     JiraReauthorizationRequired,
+    JiraRequestRefused,
     JiraUnavailable,
     NoActiveIntegration,
 )
@@ -166,7 +167,9 @@ async def refresh(
             access = _oauth_access(connection, cipher, token=tokens.access_token)
     if lost is not None:
         _log.warning("jira_refresh_refused", installation=installation_id, error=lost.error)
-        raise JiraReauthorizationRequired()
+        if lost.error in GRANT_LOST_ERRORS:
+            raise JiraReauthorizationRequired()
+        raise JiraRequestRefused(f"Atlassian refused the token refresh ({lost.reason}).")
     _log.info("jira_token_refreshed", installation=installation_id, generation=access.generation)
     return access
 
