@@ -33,6 +33,8 @@ from harness import (
     INSTALLATION_A,
     BenchApp,
     Scratch,
+    add_gc_option,
+    apply_gc_option,
     bench_app,
     best_of,
     best_of_sync,
@@ -49,11 +51,7 @@ COLUMNS = (
     "path",
     "hash",
     "updated_at_ms",
-    "short",
-    "detailed",
-    "important_symbols",
-    "dependencies",
-    "exports",
+    "document",
     "stored_at",
 )
 DETAILED = "Explains what this module does, which invariants it keeps and why callers use it. " * 2
@@ -87,11 +85,7 @@ def raw_row(project: str, n: int) -> tuple[Any, ...]:
         path_of(n),
         entry["hash"],
         entry["updatedAt"],
-        entry["short"],
-        entry["detailed"],
-        json.dumps(entry["important_symbols"]),
-        json.dumps(entry["dependencies"]),
-        json.dumps(entry["exports"]),
+        json.dumps(entry),
         "2026-11-22 00:00:00.000000",
     )
 
@@ -107,7 +101,7 @@ def raw_insert(scratch: Scratch, project: str, numbers: range) -> None:
 
 def raw_select(scratch: Scratch, project: str, paths: list[str]) -> int:
     mark = scratch.placeholder
-    columns = "path, hash, updated_at_ms, short, detailed, important_symbols, dependencies, exports"
+    columns = "path, hash, updated_at_ms, document"
     sql = (
         f"SELECT {columns} FROM project_index_entries "  # noqa: S608
         f"WHERE installation_id = {mark} AND project_id = {mark} AND path IN ({', '.join([mark] * len(paths))})"
@@ -293,7 +287,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10_000, help="entries upserted / items queried")
     parser.add_argument("--big", type=int, default=1_000_000, help="entries of the big project")
     parser.add_argument("--repeat", type=int, default=5)
+    add_gc_option(parser)
     args = parser.parse_args()
+    apply_gc_option(args)
     for backend in BACKENDS if args.backend == "both" else (args.backend,):
         asyncio.run(run_backend(backend, args.entries, args.big, args.repeat))
 

@@ -34,6 +34,8 @@ from harness import (
     INSTALLATION_A,
     BenchApp,
     Scratch,
+    add_gc_option,
+    apply_gc_option,
     bench_app,
     best_of,
     best_of_sync,
@@ -265,7 +267,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=[*BACKENDS, "both"], default="both")
     parser.add_argument("--snapshots", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    add_gc_option(parser)
     args = parser.parse_args()
+    apply_gc_option(args)
     for backend in BACKENDS if args.backend == "both" else (args.backend,):
         asyncio.run(run_backend(backend, args.snapshots, args.repeat))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
 from seecodes.deps import RuntimeDep, SessionDep
 from seecodes.errors import InvalidInput, InvalidPermit, PermitScopeMismatch, responses
@@ -17,6 +17,7 @@ from seecodes.indexes.schemas import (
     IndexQueryResponse,
     IndexUpsert,
     IndexUpsertResponse,
+    render_query_response,
 )
 from seecodes.kit.schemas import JiraId
 from seecodes.security.deps import TaskPermitCaller
@@ -33,13 +34,14 @@ ProjectIdPath = Annotated[JiraId, Path(description="Must be the project the perm
     "`pathMatched: true`. Otherwise another path with that hash: `pathMatched: false`, "
     "`hashMatchedPath` names it. A path indexed with another hash and nothing reusable: "
     "`pathMatched: true, entry: null` (stale). Neither: absent from `matches`.",
+    response_model=IndexQueryResponse,
     responses=responses(InvalidPermit, PermitScopeMismatch, InvalidInput),
 )
 async def query_project_index(
     session: SessionDep, permit: TaskPermitCaller, projectId: ProjectIdPath, body: IndexQuery
-) -> IndexQueryResponse:
+) -> Response:
     updated_at_ms, matches = await service.query(session, permit=permit, project_id=projectId, request=body)
-    return IndexQueryResponse.of(updated_at_ms, matches)
+    return Response(render_query_response(updated_at_ms, matches), media_type="application/json")
 
 
 @router.post(

@@ -3,32 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-import orjson
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, TypeDecorator
-from sqlalchemy.engine import Dialect
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from seecodes.db import Base
 from seecodes.models.types import JiraKey, Sha256Hex, UtcDateTime
-
-
-class CompactJson(TypeDecorator[Any]):
-    """JSON kept as text and (de)coded with orjson.
-
-    Index lists are stored and returned whole, never queried inside the database, and a 5,000-item
-    query decodes 15,000 of them: the stdlib decoder behind the JSON type was most of its cost.
-    """
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else orjson.dumps(value).decode()
-
-    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
-        return None if value is None else orjson.loads(value)
 
 
 class ProjectIndex(Base):
@@ -65,9 +45,8 @@ class ProjectIndexEntry(Base):
     hash: Mapped[str] = mapped_column(Sha256Hex)
     # Epoch milliseconds as the client sent them (the contract's unit for index times).
     updated_at_ms: Mapped[int] = mapped_column(BigInteger)
-    short: Mapped[str] = mapped_column(Text)
-    detailed: Mapped[str] = mapped_column(Text)
-    important_symbols: Mapped[list[str]] = mapped_column(CompactJson)
-    dependencies: Mapped[list[str]] = mapped_column(CompactJson)
-    exports: Mapped[list[str]] = mapped_column(CompactJson)
+    # The entry exactly as the query route returns it (hash, updatedAt, short, detailed,
+    # important_symbols, dependencies, exports), serialized once by the upsert. The server never
+    # looks inside, so a 5,000-match answer embeds these documents without decoding them.
+    document: Mapped[str] = mapped_column(Text)
     stored_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -169,12 +169,8 @@ def upgrade() -> None:
         sa.Column("path", sa.String(length=1024), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.Column("updated_at_ms", sa.BigInteger(), nullable=False),
-        sa.Column("short", sa.Text(), nullable=False),
-        sa.Column("detailed", sa.Text(), nullable=False),
-        # JSON text, coded with orjson by the model (never queried inside the database).
-        sa.Column("important_symbols", sa.Text(), nullable=False),
-        sa.Column("dependencies", sa.Text(), nullable=False),
-        sa.Column("exports", sa.Text(), nullable=False),
+        # The entry's JSON as the query route returns it (never read inside the database).
+        sa.Column("document", sa.Text(), nullable=False),
         sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
         _installation_fk("project_index_entries"),
         sa.PrimaryKeyConstraint("id", name="pk_project_index_entries"),
