@@ -153,6 +153,16 @@ def _events_in(period: Period) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def _progress_until(period: Period) -> list[ColumnElement[bool]]:
+    conditions = [
+        ProgressReport.installation_id == period.installation_id,
+        ProgressReport.created_at < period.end,
+    ]
+    if period.project_id is not None:
+        conditions.append(ProgressReport.project_id == period.project_id)
+    return conditions
+
+
 def _task_has_snapshots(period: Period, project: Any, task: Any) -> ColumnElement[bool]:
     return exists().where(
         ActivityDaily.installation_id == period.installation_id,
@@ -455,10 +465,12 @@ async def recent_items(session: AsyncSession, period: Period, *, limit: int) -> 
 async def solved_tasks(session: AsyncSession, period: Period) -> set[tuple[str, str]]:
     """Tasks whose newest progress document, as of the period's end, reports 100%."""
     p = ProgressReport
-    scope = [p.installation_id == period.installation_id, p.created_at < period.end]
-    if period.project_id is not None:
-        scope.append(p.project_id == period.project_id)
-    newest = select(func.max(p.id).label("id")).where(*scope).group_by(p.project_id, p.task_id).subquery()
+    newest = (
+        select(func.max(p.id).label("id"))
+        .where(*_progress_until(period))
+        .group_by(p.project_id, p.task_id)
+        .subquery()
+    )
     rows = await session.execute(
         select(p.project_id, p.task_id).join(newest, p.id == newest.c.id).where(p.progress == "100%")
     )

@@ -18,7 +18,7 @@ MAX_PATH_CHARS = 1024
 MAX_LOC = 1_000_000
 MAX_FILES_COUNT = 100_000
 MAX_TASK_AGE_MINUTES = 10 * 366 * 24 * 60
-EARLIEST_YEAR = 2000
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 
 # A file path as the editor shows it; control characters never belong in one.
 ChangedPath = Annotated[
@@ -68,8 +68,9 @@ class ActivitySnapshotIn(RequestBody):
     @field_validator("windowStartedAt", "windowEndedAt", "taskStartedAt")
     @classmethod
     def _plausible_year(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.year < EARLIEST_YEAR:
-            raise ValueError(f"must not be before {EARLIEST_YEAR}")
+        # Bounded both ways: converting a year-1 or year-9999 time to UTC can overflow.
+        if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+            raise ValueError(f"must lie between {EARLIEST_YEAR} and {LATEST_YEAR}")
         return value
 
     @model_validator(mode="after")
