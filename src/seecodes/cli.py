@@ -112,6 +112,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Uvicorn worker processes.")] = 1,
+    keep_alive: Annotated[
+        int, typer.Option(min=1, max=3600, help="Seconds an idle keep-alive connection stays open.")
+    ] = 75,
 ) -> None:
     """Migrate the database, then serve the API."""
     settings = _settings()
@@ -143,6 +146,9 @@ def serve(
         log_config=None,
         server_header=False,
         proxy_headers=False,
+        # Longer than common load balancers' idle timeout (60 s), so the balancer closes idle
+        # connections first and never sends a request onto one the server is closing.
+        timeout_keep_alive=keep_alive,
     )
 
 

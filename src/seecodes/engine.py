@@ -122,8 +122,9 @@ class Engine:
         global _current
         _import_jobs()
         if not execute:
+            # lazy: an API process holds no system-database connections until it first enqueues.
             self._client = await asyncio.to_thread(
-                DBOSClient, system_database_url=self._url, application_name=APP_NAME
+                DBOSClient, system_database_url=self._url, application_name=APP_NAME, lazy=True
             )
             return
         if _current is not None:
