@@ -6,6 +6,8 @@ unless SEECODES_REQUIRE_ALL_TIERS=1 (set by .ci/run), which turns that skip into
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import shutil
 import uuid
@@ -16,6 +18,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import structlog
 from fastapi import FastAPI
 
 from seecodes import migrations
@@ -173,3 +176,21 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 def jira(client: httpx.AsyncClient, forge: FakeForge) -> JiraAppClient:
     """The Jira App of installation A, invoked by USER_A."""
     return JiraAppClient(client, forge)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """Everything the app logs during the test, at DEBUG, through the app's own formatter."""
+    root = logging.getLogger()
+    formatter = next(
+        h.formatter for h in root.handlers if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)
+    )
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(formatter)
+    root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    yield buffer
+    root.removeHandler(handler)
+    root.setLevel(level)

@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 import io
-import logging
-from collections.abc import Iterator
 
 import httpx
-import pytest
-import structlog
 
 from seecodes.kit.logging import redact
 from tests.support.forge import FakeForge, JiraAppClient
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    formatter = next(
-        h.formatter for h in root.handlers if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)
-    )
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(formatter)
-    root.addHandler(handler)
-    level = root.level
-    root.setLevel(logging.DEBUG)
-    yield buffer
-    root.removeHandler(handler)
-    root.setLevel(level)
 
 
 async def test_no_credential_reaches_a_log_line(

@@ -251,6 +251,11 @@ class RunAlreadyFinished(RunConflict):
     default_detail = "The run has already settled."
 
 
+class RunNotStarted(RunConflict):
+    code = "run_not_started"
+    default_detail = "The run was never started; start it instead of rerunning it."
+
+
 class RunNotSucceeded(RunConflict):
     code = "run_not_succeeded"
     default_detail = "The run has no output: it has not succeeded."

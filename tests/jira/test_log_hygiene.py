@@ -4,35 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
-from collections.abc import Iterator
 
 import httpx
-import pytest
-import structlog
 from fastapi import FastAPI
 
 from tests.conftest import FixedClock, runtime_of
 from tests.jira.conftest import connect_oauth
 from tests.support.fake_atlassian import FakeAtlassian
 from tests.support.forge import CLOUD_A, JiraAppClient
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    formatter = next(
-        h.formatter for h in root.handlers if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)
-    )
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(formatter)
-    root.addHandler(handler)
-    level = root.level
-    root.setLevel(logging.DEBUG)
-    yield buffer
-    root.removeHandler(handler)
-    root.setLevel(level)
 
 
 async def test_no_jira_token_reaches_a_log_line(

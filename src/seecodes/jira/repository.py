@@ -15,7 +15,6 @@ from seecodes.models import (
     JiraForgeToken,
     JiraIssueSync,
     JiraOAuthState,
-    ProgressReport,
 )
 
 _Owned = type[JiraConnection] | type[JiraForgeToken] | type[JiraIssueSync] | type[ExecutionTicket]
@@ -190,23 +189,6 @@ async def issue_sync(
                 JiraIssueSync.task_id == task_id,
             )
             .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
-
-
-async def latest_report(
-    session: AsyncSession, *, installation_id: str, project_id: str, task_id: str
-) -> ProgressReport | None:
-    return (
-        await session.execute(
-            select(ProgressReport)
-            .where(
-                ProgressReport.installation_id == installation_id,
-                ProgressReport.project_id == project_id,
-                ProgressReport.task_id == task_id,
-            )
-            .order_by(ProgressReport.id.desc())
-            .limit(1)
         )
     ).scalar_one_or_none()
 

@@ -23,6 +23,7 @@ from seecodes.jira.service import open_site
 from seecodes.kit.logging import get_logger
 from seecodes.models import JiraIssueSync
 from seecodes.runtime import Runtime
+from seecodes.tasks.service import latest_progress
 
 _log = get_logger("seecodes.jira.writeback")
 
@@ -70,7 +71,7 @@ async def write_once(runtime: Runtime, *, installation_id: str, project_id: str,
         sync = await repository.issue_sync(
             session, installation_id=installation_id, project_id=project_id, task_id=task_id
         )
-        report = await repository.latest_report(
+        report = await latest_progress(
             session, installation_id=installation_id, project_id=project_id, task_id=task_id
         )
     if sync is None or report is None:

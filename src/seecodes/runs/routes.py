@@ -21,6 +21,7 @@ from seecodes.errors import (
     RunAlreadyFinished,
     RunAlreadyStarted,
     RunNotFound,
+    RunNotStarted,
     RunNotSucceeded,
     UploadedFileTooLarge,
     UploadsIncomplete,
@@ -178,7 +179,7 @@ async def cancel_run(
     "/v1/tasks/{runId}/rerun",
     summary="Start a new run with the same uploads, model and prompt",
     responses=responses(
-        InvalidPermit, RunNotFound, RunAlreadyStarted, UploadsIncomplete, InsufficientCredits, ContextTooLarge
+        InvalidPermit, RunNotFound, RunNotStarted, UploadsIncomplete, InsufficientCredits, ContextTooLarge
     ),
 )
 async def rerun(
@@ -206,9 +207,9 @@ async def run_events(
     runId: RunIdPath,
     last_event_id: Annotated[int, Header(alias="Last-Event-ID", ge=0)] = 0,
 ) -> StreamingResponse:
-    run = await service.view(session, runtime, permit, runId)
+    run = await service.get_run(session, permit, runId)
     return StreamingResponse(
-        events.stream(runtime, run.run.id, last_event_id),
+        events.stream(runtime, run.id, last_event_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"},
     )
@@ -219,11 +220,8 @@ async def run_events(
     summary="Tokens, latencies and credits of one run",
     responses=responses(InvalidPermit, RunNotFound),
 )
-async def run_telemetry(
-    runtime: RuntimeDep, session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath
-) -> RunTelemetry:
-    found = await service.view(session, runtime, permit, runId)
-    return RunTelemetry.of(found.run)
+async def run_telemetry(session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath) -> RunTelemetry:
+    return RunTelemetry.of(await service.get_run(session, permit, runId))
 
 
 @router.get(

@@ -22,6 +22,7 @@ from seecodes.errors import (
     RunAlreadyFinished,
     RunAlreadyStarted,
     RunNotFound,
+    RunNotStarted,
     RunNotSucceeded,
     UploadedFileTooLarge,
     UploadsIncomplete,
@@ -108,7 +109,7 @@ async def init_run(
     return InitializedRun(run=run, bucket=runtime.storage.bucket, uploads=uploads)
 
 
-async def _load(session: AsyncSession, scope: PermitScope, run_id: str) -> Run:
+async def get_run(session: AsyncSession, scope: PermitScope, run_id: str) -> Run:
     run = await repository.get_for_task(session, scope, run_id)
     if run is None:
         raise RunNotFound()
@@ -144,7 +145,7 @@ async def start_run(
     model: str | None,
     user_prompt: str | None,
 ) -> Run:
-    run = await _load(session, scope, run_id)
+    run = await get_run(session, scope, run_id)
     if run.status != RunStatus.INITIALIZED:
         raise RunAlreadyStarted(f"The run is already {run.status}.")
     spec = runtime.catalog.usable(model or run.model)
@@ -200,7 +201,7 @@ class RunView:
 
 
 async def view(session: AsyncSession, runtime: Runtime, scope: PermitScope, run_id: str) -> RunView:
-    run = await _load(session, scope, run_id)
+    run = await get_run(session, scope, run_id)
     url = None
     if run.status == RunStatus.SUCCEEDED:
         url = await runtime.storage.download_url(
@@ -212,14 +213,14 @@ async def view(session: AsyncSession, runtime: Runtime, scope: PermitScope, run_
 
 
 async def output_of(session: AsyncSession, runtime: Runtime, scope: PermitScope, run_id: str) -> str:
-    run = await _load(session, scope, run_id)
+    run = await get_run(session, scope, run_id)
     if run.status != RunStatus.SUCCEEDED:
         raise RunNotSucceeded(f"The run is {run.status}; output exists only for a succeeded run.")
     return (await runtime.storage.read(output_key(run))).decode("utf-8", errors="replace")
 
 
 async def logs_of(session: AsyncSession, scope: PermitScope, run_id: str) -> str:
-    run = await _load(session, scope, run_id)
+    run = await get_run(session, scope, run_id)
     lines = await repository.log_lines(session, run.id)
     return "".join(f"{iso_utc(moment)} {text}\n" for moment, text in lines)
 
@@ -256,7 +257,7 @@ async def list_runs(
 
 async def cancel_run(session: AsyncSession, runtime: Runtime, scope: PermitScope, run_id: str) -> Run:
     """Settle as cancelled and release any reservation; the caller then cancels the workflow."""
-    run = await _load(session, scope, run_id)
+    run = await get_run(session, scope, run_id)
     now = runtime.clock.utcnow()
     cancelled = await repository.transition(
         session,
@@ -286,9 +287,9 @@ async def cancel_run(session: AsyncSession, runtime: Runtime, scope: PermitScope
 
 async def rerun(session: AsyncSession, runtime: Runtime, scope: PermitScope, run_id: str) -> Run:
     """A new run on a copy of the same uploads, started with the same model and instruction."""
-    original = await _load(session, scope, run_id)
+    original = await get_run(session, scope, run_id)
     if original.status == RunStatus.INITIALIZED:
-        raise RunConflictNotStarted()
+        raise RunNotStarted()
     if original.uploads_purged_at is not None:
         raise UploadsIncomplete(list(original.files))
     fresh = await init_run(session, runtime, scope, model=original.model, files=list(original.files))
@@ -302,11 +303,6 @@ async def rerun(session: AsyncSession, runtime: Runtime, scope: PermitScope, run
     return await start_run(
         session, runtime, scope, fresh.run.id, model=original.model, user_prompt=original.user_prompt
     )
-
-
-class RunConflictNotStarted(RunAlreadyStarted):
-    code = "run_not_started"
-    default_detail = "The run was never started; start it instead of rerunning it."
 
 
 async def usage_of(session: AsyncSession, installation_id: str) -> tuple[list[UsageItem], int]:
