@@ -2,7 +2,8 @@
 
 The page escapes every value, reads the target URL from an escaped attribute instead of writing
 it into script, runs only a nonce'd inline script under a strict CSP, sends no Referer, is never
-cached, and passes `baseUrl` through only when it is in the operator's allow-list.
+cached, and passes `baseUrl` through only when it is in the operator's allow-list. A project or
+task id of "." or ".." is refused: no browser would open the URL it names.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import secrets
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote, urlencode
+
+from seecodes.errors import InvalidInput
 
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
 
@@ -25,8 +28,24 @@ def vscode_url(
     scheme: str = "vscode",
     extra: dict[str, str] | None = None,
 ) -> str:
-    path = f"/project/{quote(project_id, safe='')}/task/{quote(task_id, safe='')}"
+    path = f"/project/{_path_segment(project_id)}/task/{_path_segment(task_id)}"
     return f"{scheme}://{extension_id}{path}?{urlencode({'code': code, **(extra or {})})}"
+
+
+# Browsers resolve "." and ".." path segments (WHATWG URL, for vscode:// as for http://) before
+# the editor sees the URL, so project ".." would open `vscode://…/task/AUTH-128`, not the task the
+# link names; the headless-chromium test caught it. Quoting cannot help ("%2E" is a dot segment
+# too). Minted links never carry such ids (JiraId starts with a letter or digit), but /v1/launch
+# takes any string, so the URL builder refuses them.
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def _path_segment(value: str) -> str:
+    if value in _DOT_SEGMENTS:
+        raise InvalidInput(
+            "A project or task id cannot be '.' or '..': a browser would drop it from the URL."
+        )
+    return quote(value, safe="")
 
 
 def https_url(public_base_url: str, project_id: str, task_id: str, code: str) -> str:
