@@ -93,6 +93,12 @@ async def call_model(runtime: Runtime, run_id: str) -> ModelResult:
         )
         if moved is None:
             raise RunGone()
+        if run.status == RunStatus.PROCESSING_REMOTE:
+            # Only an executor that stopped mid-call leaves this state behind; say why the
+            # provider is called a second time (the first answer is discarded).
+            await repository.add_event(
+                session, run_id, "log", "the previous provider call was interrupted; calling it again", now
+            )
         if await repository.has_output_events(session, run_id):
             # A retry after a crash streams the answer again from the start.
             await repository.add_event(session, run_id, "reset", "{}", now)
