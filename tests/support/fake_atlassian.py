@@ -10,7 +10,8 @@ as documented where it matters to us:
 * access tokens expire (`expire_access_tokens()`) and then answer 401;
 * several sites per grant, a Confluence entry sharing a site's id, paged project search (2 a page),
   per-project priority schemes (one without "Highest"), moved issues (the old key still resolves),
-  429 with Retry-After on demand, and a "down" mode in which Jira routes hang.
+  429 with Retry-After on demand, a "down" mode in which Jira routes hang, and a per-call delay
+  with a count of the calls a site answers at once (`max_in_flight`).
 """
 
 from __future__ import annotations
@@ -98,12 +99,16 @@ class FakeAtlassian:
         self.access_tokens: dict[str, tuple[float, Grant]] = {}
         self.refresh_tokens: dict[str, tuple[bool, Grant]] = {}
         self.forge_tokens: dict[str, str] = {}  # token -> cloud id
+        self.forge_token_uses: Counter[str] = Counter()  # Jira calls each system token authorised
         self.refresh_spends: Counter[str] = Counter()
         self.requests: list[tuple[str, str]] = []
         self.grant_sites: list[str] = []
         self.grant_scope = "read:jira-work write:jira-work offline_access"
         self.refresh_delay = 0.0
         self.refuse_refresh = False
+        self.jira_delay = 0.0  # seconds each Jira REST call takes (to make overlapping calls visible)
+        self.in_flight: Counter[str] = Counter()  # cloud id -> Jira calls being answered now
+        self.max_in_flight: Counter[str] = Counter()  # cloud id -> the most ever answered at once
         self.down = threading.Event()
         self.released = threading.Event()
         self._rate_limits: list[list[Any]] = []
@@ -130,6 +135,7 @@ class FakeAtlassian:
             self.access_tokens.clear()
             self.refresh_tokens.clear()
             self.forge_tokens.clear()
+            self.forge_token_uses.clear()
             self.refresh_spends.clear()
             self.requests.clear()
             self._rate_limits.clear()
@@ -137,6 +143,9 @@ class FakeAtlassian:
             self.grant_scope = "read:jira-work write:jira-work offline_access"
             self.refresh_delay = 0.0
             self.refuse_refresh = False
+            self.jira_delay = 0.0
+            self.in_flight.clear()
+            self.max_in_flight.clear()
             self.down.clear()
             self.released.clear()
 
@@ -302,6 +311,7 @@ class FakeAtlassian:
     def _authorised(self, cloud_id: str, token: str | None) -> bool:
         with self.lock:
             if self.forge_tokens.get(token or "") == cloud_id:
+                self.forge_token_uses[token or ""] += 1
                 return True
             entry = self.access_tokens.get(token or "")
             return entry is not None and entry[0] >= time.time() and cloud_id in entry[1].sites
@@ -519,8 +529,18 @@ def _handler(fake: FakeAtlassian) -> type[BaseHTTPRequestHandler]:
                     {"errorMessages": ["Rate limit exceeded."]},
                     {"Retry-After": f"{retry_after:g}", "RateLimit-Reason": "jira-burst-based"},
                 )
+            cloud_id = match.group(1)
             with fake.lock:
-                status, payload = fake._jira(method, match.group(1), match.group(2), query, body)
+                fake.in_flight[cloud_id] += 1
+                fake.max_in_flight[cloud_id] = max(fake.max_in_flight[cloud_id], fake.in_flight[cloud_id])
+            try:
+                if fake.jira_delay:
+                    time.sleep(fake.jira_delay)
+                with fake.lock:
+                    status, payload = fake._jira(method, cloud_id, match.group(2), query, body)
+            finally:
+                with fake.lock:
+                    fake.in_flight[cloud_id] -= 1
             return status, payload, {}
 
     return Handler

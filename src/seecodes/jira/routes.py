@@ -25,7 +25,6 @@ from seecodes.errors import (
     responses,
 )
 from seecodes.jira import oauth, service
-from seecodes.jira.deps import JiraManagerCaller
 from seecodes.jira.schemas import (
     ConnectResponse,
     ForgeTokenResponse,
@@ -66,7 +65,7 @@ _DONE_MESSAGES = {
     summary="Start an OAuth 2.0 (3LO) connection: the authorize URL and its one-time state",
     responses=responses(*MANAGER_ERRORS, JiraNotConfigured),
 )
-async def connect(runtime: RuntimeDep, manager: JiraManagerCaller) -> ConnectResponse:
+async def connect(runtime: RuntimeDep, manager: InstallationManagerCaller) -> ConnectResponse:
     started = await oauth.start_connect(runtime, manager)
     return ConnectResponse(authUrl=started.auth_url, state=started.state, expiresAt=started.expires_at)
 
@@ -116,13 +115,15 @@ async def done(
     summary="Choose the Jira site when the grant reaches several",
     responses=responses(*MANAGER_ERRORS, JiraSiteChoice),
 )
-async def choose_site(runtime: RuntimeDep, manager: JiraManagerCaller, body: SiteChoice) -> StatusResponse:
+async def choose_site(
+    runtime: RuntimeDep, manager: InstallationManagerCaller, body: SiteChoice
+) -> StatusResponse:
     await oauth.choose_site(runtime, manager, body.cloudId)
     return StatusResponse.of(await service.status(runtime, manager))
 
 
 @router.get("/status", summary="The installation's Jira connection", responses=responses(*MANAGER_ERRORS))
-async def status(runtime: RuntimeDep, manager: JiraManagerCaller) -> StatusResponse:
+async def status(runtime: RuntimeDep, manager: InstallationManagerCaller) -> StatusResponse:
     return StatusResponse.of(await service.status(runtime, manager))
 
 
@@ -133,7 +134,7 @@ async def status(runtime: RuntimeDep, manager: JiraManagerCaller) -> StatusRespo
 )
 async def projects(
     runtime: RuntimeDep,
-    manager: JiraManagerCaller,
+    manager: InstallationManagerCaller,
     startAt: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PROJECTS)] = 100,
     query: Annotated[str | None, Query(max_length=200)] = None,
@@ -147,7 +148,7 @@ async def projects(
     summary="Soft disconnect: the connection becomes inactive and its tokens are erased; the row stays",
     responses=responses(*MANAGER_ERRORS, NoActiveIntegration),
 )
-async def disconnect(runtime: RuntimeDep, manager: JiraManagerCaller) -> StatusResponse:
+async def disconnect(runtime: RuntimeDep, manager: InstallationManagerCaller) -> StatusResponse:
     await oauth.disconnect(runtime, manager)
     return StatusResponse.of(await service.status(runtime, manager))
 

@@ -160,7 +160,8 @@ def _project_page(
 
 
 async def keep_forge_token(runtime: Runtime, manager: InstallationManager) -> datetime | None:
-    """The Jira App handing over its system token (also done on every connector route it calls)."""
+    """The Jira App handing over its system token explicitly (a scheduled trigger); every other Jira
+    App request keeps it on the way in too (security/deps.py)."""
     if manager.identity is None:
         raise InvalidInput("Only the Jira App can hand over a Forge system token.")
     if not manager.forge_system_token:

@@ -4,6 +4,8 @@ Rules kept here:
 * a token is decrypted only to make a call and never leaves this process in any other form
   (not in a log line, not in a workflow's checkpoint, not in a repr);
 * a 3LO connection wins over a Forge system token; the Forge token is used when there is none;
+* the Forge token is captured from every verified Jira App request (security/deps.py calls
+  `capture_forge_token`), written only when this process has not stored that very token already;
 * Atlassian rotates refresh tokens and disables the one spent, so a refresh runs with the
   connection's row locked, and the new refresh token is committed before the new access token is
   returned to anyone. Two processes that both find the access token stale queue on that lock; the
@@ -12,12 +14,16 @@ Rules kept here:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
 import httpx
 import jwt
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.config import Settings
@@ -45,6 +51,9 @@ ACCESS_TOKEN_MARGIN = timedelta(seconds=60)
 FORGE_TOKEN_MARGIN = timedelta(seconds=30)
 # Forge documents the system token as "valid for at least 55 minutes" when it carries no readable exp.
 FORGE_TOKEN_DEFAULT_LIFETIME = timedelta(minutes=55)
+FORGE_SYSTEM_TOKEN_HEADER = "x-forge-oauth-system"  # noqa: S105 - a header name
+# Longer than any JWT Forge sends; a header beyond it is not a token we will store.
+MAX_FORGE_TOKEN_CHARS = 8192
 # The grant errors after which the stored grant is useless and the user must consent again.
 GRANT_LOST_ERRORS = frozenset({"invalid_grant", "unauthorized_client", "access_denied", "invalid_client"})
 
@@ -196,16 +205,64 @@ def _decrypt(cipher: TokenCipher, ciphertext: str) -> str:
         ) from error
 
 
+class _ForgeTokenMemo:
+    """What this process last stored per installation: a SHA-256 of the token and its expiry.
+
+    Forge attaches the same system token to every Jira App request until it rotates it (hourly),
+    so without this every such request would re-encrypt and upsert the same value. Keyed by the
+    Database object, not by installation alone, so two runtimes (tests, one process serving two
+    databases) never answer for each other. A miss only costs the upsert, whose own guard keeps
+    the freshest token when several processes race."""
+
+    def __init__(self) -> None:
+        self._by_database: weakref.WeakKeyDictionary[object, dict[str, tuple[bytes, datetime]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def expiry_if_kept(self, database: object, installation_id: str, digest: bytes) -> datetime | None:
+        kept = self._by_database.get(database, {}).get(installation_id)
+        return kept[1] if kept is not None and hmac.compare_digest(kept[0], digest) else None
+
+    def keep(self, database: object, installation_id: str, digest: bytes, expires_at: datetime) -> None:
+        self._by_database.setdefault(database, {})[installation_id] = (digest, expires_at)
+
+
+_forge_memo = _ForgeTokenMemo()
+
+
+async def capture_forge_token(runtime: Runtime, identity: ForgeIdentity, token: str | None) -> None:
+    """Every verified Jira App request: keep the system token Forge attached, if any. Never fails
+    the request it rides on (a token that cannot be kept now is kept on a later request)."""
+    if not token:
+        return
+    try:
+        await remember_forge_token(runtime, identity, token)
+    except (SQLAlchemyError, JiraNotConfigured) as error:
+        _log.warning(
+            "forge_system_token_not_kept",
+            installation=identity.installation_id,
+            error_type=type(error).__name__,
+        )
+
+
 async def remember_forge_token(runtime: Runtime, identity: ForgeIdentity, token: str) -> datetime | None:
     """Keep the app system token Forge attached to a verified Jira App request; returns its expiry,
-    or None when it is not kept (the reason is logged; the token never is)."""
+    or None when it is not kept (the reason is logged; the token never is). The same token seen
+    again by this process is not written again."""
+    if len(token) > MAX_FORGE_TOKEN_CHARS:
+        _log.warning("forge_system_token_ignored", installation=identity.installation_id, reason="too_long")
+        return None
     cloud_id = jira_cloud_id_from_api_base_url(identity.api_base_url)
     if cloud_id is None or (identity.cloud_id is not None and identity.cloud_id != cloud_id):
         _log.warning(
             "forge_system_token_ignored", installation=identity.installation_id, reason="api_base_url"
         )
         return None
+    digest = hashlib.sha256(token.encode()).digest()
+    known = _forge_memo.expiry_if_kept(runtime.db, identity.installation_id, digest)
     now = runtime.clock.utcnow()
+    if known is not None and known > now + FORGE_TOKEN_MARGIN:
+        return known
     expires_at = forge_token_expiry(token, runtime.clock)
     if expires_at <= now + FORGE_TOKEN_MARGIN:
         _log.warning("forge_system_token_ignored", installation=identity.installation_id, reason="expired")
@@ -228,6 +285,7 @@ async def remember_forge_token(runtime: Runtime, identity: ForgeIdentity, token:
                 "received_at": now,
             },
         )
+    _forge_memo.keep(runtime.db, identity.installation_id, digest, expires_at)
     return expires_at
 
 

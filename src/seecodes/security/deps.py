@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from seecodes.deps import RuntimeDep, SessionDep
 from seecodes.errors import InstallationInactive, InvalidForgeToken, InvalidPermit, RequestKeyMissing
 from seecodes.installations import repository as installations
+from seecodes.jira.tokens import FORGE_SYSTEM_TOKEN_HEADER, capture_forge_token
 from seecodes.kit.http import set_next_request_key
 from seecodes.models import Installation
 from seecodes.security import legacy, request_keys
@@ -84,6 +85,9 @@ async def jira_app(
     set_next_request_key(request.scope, next_key.key)
     if installation is None or not installation.is_active:
         raise InstallationInactive()
+    # Forge attaches the app system token to every request when the remote enables it; keeping it
+    # from any route lets progress reach Jira without an OAuth connection (written only on change).
+    await capture_forge_token(runtime, identity, request.headers.get(FORGE_SYSTEM_TOKEN_HEADER))
     return JiraApp(identity, installation)
 
 

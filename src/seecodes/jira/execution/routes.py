@@ -17,7 +17,6 @@ from seecodes.errors import (
     UnknownModel,
     responses,
 )
-from seecodes.jira.deps import JiraManagerCaller
 from seecodes.jira.execution import service
 from seecodes.jira.execution.schemas import (
     GenerateRequest,
@@ -32,6 +31,7 @@ from seecodes.jira.execution.schemas import (
     TicketsResponse,
 )
 from seecodes.jira.routes import JIRA_CALL_ERRORS, MANAGER_ERRORS
+from seecodes.security.operators import InstallationManagerCaller
 
 router = APIRouter(prefix="/v1/execution", tags=["execution"])
 
@@ -50,7 +50,7 @@ router = APIRouter(prefix="/v1/execution", tags=["execution"])
     ),
 )
 async def generate(
-    runtime: RuntimeDep, manager: JiraManagerCaller, body: GenerateRequest
+    runtime: RuntimeDep, manager: InstallationManagerCaller, body: GenerateRequest
 ) -> GenerateResponse:
     generated = await service.generate(runtime, manager, run_id=body.runId, markdown=body.markdown)
     return GenerateResponse.of(generated)
@@ -59,7 +59,7 @@ async def generate(
 @router.get("/tickets", summary="The installation's execution tickets", responses=responses(*MANAGER_ERRORS))
 async def tickets(
     runtime: RuntimeDep,
-    manager: JiraManagerCaller,
+    manager: InstallationManagerCaller,
     batchId: Annotated[str | None, Query(max_length=40)] = None,
 ) -> TicketsResponse:
     found = await service.list_tickets(runtime, manager, batch_id=batchId)
@@ -71,7 +71,7 @@ async def tickets(
     summary="Create one Jira issue per ticket (a ticket already pushed creates nothing)",
     responses=responses(*MANAGER_ERRORS, TicketNotFound, *JIRA_CALL_ERRORS),
 )
-async def push(runtime: RuntimeDep, manager: JiraManagerCaller, body: PushRequest) -> PushResponse:
+async def push(runtime: RuntimeDep, manager: InstallationManagerCaller, body: PushRequest) -> PushResponse:
     outcomes = await service.push(
         runtime, manager, ticket_ids=body.ticketIds, project_key=body.projectKey, issue_type=body.issueType
     )
@@ -83,6 +83,6 @@ async def push(runtime: RuntimeDep, manager: JiraManagerCaller, body: PushReques
     summary="Read status, status category, priority and labels back from Jira (moved issues followed by id)",
     responses=responses(*MANAGER_ERRORS, TicketNotFound, *JIRA_CALL_ERRORS),
 )
-async def sync(runtime: RuntimeDep, manager: JiraManagerCaller, body: SyncRequest) -> SyncResponse:
+async def sync(runtime: RuntimeDep, manager: InstallationManagerCaller, body: SyncRequest) -> SyncResponse:
     outcomes = await service.sync(runtime, manager, ticket_ids=body.ticketIds)
     return SyncResponse(results=[SyncResult.of(outcome) for outcome in outcomes])
