@@ -44,6 +44,9 @@ class QueueSpec:
     global_concurrency: int | None = None
     # Per partition key (a Jira site, say): at most this many at once across every executor.
     partition_concurrency: int | None = None
+    # How often each executor polls this queue; None: SEECODES_RUN_QUEUE_POLL_SECONDS. Every poll
+    # is a query on the system database, so a queue whose work is not latency-bound polls slower.
+    poll_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +154,7 @@ class Engine:
                     spec.name,
                     global_concurrency=spec.global_concurrency,
                     partition_concurrency=spec.partition_concurrency,
-                    polling_interval_sec=self._settings.run_queue_poll_seconds,
+                    polling_interval_sec=spec.poll_seconds or self._settings.run_queue_poll_seconds,
                     on_conflict="always_update",
                 )
         if _declared.schedules:

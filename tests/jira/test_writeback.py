@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
 import httpx
 import pytest
+from dbos import DBOS
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from seecodes.config import Settings
 from seecodes.jira import jobs
+from seecodes.runs.jobs import queue_name
 from tests.conftest import FixedClock, runtime_of
 from tests.support.fake_atlassian import FakeAtlassian
 from tests.support.forge import CLOUD_A, JiraAppClient
@@ -251,3 +255,80 @@ async def test_a_forge_token_from_an_untrusted_api_base_url_is_not_kept(
 
     assert response.status_code == 200
     assert response.json() == {"ok": True, "kept": False, "expiresAt": None}
+
+
+@pytest.mark.parametrize("settings_overrides", [{"jira_max_retries": 2}], indirect=True)
+@pytest.mark.usefixtures("engine")
+async def test_repeated_429s_give_up_after_the_retry_bound(
+    client: httpx.AsyncClient, permit: str, atlassian: FakeAtlassian
+) -> None:
+    atlassian.rate_limit("/properties/", times=100, retry_after=0.1)
+
+    await _post(client, permit)
+    failed = await _wait_for(client, permit, "failed")
+
+    assert atlassian.count("PUT", PROPERTY_PUT) == 3  # the first attempt and two retries
+    assert failed["reason"].startswith("gave up after 3 attempts")
+    assert "rate limited" in failed["reason"]
+
+
+@pytest.mark.usefixtures("engine")
+async def test_writes_to_one_site_go_one_at_a_time(
+    client: httpx.AsyncClient, connected: JiraAppClient, permit: str, atlassian: FakeAtlassian
+) -> None:
+    atlassian.add_issue(CLOUD_A, "AUTH-129")
+    other = await connected.permit(project="AUTH", task="AUTH-129")
+    atlassian.jira_delay = 0.3  # a write takes ~0.6 s: two unserialised writes would overlap
+
+    await _post(client, permit)
+    saved = await client.post("/v1/tasks/AUTH-129/progress", headers=_auth(other), json=DOCUMENT)
+    await _wait_for(client, permit, "synced")
+    for _ in range(300):
+        if atlassian.issue(CLOUD_A, "AUTH-129").properties:
+            break
+        await asyncio.sleep(0.1)
+
+    assert saved.status_code == 200
+    assert atlassian.issue(CLOUD_A, "AUTH-129").properties["seecodes-progress"]["progress"] == "40%"
+    assert atlassian.max_in_flight[CLOUD_A] == 1
+
+
+@pytest.mark.usefixtures("engine")
+async def test_a_document_beyond_jiras_property_limit_is_written_trimmed(
+    client: httpx.AsyncClient, permit: str, atlassian: FakeAtlassian
+) -> None:
+    lines = ["x" * 2000] * 200  # the largest document the POST accepts: ~1.6 MB
+    await _post(client, permit, ready=lines, left=lines, risks=lines, logs=lines)
+
+    await _wait_for(client, permit, "synced")
+
+    written = atlassian.issue(CLOUD_A, "AUTH-128").properties["seecodes-progress"]
+    assert len(json.dumps(written, separators=(",", ":"))) <= 32_768  # the fake refuses more, as Jira does
+    assert written["truncated"] is True
+    assert written["omitted"]["logs"] == 200
+    assert written["progress"] == "40%"
+    assert len(atlassian.issue(CLOUD_A, "AUTH-128").comments) == 1
+
+
+@pytest.mark.parametrize("debounce", [0, 0.5, 3, 10, 600])
+def test_jira_queues_poll_at_a_tenth_of_the_debounce_window_at_most_once_a_second(debounce: float) -> None:
+    settings = Settings(env="test", jira_debounce_seconds=debounce, run_queue_poll_seconds=0.05)
+
+    poll = jobs.queue_poll_seconds(settings)
+
+    assert poll == max(0.05, min(1.0, debounce / 10))
+
+
+@pytest.mark.parametrize("settings_overrides", [{"jira_debounce_seconds": 3}], indirect=True)
+@pytest.mark.usefixtures("engine")
+async def test_the_engine_polls_jira_queues_at_their_own_interval(app: FastAPI) -> None:
+    runtime = runtime_of(app)
+    run_queue = queue_name(runtime.catalog.default.id)
+
+    polls = {
+        name: await queue.get_polling_interval_sec_async()
+        for name in (jobs.DEBOUNCE_QUEUE, jobs.SITE_QUEUE, run_queue)
+        if (queue := await DBOS.retrieve_queue_async(name)) is not None
+    }
+
+    assert polls == {jobs.DEBOUNCE_QUEUE: 0.3, jobs.SITE_QUEUE: 0.3, run_queue: 0.05}
