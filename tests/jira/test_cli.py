@@ -1,21 +1,24 @@
-"""`seecodes admin token …` and `seecodes jira connect|status` against a real embedded database."""
+"""`seecodes admin token …` and `seecodes jira connect|status|rotate-keys` against a real embedded database."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from seecodes.cli import app
 from seecodes.config import get_settings
 from seecodes.db import Database
 from seecodes.kit.clock import Clock
-from seecodes.models import Installation
+from seecodes.models import Installation, JiraForgeToken
 
 INSTALLATION = "0a3a7799-0000-4000-8000-0000000000cc"
 
@@ -95,3 +98,52 @@ def test_jira_connect_refuses_an_unknown_installation(cli: CliRunner) -> None:
 
     assert result.exit_code == 1
     assert "No installation" in result.output
+
+
+def test_jira_rotate_keys_reencrypts_stored_tokens_under_the_first_key(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_key, new_key = Fernet.generate_key(), Fernet.generate_key()
+    monkeypatch.setenv("SEECODES_JIRA_ENCRYPTION_KEYS", old_key.decode())
+    get_settings.cache_clear()
+    cli.invoke(app, ["migrate"])
+    _add_installation()
+    asyncio.run(_store_forge_token(Fernet(old_key).encrypt(b"system-token").decode()))
+    monkeypatch.setenv("SEECODES_JIRA_ENCRYPTION_KEYS", f"{new_key.decode()},{old_key.decode()}")
+    get_settings.cache_clear()
+
+    rotated = cli.invoke(app, ["jira", "rotate-keys"])
+
+    assert rotated.exit_code == 0, rotated.output
+    assert "re-encrypted 1 token(s)" in rotated.output
+    stored = asyncio.run(_forge_ciphertext())
+    assert Fernet(new_key).decrypt(stored.encode()) == b"system-token"
+    with pytest.raises(InvalidToken):
+        Fernet(old_key).decrypt(stored.encode())
+
+
+async def _store_forge_token(ciphertext: str) -> None:
+    database = Database(get_settings().effective_database_url)
+    now = Clock().utcnow()
+    try:
+        async with database.transaction() as session:
+            session.add(
+                JiraForgeToken(
+                    installation_id=f"ari:cloud:ecosystem::installation/{INSTALLATION}",
+                    cloud_id="d0d52620-3203-4cfa-8db5-f2587155f0dd",
+                    token_encrypted=ciphertext,
+                    expires_at=now + timedelta(hours=1),
+                    received_at=now,
+                )
+            )
+    finally:
+        await database.dispose()
+
+
+async def _forge_ciphertext() -> str:
+    database = Database(get_settings().effective_database_url)
+    try:
+        async with database.transaction() as session:
+            return str(await session.scalar(select(JiraForgeToken.token_encrypted)))
+    finally:
+        await database.dispose()

@@ -318,3 +318,18 @@ async def test_an_unknown_project_is_422(connected: JiraAppClient) -> None:
 
     assert response.status_code == 422
     assert "NOPE" in response.json()["detail"]
+
+
+async def test_after_a_disconnect_sync_is_404_no_active_integration(connected: JiraAppClient) -> None:
+    (ticket,) = await _generate(connected, markdown="- [ ] Something")
+    await _push(connected, [ticket["id"]])
+    await connected.call("POST", "/v1/integrations/jira/disconnect")
+
+    response = await connected.call("POST", "/v1/execution/sync", json={"ticketIds": [ticket["id"]]})
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "ok": False,
+        "error": "no_active_integration",
+        "detail": response.json()["detail"],
+    }

@@ -13,11 +13,12 @@ from seecodes.config import Settings
 from seecodes.errors import JiraNotConfigured
 from seecodes.jira import tokens
 from seecodes.jira.crypto import cipher_for
-from seecodes.models import JiraConnection, JiraOAuthState
+from seecodes.models import JiraConnection, JiraOAuthState, OperatorToken
+from seecodes.security.operators import revoke_operator_token
 from tests.conftest import FixedClock, runtime_of
 from tests.jira.conftest import CALLBACK, OTHER_CLOUD, connect_oauth
 from tests.support.fake_atlassian import CLIENT_ID, FakeAtlassian
-from tests.support.forge import CLOUD_A, INSTALLATION_A, INSTALLATION_B, JiraAppClient
+from tests.support.forge import CLOUD_A, INSTALLATION_A, INSTALLATION_B, USER_A, JiraAppClient
 
 
 async def _connection(app: FastAPI) -> JiraConnection:
@@ -337,3 +338,43 @@ def test_connect_needs_the_3lo_app_settings(missing: str) -> None:
 
     with pytest.raises(JiraNotConfigured):
         tokens.require_oauth_app(settings)
+
+
+async def test_a_revoked_operator_token_is_refused(
+    client: httpx.AsyncClient, installed: JiraAppClient, operator: str, app: FastAPI
+) -> None:
+    headers = {"Authorization": f"Bearer {operator}"}
+    params = {"installationId": INSTALLATION_A}
+    before = await client.get("/v1/integrations/jira/status", params=params, headers=headers)
+    runtime = runtime_of(app)
+    async with runtime.db.transaction() as session:
+        (token_id,) = (await session.execute(select(OperatorToken.id))).scalars().all()
+        await revoke_operator_token(session, runtime.clock, token_id)
+
+    after = await client.get("/v1/integrations/jira/status", params=params, headers=headers)
+
+    assert before.status_code == 200
+    assert after.status_code == 401
+    assert after.json()["error"] == "invalid_operator_token"
+
+
+async def test_the_connection_records_who_started_it(
+    client: httpx.AsyncClient,
+    installed: JiraAppClient,
+    atlassian: FakeAtlassian,
+    operator: str,
+    app: FastAPI,
+) -> None:
+    started = await client.post(
+        "/v1/integrations/jira/connect",
+        params={"installationId": INSTALLATION_A},
+        headers={"Authorization": f"Bearer {operator}"},
+    )
+    landing = httpx.URL(atlassian.authorize(started.json()["authUrl"]))
+    await client.get(landing.path, params=dict(landing.params))
+    by_operator = await _connection(app)
+    await connect_oauth(client, installed, atlassian)
+    by_app = await _connection(app)
+
+    assert by_operator.connected_by.startswith("operator:")
+    assert by_app.connected_by == f"jira-app:{USER_A}"

@@ -1,0 +1,169 @@
+"""Execution tickets drafted by a real provider over HTTP (the fake OpenAI-compatible server), from a
+prose document and from the output of a run the engine executed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from seecodes.installations import service as installations
+from seecodes.jira.execution.generator import SYSTEM_PROMPT
+from seecodes.models import ExecutionTicket
+from tests.conftest import runtime_of
+from tests.support.fake_openai import Fail, FakeOpenAI, write_models_file
+from tests.support.forge import INSTALLATION_A, JiraAppClient
+
+RUN_MODEL = "fake-runner"  # what the run engine calls (the catalog's default)
+TICKET_MODEL = "fake-planner"  # what drafts tickets (SEECODES_JIRA_TICKET_MODEL)
+PROSE = (
+    "We need to harden the OAuth callback before the release: validate the state, and rotate the "
+    "refresh tokens under a lock. Someone should also write the migration notes."
+)
+DRAFTED = {
+    "tickets": [
+        {
+            "title": "Validate the OAuth callback state",
+            "description": "Refuse expired and replayed states.",
+            "priority": "P0",
+            "labels": ["auth", "Security Review"],
+        },
+        {"title": "Write the migration notes", "description": "", "priority": None, "labels": []},
+    ]
+}
+
+
+@pytest.fixture
+def settings_overrides(
+    settings_overrides: dict[str, Any], tmp_path: Path, fake_openai_server: FakeOpenAI
+) -> dict[str, Any]:
+    models = write_models_file(
+        tmp_path / "models.toml",
+        fake_openai_server.base_url,
+        {"strict light": RUN_MODEL, "planner": TICKET_MODEL},
+    )
+    return {
+        **settings_overrides,
+        "models_file": models,
+        "jira_ticket_model": "planner",
+        "provider_max_retries": 0,
+        "run_timeout_seconds": 20,
+    }
+
+
+async def _ticket_count(app: FastAPI) -> int:
+    async with runtime_of(app).db.transaction() as session:
+        return int(await session.scalar(select(func.count()).select_from(ExecutionTicket)) or 0)
+
+
+async def test_prose_is_drafted_by_the_configured_model_over_http(
+    installed: JiraAppClient, fake_openai: FakeOpenAI, app: FastAPI
+) -> None:
+    fake_openai.reply(TICKET_MODEL, json.dumps(DRAFTED), chunk_chars=5)
+
+    response = await installed.call("POST", "/v1/execution/generate", json={"markdown": PROSE})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["source"] == "ai"
+    assert [(t["title"], t["priority"], t["labels"]) for t in body["tickets"]] == [
+        ("Validate the OAuth callback state", "P0", ["auth", "Security-Review"]),
+        ("Write the migration notes", None, []),
+    ]
+    assert await _ticket_count(app) == 2
+    (sent,) = fake_openai.requests_for(TICKET_MODEL)
+    assert sent.content("system") == SYSTEM_PROMPT
+    assert sent.content("user").endswith(PROSE)
+    assert fake_openai.requests_for(RUN_MODEL) == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "detail"),
+    [
+        ("Sure! Here are your tickets: 1. Validate the state 2. Rotate tokens", "not JSON"),
+        ('{"tickets": [{"title": "Validate', "not JSON"),  # cut off mid-answer
+        ('{"tickets": [{"title": "Validate", "priority": "urgent"}]}', "not in the required shape"),
+        ('{"tickets": []}', "not in the required shape"),
+    ],
+)
+async def test_an_answer_that_does_not_validate_is_a_clear_error_and_stores_nothing(
+    installed: JiraAppClient, fake_openai: FakeOpenAI, app: FastAPI, answer: str, detail: str
+) -> None:
+    fake_openai.reply(TICKET_MODEL, answer)
+
+    response = await installed.call("POST", "/v1/execution/generate", json={"markdown": PROSE})
+
+    assert response.status_code == 502
+    body = response.json()
+    assert body["ok"] is False
+    assert body["error"] == "ticket_generation_failed"
+    assert detail in body["detail"]
+    assert "nothing was stored" in body["detail"]
+    assert await _ticket_count(app) == 0
+
+
+async def test_a_failing_model_is_a_clear_error_and_stores_nothing(
+    installed: JiraAppClient, fake_openai: FakeOpenAI, app: FastAPI
+) -> None:
+    fake_openai.script(TICKET_MODEL, Fail(500, message="the planner is down"))
+
+    response = await installed.call("POST", "/v1/execution/generate", json={"markdown": PROSE})
+
+    assert response.status_code == 502
+    assert response.json()["error"] == "ticket_generation_failed"
+    assert response.json()["detail"].startswith("The model failed")
+    assert await _ticket_count(app) == 0
+
+
+async def _settle(client: httpx.AsyncClient, permit: str, run_id: str) -> dict[str, Any]:
+    for _ in range(600):
+        polled = await client.get(f"/v1/tasks/{run_id}", headers={"Authorization": f"Bearer {permit}"})
+        status: dict[str, Any] = polled.json()["status"]
+        if status["status"] in ("succeeded", "failed", "cancelled"):
+            return status
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run {run_id} never settled")
+
+
+async def test_a_prose_run_output_executed_by_the_engine_is_drafted_into_tickets(
+    client: httpx.AsyncClient, installed: JiraAppClient, fake_openai: FakeOpenAI, app: FastAPI
+) -> None:
+    runtime = runtime_of(app)
+    async with runtime.db.transaction() as session:
+        await installations.grant_credits(session, runtime.clock, installation_id=INSTALLATION_A, amount=1000)
+    permit = await installed.permit(project="AUTH", task="AUTH-128")
+    auth = {"Authorization": f"Bearer {permit}"}
+    fake_openai.reply(RUN_MODEL, PROSE)
+    fake_openai.reply(TICKET_MODEL, "```json\n" + json.dumps(DRAFTED) + "\n```")
+    await runtime.start(execute_runs=True)
+    try:
+        created = (await client.post("/v1/tasks/init", headers=auth, json={"files": ["plan.md"]})).json()
+        upload = created["uploads"]["plan.md"].removeprefix("https://seecodes.example.com")
+        await client.put(upload, content=b"Plan the OAuth hardening.")
+        started = await client.post(
+            f"/v1/tasks/{created['runId']}/start", headers=auth, json={"userPrompt": "plan the work"}
+        )
+        settled = await _settle(client, permit, created["runId"])
+
+        response = await installed.call("POST", "/v1/execution/generate", json={"runId": created["runId"]})
+    finally:
+        await runtime.engine.stop()
+
+    assert started.status_code == 200, started.text
+    assert settled["status"] == "succeeded"
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["source"] == "ai"
+    assert [t["title"] for t in body["tickets"]] == [
+        "Validate the OAuth callback state",
+        "Write the migration notes",
+    ]
+    assert {t["runId"] for t in body["tickets"]} == {created["runId"]}
+    (drafting,) = fake_openai.requests_for(TICKET_MODEL)
+    assert drafting.content("user").endswith(PROSE)  # the run's output, not its input
