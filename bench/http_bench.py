@@ -73,7 +73,8 @@ class ClientSpec:
     duration: float
     concurrency: int
     fits: list[str] = field(default_factory=list)  # one per virtual user (rotation chain)
-    permit: str = ""  # progress POST
+    permit: str = ""  # progress POST, permit GET
+    path: str = ""  # permit GET: the permit-scoped resource to read over and over
 
 
 @dataclass
@@ -186,7 +187,7 @@ _TRANSPORT_ERRORS = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunE
 
 
 async def _fixed_user(spec: ClientSpec, raw: bytes, rec: Recorder) -> None:
-    """Sends the same request over and over: healthz and progress POST."""
+    """Sends the same request over and over: healthz, progress POST, permit GET."""
     conn = Connection(spec.port)
     try:
         while (started := time.perf_counter()) < rec.until:
@@ -261,6 +262,9 @@ async def _drive(spec: ClientSpec) -> ClientResult:
             PROGRESS_BODY,
             f"Authorization: Bearer {spec.permit}\r\n",
         )
+        users = [_fixed_user(spec, raw, rec) for _ in range(spec.concurrency)]
+    elif spec.scenario == "permit GET":
+        raw = _get(spec.path, spec.port, f"Authorization: Bearer {spec.permit}\r\n")
         users = [_fixed_user(spec, raw, rec) for _ in range(spec.concurrency)]
     elif spec.scenario == "rotation chain":
         users = [_rotation_user(spec, fit, rec) for fit in spec.fits]

@@ -72,9 +72,11 @@ class Stack:
         run_workers: int = 0,
         directory: Path | None = None,
         settings: dict[str, str] | None = None,
+        pg_admin_url: str = PG_ADMIN_URL,
     ) -> None:
         """`run_workers=0` executes runs inside the API process (the embedded default); otherwise
-        the API only enqueues and that many `seecodes worker` processes execute."""
+        the API only enqueues and that many `seecodes worker` processes execute. `pg_admin_url` is
+        the server the scratch database is created on (a fault drill brings its own, to stop it)."""
         if backend not in ("sqlite", "postgres"):
             raise ValueError(f"unknown backend {backend!r}")
         if run_workers == 0 and api_processes > 1:
@@ -84,8 +86,10 @@ class Stack:
         self.directory = Path(tempfile.mkdtemp(prefix="seecodes-stack-")) if directory is None else directory
         self.forge = FakeForge.create(self.directory)
         self.database_name = f"seecodes_stack_{uuid.uuid4().hex[:10]}"
+        self.pg_admin_url = pg_admin_url
+        server = pg_admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
         self.database_url = (
-            f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.database_name}"
+            f"{server}/{self.database_name}"
             if backend == "postgres"
             else f"sqlite:///{self.directory / 'seecodes.db'}"
         )
@@ -120,7 +124,7 @@ class Stack:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Stack:
         if self.backend == "postgres" and not self._database_created:
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            with psycopg.connect(self.pg_admin_url, autocommit=True) as admin:
                 admin.execute(f'CREATE DATABASE "{self.database_name}"')
             self._database_created = True
         # The API migrates first; workers then find the schema in place.
@@ -134,7 +138,7 @@ class Stack:
             self.stop_worker(worker)
         self.api.stop()
         if self._database_created:
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            with psycopg.connect(self.pg_admin_url, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)')
             self._database_created = False
         if self._own_directory:
@@ -233,17 +237,26 @@ class Stack:
     def grant(self, amount: int, installation: str = INSTALLATION_A) -> None:
         self.cli("admin", "credits", "grant", installation, str(amount))
 
-    def ledger(self, installation: str = INSTALLATION_A) -> list[tuple[str, str | None, int]]:
-        """(kind, reference, delta) rows of the credit ledger, oldest first, read straight from SQL."""
-        query = "SELECT kind, reference, delta FROM credit_ledger WHERE installation_id = {p} ORDER BY id"
+    def rows(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Read straight from the stack's database (`?` placeholders), bypassing the API."""
         if self.backend == "postgres":
             url = self.database_url.replace("postgresql+psycopg://", "postgresql://")
             with psycopg.connect(url) as connection:
-                return [tuple(row) for row in connection.execute(query.format(p="%s"), (installation,))]  # type: ignore[misc]
+                return [tuple(row) for row in connection.execute(query.replace("?", "%s"), params)]
         import sqlite3
 
         with sqlite3.connect(self.database_url.removeprefix("sqlite:///")) as connection:
-            return [tuple(row) for row in connection.execute(query.format(p="?"), (installation,))]
+            return [tuple(row) for row in connection.execute(query, params)]
+
+    def ledger(self, installation: str = INSTALLATION_A) -> list[tuple[str, str | None, int]]:
+        """(kind, reference, delta) rows of the credit ledger, oldest first."""
+        return [
+            (str(kind), reference, int(delta))
+            for kind, reference, delta in self.rows(
+                "SELECT kind, reference, delta FROM credit_ledger WHERE installation_id = ? ORDER BY id",
+                installation,
+            )
+        ]
 
     def client(self, **fit_claims: Any) -> StackClient:
         return StackClient(self.base_url, self.forge, dict(fit_claims))
@@ -286,25 +299,32 @@ class StackClient:
         reply.raise_for_status()
         return str(reply.json()["permit"])
 
-    def start_run(self, permit: str, files: dict[str, str] | None = None, prompt: str = "do the list") -> str:
-        """init → upload every file → start; returns the run id (the run is queued)."""
+    def init_run(self, permit: str, files: dict[str, str] | None = None) -> str:
+        """init → upload every file; returns the run id (the run is initialized, not started)."""
         files = files if files is not None else {"list.md": "- [ ] write the changelog\n"}
-        auth = {"Authorization": f"Bearer {permit}"}
-        created = self.http.post("/v1/tasks/init", headers=auth, json={"files": list(files)})
+        created = self.http.post("/v1/tasks/init", headers=_bearer(permit), json={"files": list(files)})
         created.raise_for_status()
         body = created.json()
         for name, content in files.items():
             # Local signed URLs are absolute on the public base URL; the path is what we serve.
             upload = httpx.URL(body["uploads"][name])
             self.http.put(upload.raw_path.decode(), content=content.encode()).raise_for_status()
-        started = self.http.post(
-            f"/v1/tasks/{body['runId']}/start", headers=auth, json={"userPrompt": prompt}
-        )
-        started.raise_for_status()
         return str(body["runId"])
 
+    def start(self, permit: str, run_id: str, prompt: str = "do the list") -> None:
+        started = self.http.post(
+            f"/v1/tasks/{run_id}/start", headers=_bearer(permit), json={"userPrompt": prompt}
+        )
+        started.raise_for_status()
+
+    def start_run(self, permit: str, files: dict[str, str] | None = None, prompt: str = "do the list") -> str:
+        """init → upload → start; returns the run id (the run is queued)."""
+        run_id = self.init_run(permit, files)
+        self.start(permit, run_id, prompt)
+        return run_id
+
     def status(self, permit: str, run_id: str) -> dict[str, Any]:
-        reply = self.http.get(f"/v1/tasks/{run_id}", headers={"Authorization": f"Bearer {permit}"})
+        reply = self.http.get(f"/v1/tasks/{run_id}", headers=_bearer(permit))
         reply.raise_for_status()
         status: dict[str, Any] = reply.json()["status"]
         return status
@@ -320,3 +340,7 @@ class StackClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} still {status['status']} after {within:.0f} s")
             time.sleep(0.02)
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
