@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -126,3 +128,41 @@ async def test_incoming_request_id_is_echoed_when_safe(client: httpx.AsyncClient
 
     assert kept.headers["x-request-id"] == "abc-123"
     assert replaced.headers["x-request-id"] != "bad id"
+
+
+async def test_a_body_that_is_not_utf8_is_422(client: httpx.AsyncClient, permit: str) -> None:
+    # Found by the fuzzer: FastAPI's own answer is a 400 that no operation documents.
+    response = await client.post(
+        "/v1/tasks/AUTH-128/progress",
+        headers={"Authorization": f"Bearer {permit}", "Content-Type": "application/json"},
+        content=b'{"progress": "\xff\xfe"}',
+    )
+
+    _assert_envelope(response, 422)
+    assert response.json()["fields"][0]["type"] == "json_invalid"
+
+
+@pytest.mark.parametrize("risk", ["before\u0000after", "\ud800"], ids=["nul", "lone surrogate"])
+async def test_text_no_database_can_store_is_422(client: httpx.AsyncClient, permit: str, risk: str) -> None:
+    # Found by the fuzzer: PostgreSQL refused the INSERT (500); SQLite stored NUL silently.
+    response = await client.post(
+        "/v1/tasks/AUTH-128/progress",
+        headers={"Authorization": f"Bearer {permit}", "Content-Type": "application/json"},
+        content=json.dumps({"progress": "1%", "confidence": "Low", "risks": [risk]}).encode(),
+    )
+
+    _assert_envelope(response, 422)
+
+
+async def test_free_form_documents_refuse_nul_keys_and_huge_numbers(jira: JiraAppClient) -> None:
+    # Found by the fuzzer: a 500 on PostgreSQL (JSONB refuses U+0000) and on both databases
+    # (an integer beyond 64 bits broke the document size check).
+    for context in ({"key\u0000": "value"}, {"attachments": [2**70]}):
+        response = await jira.call(
+            "POST",
+            "/v1/security/vscode-link",
+            content=json.dumps({"projectId": "AUTH", "taskId": "AUTH-128", "jiraContext": context}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+
+        _assert_envelope(response, 422)

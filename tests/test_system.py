@@ -77,3 +77,27 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
         'seecodes_http_requests_total{method="GET",route="/v1/tasks/{taskId}/progress",status="401"}' in text
     )
     assert "seecodes_http_request_duration_seconds_bucket" in text
+
+
+async def test_every_documented_error_is_the_json_envelope(client: httpx.AsyncClient) -> None:
+    # FastAPI files error schemas under an HTML or text route's own media type; they are JSON.
+    spec = (await client.get("/openapi.json")).json()
+
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            for status, documented in operation["responses"].items():
+                if status[0] in "45":
+                    assert list(documented["content"]) == ["application/json"], (method, path, status)
+                    assert documented["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/ErrorEnvelope"
+                    }, (method, path, status)
+    launcher = spec["paths"]["/v1/launch"]["get"]["responses"]
+    assert list(launcher["200"]["content"]) == ["text/html"]
+
+
+async def test_every_operation_documents_the_body_limit(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            assert "413" in operation["responses"], (method, path)

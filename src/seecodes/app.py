@@ -18,7 +18,7 @@ from seecodes import __version__
 from seecodes.analytics.routes import router as analytics_router
 from seecodes.config import Environment, RunExecution, Settings, StorageBackend, get_settings
 from seecodes.deps import RuntimeDep
-from seecodes.errors import ErrorEnvelope, SeecodesError, ServiceUnavailable, responses
+from seecodes.errors import ErrorEnvelope, PayloadTooLarge, SeecodesError, ServiceUnavailable, responses
 from seecodes.indexes.routes import router as indexes_router
 from seecodes.installations.metrics_routes import router as instance_metrics_router
 from seecodes.installations.routes import router as installations_router
@@ -82,7 +82,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        responses={422: {"model": ErrorEnvelope, "description": "`validation_error`"}},
+        # Every route can answer these two: input validation, and the body limit (middleware).
+        responses={
+            422: {"model": ErrorEnvelope, "description": "`validation_error`"},
+            **responses(PayloadTooLarge),
+        },
     )
     app.state.runtime = runtime
     serves_storage = settings.storage_backend is StorageBackend.LOCAL
@@ -94,6 +98,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.add_middleware(RequestContextMiddleware)  # outermost: sees every response, 413s included
     _install_error_handlers(app)
+    _install_openapi(app)
     _install_system_routes(app)
     app.include_router(security_router)
     app.include_router(installations_router)
@@ -117,6 +122,34 @@ def _envelope(status: int, body: dict[str, Any], headers: Mapping[str, str] | No
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _validation_envelope(fields: list[dict[str, Any]]) -> JSONResponse:
+    body = {"ok": False, "error": "validation_error", "detail": "The request is not valid.", "fields": fields}
+    return _envelope(422, body)
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Document error bodies as JSON on every route.
+
+    FastAPI files an additional response's schema under the route's own media type, so the
+    launcher page (HTML) and the output and logs (text) would document their error envelopes as
+    `text/html` / `text/plain`, while they are sent, like every error, as `application/json`.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            for operations in generate().get("paths", {}).values():
+                for operation in operations.values():
+                    for status, documented in operation.get("responses", {}).items():
+                        content = documented.get("content")
+                        if status[:1] in "45" and content and "application/json" not in content:
+                            schema = next(iter(content.values())).get("schema", {})
+                            documented["content"] = {"application/json": {"schema": schema}}
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     async def on_domain_error(_request: Request, error: Exception) -> Response:
         assert isinstance(error, SeecodesError)
@@ -135,16 +168,18 @@ def _install_error_handlers(app: FastAPI) -> None:
             }
             for item in error.errors()
         ]
-        body = {
-            "ok": False,
-            "error": "validation_error",
-            "detail": "The request is not valid.",
-            "fields": fields,
-        }
-        return _envelope(422, body)
+        return _validation_envelope(fields)
 
     async def on_http_error(_request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
+        if error.status_code == 400 and error.__cause__ is not None:
+            # FastAPI answers 400 "error parsing the body" when a JSON body cannot be decoded at
+            # all (bytes that are not UTF-8, nesting too deep for the parser). That is the same
+            # mistake as malformed JSON, which is a 422 `validation_error` (docs/decisions.md,
+            # "Errors and input"): one answer for both.
+            return _validation_envelope(
+                [{"loc": ["body"], "msg": "The body is not readable JSON.", "type": "json_invalid"}]
+            )
         code = _STATUS_CODES.get(error.status_code, "http_error")
         detail = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
         return _envelope(error.status_code, {"ok": False, "error": code, "detail": detail}, error.headers)

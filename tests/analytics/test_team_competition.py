@@ -454,3 +454,14 @@ async def test_empty_date_parameters_mean_not_given(jira: JiraAppClient) -> None
     body = await _board(jira, startDate="", endDate="")
 
     assert body["startDate"].endswith("-01")
+
+
+async def test_the_schema_admits_the_empty_date_parameters(client: httpx.AsyncClient) -> None:
+    # Found by the fuzzer: `format: date` alone said `startDate=` was invalid, yet it is accepted.
+    spec = (await client.get("/openapi.json")).json()
+    parameters = spec["paths"][URL]["get"]["parameters"]
+
+    for name in ("startDate", "endDate"):
+        alternatives = next(p for p in parameters if p["name"] == name)["schema"]["anyOf"]
+        assert {"type": "string", "format": "date"} in alternatives
+        assert any(a.get("maxLength") == 0 for a in alternatives)

@@ -6,7 +6,7 @@ import re
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from seecodes.kit.schemas import Hint, JiraId, ResponseBody
 from seecodes.tasks.effort import FORMULA_VERSION, WEIGHTS
@@ -30,7 +30,21 @@ def _day_or_none(value: object) -> object:
     return value
 
 
-Day = Annotated[date | None, BeforeValidator(_day_or_none)]
+# The schema says what the validator accepts: a date, or empty for "not given" (without the empty
+# alternative, clients generated from /openapi.json could not send what date pickers send).
+Day = Annotated[
+    date | None,
+    BeforeValidator(_day_or_none),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date"},
+                {"type": "string", "maxLength": 0, "description": "empty: not given"},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
 
 
 class TeamCompetitionQuery(BaseModel):

@@ -14,7 +14,11 @@ def bounded_document(value: Any, *, max_bytes: int, name: str) -> Any:
         return None
     if _depth(value) > MAX_JSON_DEPTH:
         raise ValueError(f"{name} is nested deeper than {MAX_JSON_DEPTH} levels")
-    if len(orjson.dumps(value)) > max_bytes:
+    try:
+        size = len(orjson.dumps(value))
+    except orjson.JSONEncodeError as error:  # an integer beyond 64 bits, a lone surrogate
+        raise ValueError(f"{name} holds a value JSON consumers cannot read back: {error}") from None
+    if size > max_bytes:
         raise ValueError(f"{name} is larger than {max_bytes} bytes")
     return value
 
