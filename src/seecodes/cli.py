@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, TypeVar
 
+import httpx
 import typer
 import uvicorn
 from rich.console import Console
@@ -18,6 +19,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seecodes import demo as demo_flow
 from seecodes import migrations
 from seecodes.config import Environment, RunExecution, Settings, SettingsError, get_settings
 from seecodes.db import Database
@@ -206,8 +208,28 @@ def forge_token(
         console.print(
             "[yellow]note: this server verifies FITs against SEECODES_FORGE_JWKS_URL, not the dev key[/yellow]"
         )
+    token = _dev_fit(
+        settings,
+        installation=installation,
+        cloud_id=cloud_id,
+        principal=principal,
+        site_url=site_url,
+        lifetime=lifetime,
+    )
+    typer.echo(token)
+
+
+def _dev_fit(
+    settings: Settings,
+    *,
+    installation: str,
+    cloud_id: str,
+    principal: str,
+    site_url: str | None,
+    lifetime: int,
+) -> str:
     key = load_or_create_private_key(settings.dev_forge_key_path)
-    token = mint_forge_token(
+    return mint_forge_token(
         key,
         app_id=settings.effective_forge_app_id,
         installation_id=installation_ari(installation),
@@ -217,7 +239,77 @@ def forge_token(
         now=Clock().now_int(),
         lifetime_seconds=lifetime,
     )
-    typer.echo(token)
+
+
+@app.command()
+def demo(
+    url: Annotated[str, typer.Option(help="The running server.")] = "http://127.0.0.1:8080",
+    project: Annotated[str, typer.Option(help="Jira project key.")] = "DEMO",
+    task: Annotated[str, typer.Option(help="Jira issue key.")] = "DEMO-1",
+    model: Annotated[str | None, typer.Option(help="Model alias; default: the catalog's default.")] = None,
+    prompt: Annotated[str, typer.Option(help="The user prompt sent with list.md.")] = (
+        "Work through list.md and answer each item in one or two sentences."
+    ),
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to follow the run.")] = 900,
+) -> None:
+    """Drive the whole flow against a running server, as the Jira App and the IDE would.
+
+    dev FIT → request key → vscode-link → launch exchange → context → init → upload list.md → start →
+    progress until the run settles → output and credits. Uses this machine's dev key (refused in
+    production) and grants 200 demo credits when the demo installation has fewer than 50.
+    """
+    settings = _settings()
+    if settings.is_production:
+        console.print("[red]refused: the demo mints dev credentials and never runs in production[/red]")
+        raise typer.Exit(2)
+
+    def mint() -> str:
+        return _dev_fit(
+            settings,
+            installation=demo_flow.DEMO_INSTALLATION,
+            cloud_id=demo_flow.DEMO_CLOUD_ID,
+            principal=demo_flow.DEMO_PRINCIPAL,
+            site_url=demo_flow.DEMO_SITE_URL,
+            lifetime=120,
+        )
+
+    def grant(amount: int) -> int:
+        async def work(session: AsyncSession, clock: Clock) -> int:
+            return await installations.grant_credits(
+                session,
+                clock,
+                installation_id=installation_ari(demo_flow.DEMO_INSTALLATION),
+                amount=amount,
+                reference="seecodes demo",
+            )
+
+        return _in_transaction(settings, work)
+
+    try:
+        result = demo_flow.run_demo(
+            base_url=url,
+            mint_fit=mint,
+            grant_credits=grant,
+            console=console,
+            project=project,
+            task=task,
+            model=model,
+            prompt=prompt,
+            timeout=timeout,
+        )
+    except demo_flow.DemoFailed as failure:
+        console.print(f"[red]demo stopped: {escape(str(failure))}[/red]")
+        raise typer.Exit(1) from failure
+    except httpx.TransportError as failure:
+        console.print(f"[red]cannot reach {escape(url)} ({type(failure).__name__}); is `make run` up?[/red]")
+        raise typer.Exit(1) from failure
+    if result.status != "succeeded":
+        console.print(f"[red]run {result.run_id} {result.status}: {escape(result.error or '')}[/red]")
+        raise typer.Exit(1)
+    console.rule(f"output of {result.run_id}")
+    console.print(escape(result.output), highlight=False)
+    console.rule()
+    console.print(f"credits used: {result.credits_charged}; installation balance: {result.available_credits}")
 
 
 @permits.command("list")
