@@ -261,6 +261,12 @@ class RunNotSucceeded(RunConflict):
     default_detail = "The run has no output: it has not succeeded."
 
 
+class RunArtifactsPurged(SeecodesError):
+    status_code = 410
+    code = "run_artifacts_purged"
+    default_detail = "The run's output and logs were deleted by the retention setting."
+
+
 class UploadsIncomplete(RunConflict):
     code = "uploads_incomplete"
 

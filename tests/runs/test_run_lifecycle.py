@@ -8,6 +8,7 @@ import json
 import math
 import zipfile
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from sqlalchemy import select
 from seecodes.installations import service as installations
 from seecodes.installations.repository import credit_balance
 from seecodes.models import CreditLedgerEntry
+from seecodes.runs import execution
+from seecodes.runs import repository as runs_repository
 from seecodes.runs.tokens import count_tokens
 from tests.conftest import FixedClock, runtime_of
 from tests.support.fake_openai import Fail, FakeOpenAI, Hang, Reply, write_models_file
@@ -460,3 +463,81 @@ async def test_twenty_concurrent_starts_never_overspend(
             .all()
         )
     assert len(reservations) == 5
+
+
+async def _succeeded_run(
+    client: httpx.AsyncClient, app: FastAPI, permit: str, fake_openai: FakeOpenAI
+) -> str:
+    fake_openai.script("fake-light", Reply("kept output"))
+    await grant(app, 1000)
+    run = await init_and_upload(client, permit)
+    await client.post(f"/v1/tasks/{run['runId']}/start", headers=auth(permit), json={"userPrompt": "go"})
+    assert (await settle(client, permit, run["runId"]))["status"] == "succeeded"
+    return str(run["runId"])
+
+
+async def _settled_ago(app: FastAPI, run_id: str, hours: float) -> None:
+    """Move the run's settle time back (credentials keep working; the clock stays)."""
+    runtime = runtime_of(app)
+    async with runtime.db.transaction() as session:
+        now = runtime.clock.utcnow()
+        await runs_repository.set_values(session, run_id, now, finished_at=now - timedelta(hours=hours))
+
+
+async def test_uploads_are_purged_after_their_retention_and_the_output_stays(
+    client: httpx.AsyncClient, app: FastAPI, engine: None, permit: str, fake_openai: FakeOpenAI
+) -> None:
+    runtime = runtime_of(app)
+    run_id = await _succeeded_run(client, app, permit, fake_openai)
+    upload = f"runs/{run_id}/input/list.md"
+
+    await _settled_ago(app, run_id, 47)
+    early = await execution.purge_uploads(runtime)
+    await _settled_ago(app, run_id, 49)
+    purged = await execution.purge_uploads(runtime)
+
+    assert (early, purged) == (0, 1)
+    assert await runtime.storage.size(upload) is None
+    assert (await client.get(f"/v1/tasks/{run_id}/output", headers=auth(permit))).text == "kept output"
+    logs = await client.get(f"/v1/tasks/{run_id}/logs", headers=auth(permit))
+    assert "uploaded context purged (retention)" in logs.text
+    rerun = await client.post(f"/v1/tasks/{run_id}/rerun", headers=auth(permit))
+    assert rerun.status_code == 409, rerun.text
+    assert await execution.purge_uploads(runtime) == 0  # once per run
+
+
+async def test_outputs_and_logs_are_deleted_after_the_artifact_retention_and_billing_stays(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    engine: None,
+    permit: str,
+    fake_openai: FakeOpenAI,
+    jira: JiraAppClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runtime = runtime_of(app)
+    run_id = await _succeeded_run(client, app, permit, fake_openai)
+    await _settled_ago(app, run_id, 24 * 400)
+    assert await execution.purge_artifacts(runtime) == 0  # 0 days (the default): kept for ever
+    monkeypatch.setattr(
+        runtime, "settings", runtime.settings.model_copy(update={"artifacts_retention_days": 7})
+    )
+    balance_before = await balance(app)
+
+    await _settled_ago(app, run_id, 24 * 6)
+    early = await execution.purge_artifacts(runtime)
+    await _settled_ago(app, run_id, 24 * 8)
+    purged = await execution.purge_artifacts(runtime)
+
+    assert (early, purged) == (0, 1)
+    assert await runtime.storage.size(f"runs/{run_id}/output/output.md") is None
+    assert await runtime.storage.size(f"runs/{run_id}/output/result.zip") is None
+    for path in ("output", "logs"):
+        gone = await client.get(f"/v1/tasks/{run_id}/{path}", headers=auth(permit))
+        assert gone.status_code == 410, gone.text
+        assert gone.json()["error"] == "run_artifacts_purged"
+    status = (await client.get(f"/v1/tasks/{run_id}", headers=auth(permit))).json()["status"]
+    assert (status["status"], status["resultZipUrl"]) == ("succeeded", None)
+    usage = (await jira.call("GET", "/v1/jira/usage")).json()
+    assert [row["runId"] for row in usage["items"]] == [run_id]
+    assert await balance(app) == balance_before

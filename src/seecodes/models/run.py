@@ -68,6 +68,8 @@ class Run(Base):
     first_token_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     uploads_purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Output files and the event history (logs, output deltas) deleted by the retention setting.
+    artifacts_purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     @property
     def settled(self) -> bool:

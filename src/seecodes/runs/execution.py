@@ -296,3 +296,25 @@ async def purge_uploads(runtime: Runtime, batch: int = 200) -> int:
             await repository.set_values(session, run.id, now, uploads_purged_at=now)
             await repository.add_event(session, run.id, "log", "uploaded context purged (retention)", now)
     return len(runs)
+
+
+async def purge_artifacts(runtime: Runtime, batch: int = 200) -> int:
+    """With SEECODES_ARTIFACTS_RETENTION_DAYS set, delete the output files and the event history
+    (logs, output deltas) of runs settled longer ago. The run row, its usage row and the credit
+    ledger stay: they are the installation's billing history."""
+    days = runtime.settings.artifacts_retention_days
+    if days <= 0:
+        return 0
+    async with runtime.db.transaction() as session:
+        runs = await repository.settled_with_artifacts(
+            session, runtime.clock.utcnow() - timedelta(days=days), batch
+        )
+    for run in runs:
+        await runtime.storage.delete_prefix(run.storage_prefix)
+        async with runtime.db.transaction() as session:
+            now = runtime.clock.utcnow()
+            await repository.delete_events(session, run.id)
+            await repository.set_values(
+                session, run.id, now, artifacts_purged_at=now, uploads_purged_at=run.uploads_purged_at or now
+            )
+    return len(runs)

@@ -92,9 +92,17 @@ async def purge_uploads_step() -> int:
     return await execution.purge_uploads(runtime)
 
 
+@DBOS.step(name="seecodes.runs.purge_artifacts")
+async def purge_artifacts_step() -> int:
+    return await execution.purge_artifacts(current_runtime())
+
+
 @declare_schedule("seecodes.runs.purge", "*/10 * * * *")
 @DBOS.workflow(name="seecodes.runs.purge")
 async def purge(scheduled_time: datetime, context: Any) -> None:
     purged = await purge_uploads_step()
     if purged:
         _log.info("run_uploads_purged", runs=purged)
+    expired = await purge_artifacts_step()
+    if expired:
+        _log.info("run_artifacts_purged", runs=expired)

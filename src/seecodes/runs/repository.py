@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.kit.sql import dialect_insert
@@ -150,6 +150,25 @@ async def queued_before(session: AsyncSession, moment: datetime, limit: int) -> 
         .limit(limit)
     )
     return [(run_id, model) for run_id, model in rows]
+
+
+async def settled_with_artifacts(session: AsyncSession, moment: datetime, limit: int) -> Sequence[Run]:
+    return (
+        (
+            await session.execute(
+                select(Run)
+                .where(Run.finished_at < moment, Run.artifacts_purged_at.is_(None))
+                .order_by(Run.finished_at)
+                .limit(limit)
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+async def delete_events(session: AsyncSession, run_id: str) -> None:
+    await session.execute(delete(RunEvent).where(RunEvent.run_id == run_id))
 
 
 async def settled_with_uploads(session: AsyncSession, moment: datetime, limit: int) -> Sequence[Run]:

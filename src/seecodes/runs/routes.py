@@ -20,6 +20,7 @@ from seecodes.errors import (
     InvalidPermit,
     RunAlreadyFinished,
     RunAlreadyStarted,
+    RunArtifactsPurged,
     RunNotFound,
     RunNotStarted,
     RunNotSucceeded,
@@ -140,7 +141,7 @@ async def run_status(
     "/v1/tasks/{runId}/output",
     summary="Read task output",
     response_class=PlainTextResponse,
-    responses={**TEXT, **responses(InvalidPermit, RunNotFound, RunNotSucceeded)},
+    responses={**TEXT, **responses(InvalidPermit, RunNotFound, RunNotSucceeded, RunArtifactsPurged)},
 )
 async def run_output(
     runtime: RuntimeDep, session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath
@@ -152,7 +153,7 @@ async def run_output(
     "/v1/tasks/{runId}/logs",
     summary="Read task logs",
     response_class=PlainTextResponse,
-    responses={**TEXT, **responses(InvalidPermit, RunNotFound)},
+    responses={**TEXT, **responses(InvalidPermit, RunNotFound, RunArtifactsPurged)},
 )
 async def run_logs(session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath) -> str:
     return await service.logs_of(session, permit, runId)

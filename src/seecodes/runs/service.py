@@ -21,6 +21,7 @@ from seecodes.errors import (
     InvalidInput,
     RunAlreadyFinished,
     RunAlreadyStarted,
+    RunArtifactsPurged,
     RunNotFound,
     RunNotStarted,
     RunNotSucceeded,
@@ -203,7 +204,7 @@ class RunView:
 async def view(session: AsyncSession, runtime: Runtime, scope: PermitScope, run_id: str) -> RunView:
     run = await get_run(session, scope, run_id)
     url = None
-    if run.status == RunStatus.SUCCEEDED:
+    if run.status == RunStatus.SUCCEEDED and run.artifacts_purged_at is None:
         url = await runtime.storage.download_url(
             result_zip_key(run),
             expires_in=runtime.settings.download_url_ttl_seconds,
@@ -216,11 +217,15 @@ async def output_of(session: AsyncSession, runtime: Runtime, scope: PermitScope,
     run = await get_run(session, scope, run_id)
     if run.status != RunStatus.SUCCEEDED:
         raise RunNotSucceeded(f"The run is {run.status}; output exists only for a succeeded run.")
+    if run.artifacts_purged_at is not None:
+        raise RunArtifactsPurged()
     return (await runtime.storage.read(output_key(run))).decode("utf-8", errors="replace")
 
 
 async def logs_of(session: AsyncSession, scope: PermitScope, run_id: str) -> str:
     run = await get_run(session, scope, run_id)
+    if run.artifacts_purged_at is not None:
+        raise RunArtifactsPurged()
     lines = await repository.log_lines(session, run.id)
     return "".join(f"{iso_utc(moment)} {text}\n" for moment, text in lines)
 

@@ -1,0 +1,28 @@
+"""Run artifact retention: when a run's output and event history were deleted
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-22
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("runs") as runs:
+        runs.add_column(sa.Column("artifacts_purged_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("runs") as runs:
+        runs.drop_column("artifacts_purged_at")
