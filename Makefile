@@ -38,8 +38,9 @@ format: install
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
+## Every benchmark and fault drill in bench/, one after another; writes docs/benchmarks.md (~30 min)
 bench: install
-	$(BIN)/python bench/http_bench.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

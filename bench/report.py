@@ -1,0 +1,188 @@
+"""`make bench`: run every benchmark and fault drill in bench/ and write docs/benchmarks.md.
+
+    .venv/bin/python bench/report.py [--only NAME,…] [--output docs/benchmarks.md]
+
+Each benchmark is its own script (run alone, it prints the same figures); this runs them one after
+another as subprocesses, so one that fails is reported and the rest still run, and writes one
+Markdown report: the machine's facts, then per benchmark the command, how long it took, its exit
+status, and everything it printed (every figure next to the reference measured in the same run).
+The exit status is non-zero when any benchmark failed or missed a goal it checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    args: tuple[str, ...]
+    about: str
+
+
+BENCHMARKS = (
+    Benchmark(
+        "http",
+        ("bench/http_bench.py", "--duration", "10"),
+        "request-key chains and progress writes vs /healthz, 2 server processes, SQLite and PostgreSQL",
+    ),
+    Benchmark(
+        "runs",
+        ("bench/run_bench.py",),
+        "run dispatch latency, burst throughput and status reads vs /healthz; embedded and PostgreSQL + 2 workers",
+    ),
+    Benchmark(
+        "index",
+        ("bench/index_bench.py",),
+        "project index upsert and query through the route vs raw DB-API, 10k entries and a 1M-entry project",
+    ),
+    Benchmark(
+        "team competition",
+        ("bench/team_competition_bench.py",),
+        "the retrospective board over 1M snapshots vs a hand-written GROUP BY",
+    ),
+    Benchmark(
+        "soak",
+        ("bench/soak.py", "--duration", "120"),
+        "mixed load on PostgreSQL with 2 API processes and 2 workers; every acknowledged write read back "
+        "(the 10-minute default: `python bench/soak.py`)",
+    ),
+    Benchmark(
+        "kill -9 drill", ("bench/faults/kill_worker.py", "--trials", "20"), "kill the worker executing a run"
+    ),
+    Benchmark(
+        "PostgreSQL outage drill", ("bench/faults/pg_outage.py",), "PostgreSQL stopped for 10 s under load"
+    ),
+    Benchmark(
+        "provider drill", ("bench/faults/provider_errors.py",), "the model provider answers 429, 500 or never"
+    ),
+)
+
+
+@dataclass
+class Outcome:
+    benchmark: Benchmark
+    seconds: float
+    returncode: int
+    output: str
+
+
+def machine_facts() -> list[str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
+    postgres = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc", "show server_version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    memory_kib = next(
+        (
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
+    return [
+        f"- measured: {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- CPU: {cpu}, {os.cpu_count()} cores; memory {memory_kib / 1024 / 1024:.0f} GiB",
+        f"- Python {platform.python_version()} on {platform.platform()}",
+        f"- PostgreSQL {postgres or 'not reachable'} on 127.0.0.1:5432; SQLite {_sqlite_version()}",
+        "- everything (servers, workers, load generators, fake model, PostgreSQL) shares these cores, so "
+        "absolute figures are lower bounds; each ratio compares two figures from the same run",
+    ]
+
+
+def _sqlite_version() -> str:
+    import sqlite3
+
+    return sqlite3.sqlite_version
+
+
+def run(benchmark: Benchmark) -> Outcome:
+    print(f"== {benchmark.name}: {' '.join(benchmark.args)}", flush=True)
+    began = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, *benchmark.args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    seconds = time.monotonic() - began
+    print(done.stdout, flush=True)
+    print(f"== {benchmark.name}: exit {done.returncode} after {seconds:.0f} s", flush=True)
+    return Outcome(benchmark, seconds, done.returncode, done.stdout)
+
+
+def render(outcomes: list[Outcome]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`bench/report.py`); every figure below comes from that one run on this "
+        "machine and is reproduced by running it again. Each script also runs alone (its docstring says "
+        "how, and what it measures).",
+        "",
+        "## Machine",
+        "",
+        *machine_facts(),
+        "",
+        "## Summary",
+        "",
+        "| benchmark | what | exit | took |",
+        "|---|---|---|---|",
+        *(
+            f"| {o.benchmark.name} | {o.benchmark.about} | {'ok' if o.returncode == 0 else f'**{o.returncode}**'} "
+            f"| {o.seconds:.0f} s |"
+            for o in outcomes
+        ),
+        "",
+    ]
+    for outcome in outcomes:
+        lines += [
+            f"## {outcome.benchmark.name}",
+            "",
+            f"`{' '.join(['.venv/bin/python', *outcome.benchmark.args])}`: {outcome.benchmark.about}.",
+            "",
+            "```text",
+            outcome.output.rstrip(),
+            "```",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", help="comma-separated benchmark names (default: all)")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    chosen = {name.strip() for name in args.only.split(",")} if args.only else None
+    outcomes = [run(benchmark) for benchmark in BENCHMARKS if chosen is None or benchmark.name in chosen]
+    args.output.write_text(render(outcomes))
+    print(f"wrote {args.output}")
+    return 1 if any(outcome.returncode for outcome in outcomes) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
