@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seecodes.deps import RuntimeDep
 from seecodes.errors import InstallationMismatch, InstallationNotFound, InvalidInput, InvalidOperatorToken
 from seecodes.installations import repository as installations
+from seecodes.jira.tokens import FORGE_SYSTEM_TOKEN_HEADER
 from seecodes.kit.clock import Clock
 from seecodes.kit.secrets import display_prefix, hash_secret, new_secret
 from seecodes.models import OperatorToken
@@ -21,7 +22,6 @@ from seecodes.security.deps import MAX_BEARER_LENGTH, RequestKeyHeader, forge_id
 from seecodes.security.forge import ForgeIdentity, installation_ari
 
 OPERATOR_TOKEN_PREFIX = "sc_admin_"  # noqa: S105 - a prefix, not a secret
-FORGE_SYSTEM_TOKEN_HEADER = "x-forge-oauth-system"  # noqa: S105 - a header name
 
 operator_bearer = HTTPBearer(
     scheme_name="OperatorToken",
