@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # Per process: with N workers a host holds up to N × (pool + overflow) connections.
     database_pool_size: int = Field(default=5, ge=1, le=100)
     database_max_overflow: int = Field(default=5, ge=0, le=100)
+    # Bounds on waiting for the database, after which the request answers 503: an unreachable or
+    # silent server would otherwise hold each request until the kernel gives up on the connect.
+    database_connect_timeout_seconds: int = Field(default=5, ge=1, le=300)
+    database_pool_timeout_seconds: float = Field(default=10, gt=0, le=300)
     public_base_url: str = "http://127.0.0.1:8080"
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
     log_level: str = "INFO"

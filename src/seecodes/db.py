@@ -3,16 +3,20 @@
 One URL setting serves both dialects. SQLite runs every transaction as BEGIN IMMEDIATE so two
 writers queue on the database lock instead of failing a read-to-write upgrade, and waits up to the
 busy timeout for other processes. PostgreSQL needs nothing special: single-use rules are atomic
-conditional UPDATEs that row locks serialise.
+conditional UPDATEs that row locks serialise. Waiting for the database is bounded (connect and
+pool timeouts: an outage is a prompt 503, never a hang), and pooled connections the server closed
+are replaced at checkout, so a database restart costs no request.
 """
 
 from __future__ import annotations
 
+import select
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import MetaData, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -73,18 +77,31 @@ def configure_sqlite_connection(dbapi_connection: Any) -> None:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 5, max_overflow: int = 5, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 5,
+        max_overflow: int = 5,
+        connect_timeout: int = 5,
+        pool_timeout: float = 10.0,
+        echo: bool = False,
+    ) -> None:
         self.url = url
         self.is_sqlite = is_sqlite(url)
         # hide_parameters: a failing statement's message must not carry bound values into a log
         # line; they include key hashes and user content.
         options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
-        options.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=30)
+        options.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
         if not self.is_sqlite:
-            options.update(pool_recycle=1800)
+            # libpq's connect_timeout covers the whole connection start-up; without it a server
+            # that accepts but never answers (or a host that drops packets) hangs the request.
+            options.update(pool_recycle=1800, connect_args={"connect_timeout": connect_timeout})
         self.engine: AsyncEngine = create_async_engine(async_url(url), **options)
         if self.is_sqlite:
             _use_immediate_transactions(self.engine)
+        else:
+            _discard_connections_the_server_closed(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     @asynccontextmanager
@@ -107,6 +124,30 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _discard_connections_the_server_closed(engine: AsyncEngine) -> None:
+    """After a database restart, no request fails on a pooled connection that died meanwhile.
+
+    A server that shuts down or terminates a backend tells the idle client (a FATAL message, then
+    EOF), so the socket of a pooled connection becomes readable while nothing is expected on it.
+    Checking for that costs one poll() system call per checkout; `pool_pre_ping` would cost a
+    database round trip per transaction (docs/decisions.md). Discarding the pool then makes every
+    older connection reconnect too: the server that closed one has usually closed them all.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if _hung_up(dbapi_connection.driver_connection):
+            raise sa_exc.InvalidatePoolError("the server closed an idle pooled connection")
+
+
+def _hung_up(connection: Any) -> bool:
+    if connection.closed:
+        return True
+    poller = select.poll()
+    poller.register(connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
 
 
 def _use_immediate_transactions(engine: AsyncEngine) -> None:

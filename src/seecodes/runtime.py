@@ -46,6 +46,8 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             settings.effective_database_url,
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
+            connect_timeout=settings.database_connect_timeout_seconds,
+            pool_timeout=settings.database_pool_timeout_seconds,
         ),
         forge=ForgeVerifier(
             _forge_keys(settings, clock), app_id=settings.effective_forge_app_id, clock=clock
