@@ -101,3 +101,13 @@ async def test_every_operation_documents_the_body_limit(client: httpx.AsyncClien
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             assert "413" in operation["responses"], (method, path)
+
+
+async def test_a_storage_url_no_route_matches_is_documented(client: httpx.AsyncClient) -> None:
+    # Found by the fuzzer: `{key:path}` does not match a line break, so the router answers 404.
+    spec = (await client.get("/openapi.json")).json()
+    response = await client.put("/v1/storage/seecodes-runs/runs/a%0Ab", content=b"x")
+
+    assert response.status_code == 404
+    assert response.json()["ok"] is False
+    assert "404" in spec["paths"]["/v1/storage/{bucket}/{key}"]["put"]["responses"]

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse
 from seecodes.deps import RuntimeDep
 from seecodes.errors import (
     InvalidObjectKey,
+    NotFound,
     ObjectNotFound,
     StorageUrlExpired,
     StorageUrlRejected,
@@ -51,7 +52,8 @@ Signature = Annotated[str | None, Query(description="HMAC over method, bucket, k
 @router.put(
     _OBJECT_PATH,
     summary="Upload an object through a signed URL",
-    responses=responses(StorageUrlRejected, StorageUrlExpired, UploadTooLarge, InvalidObjectKey),
+    # 404: a key with a line break never matches `{key:path}` (no such URL can have been signed).
+    responses=responses(StorageUrlRejected, StorageUrlExpired, UploadTooLarge, InvalidObjectKey, NotFound),
     openapi_extra={
         "requestBody": {
             "required": True,
