@@ -47,6 +47,10 @@ class QueueSpec:
     # How often each executor polls this queue; None: SEECODES_RUN_QUEUE_POLL_SECONDS. Every poll
     # is a query on the system database, so a queue whose work is not latency-bound polls slower.
     poll_seconds: float | None = None
+    # Whether this executor dequeues from it. The queue itself is shared configuration in the
+    # system database; an executor that cannot do the work (a model whose key it lacks) leaves it
+    # to those that can, and does not spend a poll on it every few milliseconds.
+    listen: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,18 +149,19 @@ class Engine:
                 "notification_listener_polling_interval_sec": 0.1,
             }
         )
+        queues = [spec for provider in _declared.queues for spec in provider(runtime)]
+        DBOS.listen_queues([spec.name for spec in queues if spec.listen])
         # On the event loop's own thread: DBOS runs async workflows on the loop that launched it.
         DBOS.launch()
         self._launched = True
-        for provider in _declared.queues:
-            for spec in provider(runtime):
-                await DBOS.register_queue_async(
-                    spec.name,
-                    global_concurrency=spec.global_concurrency,
-                    partition_concurrency=spec.partition_concurrency,
-                    polling_interval_sec=spec.poll_seconds or self._settings.run_queue_poll_seconds,
-                    on_conflict="always_update",
-                )
+        for spec in queues:
+            await DBOS.register_queue_async(
+                spec.name,
+                global_concurrency=spec.global_concurrency,
+                partition_concurrency=spec.partition_concurrency,
+                polling_interval_sec=spec.poll_seconds or self._settings.run_queue_poll_seconds,
+                on_conflict="always_update",
+            )
         if _declared.schedules:
             schedules: list[ScheduleInput] = [
                 {"schedule_name": spec.name, "workflow_fn": spec.workflow, "schedule": spec.cron}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -11,6 +12,7 @@ from seecodes.cli import app as cli
 from seecodes.config import get_settings
 from seecodes.errors import ModelUnavailable, UnknownModel
 from seecodes.runs.catalog import BUILT_IN_MODELS, CatalogError, load_catalog
+from seecodes.runs.jobs import run_queues
 from seecodes.runs.providers import ProviderKind
 from seecodes.runs.providers.local import local_model_problem
 from tests.conftest import tier_unavailable
@@ -213,3 +215,18 @@ def test_serve_refuses_to_start_on_a_bad_models_file(tmp_path: Path, monkeypatch
     assert result.exit_code == 2
     assert 'models[1] ("strict deep").pricing.base' in " ".join(result.output.split())
     assert not (tmp_path / "var").exists()  # refused before migrating anything
+
+
+def test_an_executor_polls_only_the_queues_of_models_it_can_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = load_catalog(write(tmp_path, TWO_MODELS))
+    runtime = SimpleNamespace(catalog=catalog)
+    monkeypatch.delenv("SEECODES_TEST_ANTHROPIC_KEY", raising=False)
+    without_key = {spec.name: spec.listen for spec in run_queues(runtime)}  # type: ignore[arg-type]
+    monkeypatch.setenv("SEECODES_TEST_ANTHROPIC_KEY", "sk-ant-test")
+    with_key = {spec.name: spec.listen for spec in run_queues(runtime)}  # type: ignore[arg-type]
+
+    # Both queues stay declared (another worker may hold the key); only the listening differs.
+    assert without_key == {"runs:strict light": True, "runs:strict deep": False}
+    assert with_key == {"runs:strict light": True, "runs:strict deep": True}

@@ -16,6 +16,7 @@ from dbos import DBOS
 from seecodes.engine import QueueSpec, current_runtime, declare_queues, declare_schedule
 from seecodes.kit.logging import get_logger
 from seecodes.runs import execution, repository
+from seecodes.runs.catalog import availability_of
 from seecodes.runs.service import EXECUTE_WORKFLOW, enqueue, queue_name
 from seecodes.runtime import Runtime
 
@@ -29,7 +30,16 @@ SWEEP_BATCH = 200
 
 @declare_queues
 def run_queues(runtime: Runtime) -> Sequence[QueueSpec]:
-    return [QueueSpec(queue_name(spec.id), global_concurrency=spec.concurrency) for spec in runtime.catalog]
+    """One queue per model; this executor polls only those it can run (key or local model here)."""
+    queues = []
+    for spec in runtime.catalog:
+        availability = availability_of(spec)
+        if not availability.ok:
+            _log.info("run_queue_not_polled", model=spec.id, reason=availability.reason)
+        queues.append(
+            QueueSpec(queue_name(spec.id), global_concurrency=spec.concurrency, listen=availability.ok)
+        )
+    return queues
 
 
 @DBOS.step(name="seecodes.runs.claim")
