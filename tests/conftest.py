@@ -26,6 +26,7 @@ from seecodes.app import create_app
 from seecodes.config import Settings
 from seecodes.kit.clock import Clock
 from seecodes.runtime import Runtime
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.forge import TEST_APP_ID, FakeForge, JiraAppClient
 
 REQUIRE_ALL_TIERS = os.environ.get("SEECODES_REQUIRE_ALL_TIERS") == "1"
@@ -194,3 +195,18 @@ def log_lines() -> Iterator[io.StringIO]:
     yield buffer
     root.removeHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeOpenAI]:
+    """The fake OpenAI-compatible model server on loopback, started once when first needed."""
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The session's fake model server with no scripts and no recorded requests."""
+    fake_openai_server.reset()
+    yield fake_openai_server
+    fake_openai_server.reset()

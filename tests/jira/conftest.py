@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from seecodes.security.operators import create_operator_token
 from tests.conftest import FixedClock, runtime_of
 from tests.support.fake_atlassian import CLIENT_ID, CLIENT_SECRET, FakeAtlassian
-from tests.support.fake_openai import FakeOpenAI
 from tests.support.forge import CLOUD_A, JiraAppClient
 
 CALLBACK = "https://seecodes.example.com/v1/integrations/jira/callback"
@@ -44,20 +43,6 @@ def atlassian(atlassian_server: FakeAtlassian) -> Iterator[FakeAtlassian]:
     fake.grant_sites = [CLOUD_A]
     yield fake
     fake.released.set()
-
-
-@pytest.fixture(scope="session")
-def fake_openai_server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture
-def fake_openai(fake_openai_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
-    """The model server that drafts tickets from prose, with no scripts and no recorded requests."""
-    fake_openai_server.reset()
-    yield fake_openai_server
-    fake_openai_server.reset()
 
 
 @pytest.fixture

@@ -288,7 +288,9 @@ async def purge_uploads(runtime: Runtime, batch: int = 200) -> int:
     """Delete the uploaded context of runs settled longer ago than the retention; outputs stay."""
     retention = timedelta(hours=runtime.settings.uploads_retention_hours)
     async with runtime.db.transaction() as session:
-        runs = await repository.settled_with_uploads(session, runtime.clock.utcnow() - retention, batch)
+        runs = await repository.settled_before(
+            session, runtime.clock.utcnow() - retention, batch, not_yet_purged="uploads"
+        )
     for run in runs:
         await runtime.storage.delete_prefix(f"{run.storage_prefix}input/")
         async with runtime.db.transaction() as session:
@@ -306,8 +308,8 @@ async def purge_artifacts(runtime: Runtime, batch: int = 200) -> int:
     if days <= 0:
         return 0
     async with runtime.db.transaction() as session:
-        runs = await repository.settled_with_artifacts(
-            session, runtime.clock.utcnow() - timedelta(days=days), batch
+        runs = await repository.settled_before(
+            session, runtime.clock.utcnow() - timedelta(days=days), batch, not_yet_purged="artifacts"
         )
     for run in runs:
         await runtime.storage.delete_prefix(run.storage_prefix)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +13,8 @@ from seecodes.kit.sql import dialect_insert
 from seecodes.models import Run, RunEvent, UsageItem
 from seecodes.models.run import RunStatus
 from seecodes.security.permits import PermitScope
+
+PurgeMark = Literal["uploads", "artifacts"]
 
 
 def _of_task(statement: Select[Any], scope: PermitScope) -> Select[Any]:
@@ -152,31 +154,20 @@ async def queued_before(session: AsyncSession, moment: datetime, limit: int) -> 
     return [(run_id, model) for run_id, model in rows]
 
 
-async def settled_with_artifacts(session: AsyncSession, moment: datetime, limit: int) -> Sequence[Run]:
-    return (
-        (
-            await session.execute(
-                select(Run)
-                .where(Run.finished_at < moment, Run.artifacts_purged_at.is_(None))
-                .order_by(Run.finished_at)
-                .limit(limit)
-            )
-        )
-        .scalars()
-        .all()
-    )
-
-
 async def delete_events(session: AsyncSession, run_id: str) -> None:
     await session.execute(delete(RunEvent).where(RunEvent.run_id == run_id))
 
 
-async def settled_with_uploads(session: AsyncSession, moment: datetime, limit: int) -> Sequence[Run]:
+async def settled_before(
+    session: AsyncSession, moment: datetime, limit: int, *, not_yet_purged: PurgeMark
+) -> Sequence[Run]:
+    """Runs settled before `moment` whose uploads (or artifacts) are still there, oldest first."""
+    mark = Run.uploads_purged_at if not_yet_purged == "uploads" else Run.artifacts_purged_at
     return (
         (
             await session.execute(
                 select(Run)
-                .where(Run.finished_at < moment, Run.uploads_purged_at.is_(None))
+                .where(Run.finished_at < moment, mark.is_(None))
                 .order_by(Run.finished_at)
                 .limit(limit)
             )
