@@ -385,6 +385,9 @@ def run_backend(backend: str, args: argparse.Namespace, pool: concurrent.futures
             "SEECODES_SECRET_KEY": secrets.token_urlsafe(36)[:48],
             "SEECODES_VAR_DIR": str(tmp / "var"),
             "SEECODES_LOG_LEVEL": "WARNING",
+            # Several API processes only enqueue runs (this bench starts none); `serve` refuses
+            # to run the in-process engine in more than one process.
+            "SEECODES_RUN_EXECUTION": "workers",
         }
         log_path = tmp / "server.log"
         server = LiveServer(env, workers=args.workers, log_path=log_path)
