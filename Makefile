@@ -38,7 +38,7 @@ format: install
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-## Every benchmark and fault drill in bench/, one after another; writes docs/benchmarks.md (~30 min)
+## Every benchmark and fault drill in bench/, one after another; writes docs/benchmarks.md (~15 min)
 bench: install
 	$(BIN)/python bench/report.py
 
