@@ -364,8 +364,8 @@ def _task_permit(base_url: str, fit: str) -> str:
 
 
 def run_backend(backend: str, args: argparse.Namespace, pool: concurrent.futures.Executor) -> BackendRun:
-    from tests.support.forge import TEST_APP_ID, FakeForge
-    from tests.support.live_server import LiveServer
+    from tests.support.forge import FakeForge
+    from tests.support.live_server import LiveServer, server_env
 
     # A FIT must outlive the scenario it is used in (warm-up included), with margin.
     fit_lifetime = max(600, int(2 * (args.duration + WARMUP_SECONDS)) + 60)
@@ -377,18 +377,16 @@ def run_backend(backend: str, args: argparse.Namespace, pool: concurrent.futures
             database_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{db_name}"
         else:
             database_url = f"sqlite:///{tmp / 'bench.db'}"
-        env = {
-            "SEECODES_ENV": "test",
-            "SEECODES_DATABASE_URL": database_url,
-            "SEECODES_FORGE_JWKS_URL": str(forge.jwks_path),
-            "SEECODES_FORGE_APP_ID": TEST_APP_ID,
-            "SEECODES_SECRET_KEY": secrets.token_urlsafe(36)[:48],
-            "SEECODES_VAR_DIR": str(tmp / "var"),
-            "SEECODES_LOG_LEVEL": "WARNING",
+        env = server_env(
+            forge,
+            database_url=database_url,
+            var_dir=tmp / "var",
+            secret=secrets.token_urlsafe(36)[:48],
+            SEECODES_LOG_LEVEL="WARNING",
             # Several API processes only enqueue runs (this bench starts none); `serve` refuses
             # to run the in-process engine in more than one process.
-            "SEECODES_RUN_EXECUTION": "workers",
-        }
+            SEECODES_RUN_EXECUTION="workers",
+        )
         log_path = tmp / "server.log"
         server = LiveServer(env, workers=args.workers, log_path=log_path)
         results: list[ClientResult] = []

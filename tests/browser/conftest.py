@@ -18,8 +18,8 @@ import pytest
 
 from tests.browser.cdp import CHROMIUM, Browser, Page
 from tests.conftest import TEST_SECRET, tier_unavailable
-from tests.support.forge import TEST_APP_ID, FakeForge
-from tests.support.live_server import LiveServer
+from tests.support.forge import FakeForge
+from tests.support.live_server import LiveServer, server_env
 
 
 @pytest.fixture(scope="session")
@@ -35,14 +35,12 @@ def launcher_server(
 ) -> Iterator[LiveServer]:
     directory = tmp_path_factory.mktemp("launcher-server")
     shutil.copyfile(sqlite_template, directory / "seecodes.db")
-    env = {
-        "SEECODES_ENV": "test",
-        "SEECODES_DATABASE_URL": f"sqlite:///{directory / 'seecodes.db'}",
-        "SEECODES_FORGE_JWKS_URL": str(forge.jwks_path),
-        "SEECODES_FORGE_APP_ID": TEST_APP_ID,
-        "SEECODES_SECRET_KEY": TEST_SECRET,
-        "SEECODES_VAR_DIR": str(directory / "var"),
-    }
+    env = server_env(
+        forge,
+        database_url=f"sqlite:///{directory / 'seecodes.db'}",
+        var_dir=directory / "var",
+        secret=TEST_SECRET,
+    )
     with LiveServer(env, log_path=directory / "server.log") as live:
         yield live
 

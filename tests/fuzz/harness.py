@@ -33,11 +33,10 @@ from tests.support.forge import (
     INSTALLATION_A,
     NEXT_KEY_HEADER,
     REQUEST_KEY_HEADER,
-    TEST_APP_ID,
     USER_A,
     FakeForge,
 )
-from tests.support.live_server import LiveServer
+from tests.support.live_server import LiveServer, server_env
 
 PUBLIC_BASE_URL = "https://seecodes.example.com"
 PROJECT, TASK = "AUTH", "AUTH-128"
@@ -241,13 +240,12 @@ def fuzz_stack(forge: FakeForge, directory: Path, database_url: str) -> Iterator
             )
             # Prose sent to /v1/execution/generate gets tickets back, not the 502 of a confused model.
             fake_openai.reply("fuzz-tickets", json.dumps(DRAFTED_TICKETS))
-            env = {
-                "SEECODES_ENV": "test",
-                "SEECODES_VAR_DIR": str(directory / "var"),
-                "SEECODES_DATABASE_URL": database_url,
-                "SEECODES_FORGE_JWKS_URL": str(forge.jwks_path),
-                "SEECODES_FORGE_APP_ID": TEST_APP_ID,
-                "SEECODES_SECRET_KEY": TEST_SECRET,
+            env = server_env(
+                forge,
+                database_url=database_url,
+                var_dir=directory / "var",
+                secret=TEST_SECRET,
+            ) | {
                 "SEECODES_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
                 "SEECODES_MODELS_FILE": str(models),
                 "SEECODES_LOG_LEVEL": "WARNING",

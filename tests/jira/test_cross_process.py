@@ -16,8 +16,8 @@ from seecodes.db import Database
 from seecodes.security.operators import create_operator_token
 from tests.conftest import TEST_SECRET, FixedClock
 from tests.support.fake_atlassian import CLIENT_ID, CLIENT_SECRET, FakeAtlassian
-from tests.support.forge import CLOUD_A, INSTALLATION_A, TEST_APP_ID, FakeForge
-from tests.support.live_server import LiveServer
+from tests.support.forge import CLOUD_A, INSTALLATION_A, FakeForge
+from tests.support.live_server import LiveServer, server_env
 
 pytestmark = pytest.mark.slow
 CONCURRENCY = 20
@@ -32,21 +32,19 @@ async def server(
 ) -> AsyncIterator[tuple[LiveServer, str]]:
     backend, workers = request.param
     database_url = request.getfixturevalue(f"{backend}_url")
-    env = {
-        "SEECODES_ENV": "test",
-        "SEECODES_DATABASE_URL": database_url,
-        "SEECODES_FORGE_JWKS_URL": str(forge.jwks_path),
-        "SEECODES_FORGE_APP_ID": TEST_APP_ID,
-        "SEECODES_SECRET_KEY": TEST_SECRET,
-        "SEECODES_VAR_DIR": str(tmp_path / "var"),
-        "SEECODES_JIRA_CLIENT_ID": CLIENT_ID,
-        "SEECODES_JIRA_CLIENT_SECRET": CLIENT_SECRET,
-        "SEECODES_JIRA_AUTH_BASE_URL": atlassian.url,
-        "SEECODES_JIRA_API_BASE_URL": atlassian.url,
-        "SEECODES_JIRA_DEBOUNCE_SECONDS": "1",
+    env = server_env(
+        forge,
+        database_url=database_url,
+        var_dir=tmp_path / "var",
+        secret=TEST_SECRET,
+        SEECODES_JIRA_CLIENT_ID=CLIENT_ID,
+        SEECODES_JIRA_CLIENT_SECRET=CLIENT_SECRET,
+        SEECODES_JIRA_AUTH_BASE_URL=atlassian.url,
+        SEECODES_JIRA_API_BASE_URL=atlassian.url,
+        SEECODES_JIRA_DEBOUNCE_SECONDS="1",
         # Several API processes only enqueue; no workflow runs in these tests.
-        "SEECODES_RUN_EXECUTION": "workers" if workers > 1 else "in_process",
-    }
+        SEECODES_RUN_EXECUTION="workers" if workers > 1 else "in_process",
+    )
     live = LiveServer(env, workers=workers, log_path=tmp_path / "server.log")
     live.env["SEECODES_JIRA_REDIRECT_URI"] = f"{live.base_url}/v1/integrations/jira/callback"
     atlassian.redirect_uris.add(live.env["SEECODES_JIRA_REDIRECT_URI"])

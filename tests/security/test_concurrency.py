@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_SECRET
-from tests.support.forge import TEST_APP_ID, FakeForge
-from tests.support.live_server import LiveServer
+from tests.support.forge import FakeForge
+from tests.support.live_server import LiveServer, server_env
 
 pytestmark = pytest.mark.slow
 CONCURRENCY = 200
@@ -27,16 +27,14 @@ CONCURRENCY = 200
 def server(request: pytest.FixtureRequest, forge: FakeForge, tmp_path: Path) -> Iterator[LiveServer]:
     backend, workers = request.param
     database_url = request.getfixturevalue(f"{backend}_url")
-    env = {
-        "SEECODES_ENV": "test",
-        "SEECODES_DATABASE_URL": database_url,
-        "SEECODES_FORGE_JWKS_URL": str(forge.jwks_path),
-        "SEECODES_FORGE_APP_ID": TEST_APP_ID,
-        "SEECODES_SECRET_KEY": TEST_SECRET,
-        "SEECODES_VAR_DIR": str(tmp_path / "var"),
+    env = server_env(
+        forge,
+        database_url=database_url,
+        var_dir=tmp_path / "var",
+        secret=TEST_SECRET,
         # Several API processes only enqueue runs; executing them is `seecodes worker`'s job.
-        "SEECODES_RUN_EXECUTION": "workers" if workers > 1 else "in_process",
-    }
+        SEECODES_RUN_EXECUTION="workers" if workers > 1 else "in_process",
+    )
     live = LiveServer(env, workers=workers, log_path=tmp_path / "server.log")
     with live:
         yield live

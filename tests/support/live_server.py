@@ -18,6 +18,24 @@ from types import TracebackType
 
 import httpx
 
+from tests.support.forge import FakeForge
+
+
+def server_env(
+    forge: FakeForge, *, database_url: str, var_dir: Path, secret: str, **settings: str
+) -> dict[str, str]:
+    """What every test or benchmark server needs: test mode, a database, a var dir, trust in the
+    fake Forge's key, a permit secret; `settings` adds or overrides `SEECODES_*` variables."""
+    return {
+        "SEECODES_ENV": "test",
+        "SEECODES_DATABASE_URL": database_url,
+        "SEECODES_FORGE_JWKS_URL": str(forge.jwks_path),
+        "SEECODES_FORGE_APP_ID": forge.app_id,
+        "SEECODES_SECRET_KEY": secret,
+        "SEECODES_VAR_DIR": str(var_dir),
+        **settings,
+    }
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -33,10 +33,9 @@ from tests.support.forge import (
     INSTALLATION_A,
     NEXT_KEY_HEADER,
     REQUEST_KEY_HEADER,
-    TEST_APP_ID,
     FakeForge,
 )
-from tests.support.live_server import LiveServer, _die_with_parent
+from tests.support.live_server import LiveServer, _die_with_parent, server_env
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PROVIDER_KEY_ENV = "SEECODES_STACK_PROVIDER_KEY"
@@ -99,18 +98,15 @@ class Stack:
             {MODEL_ALIAS: model_name},
             api_key_env=PROVIDER_KEY_ENV,
         )
-        self.env: dict[str, str] = {
-            "SEECODES_ENV": "test",
-            "SEECODES_DATABASE_URL": self.database_url,
-            "SEECODES_FORGE_JWKS_URL": str(self.forge.jwks_path),
-            "SEECODES_FORGE_APP_ID": TEST_APP_ID,
-            "SEECODES_SECRET_KEY": secrets.token_urlsafe(36)[:48],
-            "SEECODES_VAR_DIR": str(self.directory / "var"),
-            "SEECODES_MODELS_FILE": str(models),
-            "SEECODES_RUN_EXECUTION": "workers" if run_workers else "in_process",
-            PROVIDER_KEY_ENV: "sk-stack-provider-key",
-            **(settings or {}),
-        }
+        self.env = server_env(
+            self.forge,
+            database_url=self.database_url,
+            var_dir=self.directory / "var",
+            secret=secrets.token_urlsafe(36)[:48],
+            SEECODES_MODELS_FILE=str(models),
+            SEECODES_RUN_EXECUTION="workers" if run_workers else "in_process",
+            **{PROVIDER_KEY_ENV: "sk-stack-provider-key", **(settings or {})},
+        )
         self.api = LiveServer(self.env, workers=api_processes, log_path=self.directory / "api.log")
         # Signed URLs (uploads, result zips) point at this server, wherever it listens.
         self.env["SEECODES_PUBLIC_BASE_URL"] = self.api.base_url
