@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seecodes import __version__
 from seecodes.analytics.routes import router as analytics_router
+from seecodes.bootstrap import build_runtime
 from seecodes.config import Environment, RunExecution, Settings, StorageBackend, get_settings
 from seecodes.deps import RuntimeDep
 from seecodes.errors import ErrorEnvelope, PayloadTooLarge, SeecodesError, ServiceUnavailable, responses
@@ -32,7 +33,6 @@ from seecodes.runs.model_routes import router as models_router
 from seecodes.runs.routes import router as runs_router
 from seecodes.runs.storage.local import STORAGE_ROUTE_PREFIX
 from seecodes.runs.storage.routes import router as storage_router
-from seecodes.runtime import build_runtime
 from seecodes.security.routes import router as security_router
 from seecodes.tasks.activity_routes import router as activity_router
 from seecodes.tasks.routes import router as tasks_router

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes import demo as demo_flow
 from seecodes import migrations
+from seecodes.bootstrap import build_runtime
 from seecodes.config import Environment, RunExecution, Settings, SettingsError, get_settings
 from seecodes.db import Database
 from seecodes.engine import migrate_system_database
@@ -37,7 +38,6 @@ from seecodes.kit.clock import Clock, iso_utc
 from seecodes.kit.logging import configure_logging
 from seecodes.models import InstanceMetric, OperatorToken, TaskPermit
 from seecodes.runs.catalog import CatalogError, availability_of, load_catalog
-from seecodes.runtime import build_runtime
 from seecodes.security import legacy, operators
 from seecodes.security.dev_keys import load_or_create_private_key, mint_forge_token
 from seecodes.security.forge import installation_ari

@@ -11,7 +11,7 @@ are replaced at checkout, so a database restart costs no request.
 from __future__ import annotations
 
 import select
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,7 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
-from seecodes.errors import SeecodesError
+from seecodes.kit.jobs import AfterCommit, Dispatcher
+from seecodes.kit.logging import get_logger
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -32,6 +33,27 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+_log = get_logger("seecodes.db")
+
+# Keys in a session's `info`: what the unit of work does when it ends (see `Database.transaction`).
+_AFTER_COMMIT = "seecodes.after_commit"
+_KEEP_WRITES = "seecodes.keep_writes"
+
+# How a unit of work hands its after-commit actions on: awaited at once (jobs, the CLI), or
+# scheduled to run after the HTTP response (a request's transaction passes BackgroundTasks).
+Defer = Callable[[Callable[[Sequence[AfterCommit]], Awaitable[None]], Sequence[AfterCommit]], None]
+
+
+def after_commit(session: AsyncSession, action: AfterCommit) -> None:
+    """Hand `action` to the run engine once this unit of work has committed; dropped on rollback."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+def keep_writes(session: AsyncSession) -> None:
+    """This unit of work commits even though it ends in an error: the refusal is itself a state change
+    (a stolen request-key chain or launch code revokes what it reached) that must outlive the request."""
+    session.info[_KEEP_WRITES] = True
 
 
 class Base(DeclarativeBase):
@@ -103,24 +125,42 @@ class Database:
         else:
             _discard_connections_the_server_closed(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._dispatcher: Dispatcher | None = None
+
+    def dispatch_with(self, dispatcher: Dispatcher) -> None:
+        """Where after-commit actions go (the run engine); set once by the composition root."""
+        self._dispatcher = dispatcher
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: committed when the block ends, rolled back if it raises.
-
-        The exception: a `SeecodesError` with `keeps_writes` (a refusal that revokes something)
-        commits what was written before it is re-raised.
-        """
+    async def transaction(self, *, defer: Defer | None = None) -> AsyncIterator[AsyncSession]:
+        """One unit of work: committed when the block ends, rolled back if it raises (unless the
+        work called `keep_writes`). After the commit, and only then, the actions recorded with
+        `after_commit` go to the engine: at once, or through `defer`."""
         async with self.sessions() as session:
             try:
                 yield session
-            except SeecodesError as error:
-                await (session.commit() if error.keeps_writes else session.rollback())
-                raise
             except BaseException:
-                await session.rollback()
+                await (session.commit() if session.info.get(_KEEP_WRITES) else session.rollback())
                 raise
             await session.commit()
+            actions: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
+        if actions:
+            if defer is None:
+                await self.send(actions)
+            else:
+                defer(self.send, actions)
+
+    async def send(self, actions: Sequence[AfterCommit]) -> None:
+        """Never raises: the work is committed, and each job has a sweep that repairs a lost enqueue."""
+        for action in actions:
+            try:
+                if self._dispatcher is None:
+                    raise RuntimeError("no dispatcher: the engine was never connected to the database")
+                await self._dispatcher.dispatch(action)
+            except Exception as error:
+                _log.warning(
+                    "after_commit_failed", action=type(action).__name__, error_type=type(error).__name__
+                )
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, cast
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.runtime import Runtime
@@ -15,10 +15,11 @@ def get_runtime(request: Request) -> Runtime:
     return cast(Runtime, request.app.state.runtime)
 
 
-async def _request_transaction(request: Request) -> AsyncIterator[AsyncSession]:
+async def _request_transaction(request: Request, background: BackgroundTasks) -> AsyncIterator[AsyncSession]:
     # scope="function": the commit happens before the response is sent, so a client never sees
-    # a 2xx for a write that then fails to commit.
-    async with get_runtime(request).db.transaction() as session:
+    # a 2xx for a write that then fails to commit. What the services recorded for after the commit
+    # (enqueue a run, cancel a workflow) is sent after the response, so it never delays one.
+    async with get_runtime(request).db.transaction(defer=background.add_task) as session:
         yield session
 
 

@@ -8,30 +8,26 @@ Two shapes, one code base:
   DBOS, dequeue and execute. A worker killed mid-run resumes its workflows when it restarts with the
   same `worker_id` (DBOS recovers the pending workflows of its executor id).
 
-Domain `jobs.py` modules declare workflows with DBOS's decorators at import time and the queues they
-need through `declare_queues`; workflow code reaches the process's Runtime through
-`current_runtime()`, because DBOS calls workflows with their arguments only.
+The engine knows no domain. Domain `jobs.py` modules declare their workflows with DBOS's decorators
+(at import, which must precede launch) and describe their queues and schedules; the composition
+root (`bootstrap.py`) imports them and hands those descriptions to `start`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dbos import DBOS, DBOSClient, EnqueueOptions, ScheduleInput
 
 from seecodes.config import RunExecution, Settings
 from seecodes.db import is_sqlite, sync_url
+from seecodes.kit.jobs import AfterCommit, Enqueue
 from seecodes.kit.logging import get_logger
-
-if TYPE_CHECKING:
-    from seecodes.runtime import Runtime
 
 _log = get_logger("seecodes.engine")
 
@@ -55,43 +51,11 @@ class QueueSpec:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleSpec:
+    """A (scheduled_time, context) workflow on a cron schedule, run once per tick across executors."""
+
     name: str
     workflow: Callable[..., Any]
     cron: str
-
-
-@dataclass(slots=True)
-class _Declarations:
-    queues: list[Callable[[Runtime], Sequence[QueueSpec]]] = field(default_factory=list)
-    schedules: list[ScheduleSpec] = field(default_factory=list)
-
-
-_declared = _Declarations()
-_current: Runtime | None = None
-
-
-def declare_queues(
-    provider: Callable[[Runtime], Sequence[QueueSpec]],
-) -> Callable[[Runtime], Sequence[QueueSpec]]:
-    """Register a function that names the queues a domain needs (evaluated when the engine starts)."""
-    _declared.queues.append(provider)
-    return provider
-
-
-def declare_schedule(name: str, cron: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Run a (scheduled_time, context) workflow on a cron schedule, once per tick across executors."""
-
-    def register(workflow: Callable[..., Any]) -> Callable[..., Any]:
-        _declared.schedules.append(ScheduleSpec(name, workflow, cron))
-        return workflow
-
-    return register
-
-
-def current_runtime() -> Runtime:
-    if _current is None:
-        raise RuntimeError("no engine is executing workflows in this process")
-    return _current
 
 
 def system_database_url(settings: Settings) -> str:
@@ -104,13 +68,6 @@ def system_database_url(settings: Settings) -> str:
     return sync_url(database_url)
 
 
-def _import_jobs() -> None:
-    """Workflows register with DBOS when their module is imported, which must precede launch."""
-    importlib.import_module("seecodes.runs.jobs")
-    with contextlib.suppress(ModuleNotFoundError):  # the Jira connector's jobs, when installed
-        importlib.import_module("seecodes.jira.jobs")
-
-
 class Engine:
     """Starts DBOS in the shape the settings ask for and enqueues and cancels workflows."""
 
@@ -121,22 +78,24 @@ class Engine:
         self._launched = False
 
     @property
-    def executes(self) -> bool:
+    def executing(self) -> bool:
         return self._launched
 
-    async def start(self, runtime: Runtime, *, execute: bool) -> None:
-        """execute=True: launch DBOS here and run workflows; False: enqueue-only client."""
-        global _current
-        _import_jobs()
+    async def start(
+        self, *, execute: bool, queues: Sequence[QueueSpec] = (), schedules: Sequence[ScheduleSpec] = ()
+    ) -> None:
+        """execute=True: launch DBOS here and run workflows; False: enqueue-only client.
+
+        DBOS launches once per process, so one engine per process executes."""
         if not execute:
             # lazy: an API process holds no system-database connections until it first enqueues.
             self._client = await asyncio.to_thread(
                 DBOSClient, system_database_url=self._url, application_name=APP_NAME, lazy=True
             )
             return
-        if _current is not None:
-            raise RuntimeError("one engine per process executes workflows")
-        _current = runtime
+        if DBOS_LAUNCHED.engine is not None:
+            raise RuntimeError("one engine per process executes workflows (DBOS launches once per process)")
+        DBOS_LAUNCHED.engine = self
         if is_sqlite(self._url):
             Path(self._url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         DBOS(
@@ -149,7 +108,6 @@ class Engine:
                 "notification_listener_polling_interval_sec": 0.1,
             }
         )
-        queues = [spec for provider in _declared.queues for spec in provider(runtime)]
         DBOS.listen_queues([spec.name for spec in queues if spec.listen])
         # On the event loop's own thread: DBOS runs async workflows on the loop that launched it.
         DBOS.launch()
@@ -162,12 +120,12 @@ class Engine:
                 polling_interval_sec=spec.poll_seconds or self._settings.run_queue_poll_seconds,
                 on_conflict="always_update",
             )
-        if _declared.schedules:
-            schedules: list[ScheduleInput] = [
+        if schedules:
+            inputs: list[ScheduleInput] = [
                 {"schedule_name": spec.name, "workflow_fn": spec.workflow, "schedule": spec.cron}
-                for spec in _declared.schedules
+                for spec in schedules
             ]
-            await DBOS.apply_schedules_async(schedules)
+            await DBOS.apply_schedules_async(inputs)
         _log.info("engine_started", executor=self._executor_id(), shape=self._settings.run_execution.value)
 
     def _executor_id(self) -> str:
@@ -175,26 +133,28 @@ class Engine:
             return self._settings.worker_id
         return "local"
 
-    async def enqueue(
-        self,
-        *,
-        queue: str,
-        workflow: str,
-        workflow_id: str,
-        args: Sequence[Any] = (),
-        partition_key: str | None = None,
-        delay_seconds: float | None = None,
-        deduplication_id: str | None = None,
-    ) -> None:
+    async def dispatch(self, action: AfterCommit) -> None:
+        """What a unit of work recorded for after its commit (`db.after_commit`)."""
+        if isinstance(action, Enqueue):
+            await self.enqueue(action)
+        else:
+            await self.cancel(action.workflow_id)
+
+    async def enqueue(self, job: Enqueue) -> None:
         """Enqueue by name, so the process that executes may be another one."""
-        options: EnqueueOptions = {"queue_name": queue, "workflow_name": workflow, "workflow_id": workflow_id}
-        if partition_key is not None:
-            options["queue_partition_key"] = partition_key
-        if delay_seconds:
-            options["delay_seconds"] = delay_seconds
-        if deduplication_id is not None:
-            options["deduplication_id"] = deduplication_id
+        options: EnqueueOptions = {
+            "queue_name": job.queue,
+            "workflow_name": job.workflow,
+            "workflow_id": job.workflow_id,
+        }
+        if job.partition_key is not None:
+            options["queue_partition_key"] = job.partition_key
+        if job.delay_seconds:
+            options["delay_seconds"] = job.delay_seconds
+        if job.deduplication_id is not None:
+            options["deduplication_id"] = job.deduplication_id
             options["duplication_policy"] = "return-existing"
+        args = job.args
         if self._launched:
             await DBOS.enqueue_workflow_with_options_async(options, *args)
         elif self._client is not None:
@@ -209,17 +169,26 @@ class Engine:
             await self._client.cancel_workflow_async(workflow_id)
 
     async def stop(self) -> None:
-        global _current
         if self._launched:
             DBOS.destroy(workflow_completion_timeout_sec=0)
             # DBOS installed its own default executor on this loop and has just shut it down;
             # asyncio.to_thread must keep working for whatever the loop runs next.
             asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
             self._launched = False
-            _current = None
+            DBOS_LAUNCHED.engine = None
         if self._client is not None:
             await asyncio.to_thread(self._client.destroy)
             self._client = None
+
+
+@dataclass(slots=True)
+class _Launched:
+    engine: Engine | None = None
+
+
+# DBOS itself is process-wide (one launched instance per process); this remembers which engine
+# launched it, so a second one is refused instead of silently sharing it.
+DBOS_LAUNCHED = _Launched()
 
 
 def migrate_system_database(settings: Settings) -> None:

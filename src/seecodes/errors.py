@@ -26,9 +26,6 @@ class SeecodesError(Exception):
     status_code: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
     default_detail: ClassVar[str] = "The request could not be processed."
-    # A refusal that is itself a state change (revoking a chain after a replay) must be committed
-    # even though the request fails; the transaction helper commits instead of rolling back.
-    keeps_writes: ClassVar[bool] = False
 
     def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None) -> None:
         self.detail = detail or self.default_detail
@@ -80,13 +77,11 @@ class RequestKeyExpired(RequestKeyRejected):
 
 class RequestKeyReplayed(RequestKeyRejected):
     code = "request_key_replayed"
-    keeps_writes = True
     default_detail = "The Jira request key was already used; its chain is revoked. Bootstrap with POST /v1/jira/request-key."
 
 
 class RequestKeyMismatch(RequestKeyRejected):
     code = "request_key_mismatch"
-    keeps_writes = True
     default_detail = "The Jira request key belongs to another installation or user; its chain is revoked."
 
 
@@ -102,7 +97,6 @@ class LaunchCodeExpired(LaunchCodeRejected):
 
 class LaunchCodeReplayed(LaunchCodeRejected):
     code = "launch_code_replayed"
-    keeps_writes = True
     default_detail = "The launch code was already exchanged; the permit it minted is revoked."
 
 

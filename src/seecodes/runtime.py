@@ -1,18 +1,34 @@
-"""The long-lived objects one process needs, built once from Settings and kept on app.state."""
+"""The long-lived objects one process needs, as the edges see them.
+
+`bootstrap.build_runtime` fills it; routes (through `deps.py`), jobs and the CLI unpack it and hand
+services exactly the collaborators they touch. Services never see a `Runtime`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-from seecodes.config import Settings, SettingsError
+from seecodes.config import Settings
 from seecodes.db import Database
-from seecodes.engine import Engine
+from seecodes.engine import Engine, QueueSpec, ScheduleSpec
 from seecodes.kit.clock import Clock
-from seecodes.runs.catalog import Catalog, load_catalog
-from seecodes.runs.storage import ObjectStorage, build_storage
-from seecodes.security.dev_keys import jwks_document, load_or_create_private_key
-from seecodes.security.forge import ForgeVerifier, JwksKeys
+from seecodes.runs.catalog import Catalog
+from seecodes.runs.storage import ObjectStorage
+from seecodes.security.callers import ForgeTokenSink
+from seecodes.security.forge import ForgeVerifier
 from seecodes.security.permits import PermitCodec
+from seecodes.tasks.service import ProgressListener
+from seecodes.telemetry.limiter import RateLimiter
+
+
+@dataclass(frozen=True, slots=True)
+class Workflows:
+    """What this process can execute: every domain's queues (named when the engine starts, from
+    the catalog of that moment) and schedules. The composition root collects them."""
+
+    queues: Sequence[Callable[[Runtime], Sequence[QueueSpec]]] = ()
+    schedules: Sequence[ScheduleSpec] = ()
 
 
 @dataclass
@@ -25,49 +41,61 @@ class Runtime:
     engine: Engine
     catalog: Catalog
     storage: ObjectStorage
+    telemetry_limiter: RateLimiter
+    # Ports the connector fills: security keeps the Forge system token through it, and a saved
+    # progress report is handed to it inside the POST's transaction. Both do nothing by default.
+    forge_tokens: ForgeTokenSink
+    progress_listeners: Sequence[ProgressListener] = ()
+    workflows: Workflows = field(default_factory=Workflows)
 
     async def start(self, *, execute_runs: bool) -> None:
         """execute_runs: this process runs workflows (in-process shape, or a worker); else it only enqueues."""
         await self.storage.ensure_bucket()
-        await self.engine.start(self, execute=execute_runs)
+        if execute_runs:
+            _executing.bind(self)
+        await self.engine.start(
+            execute=execute_runs,
+            queues=[spec for provider in self.workflows.queues for spec in provider(self)],
+            schedules=self.workflows.schedules,
+        )
 
     async def close(self) -> None:
         await self.engine.stop()
+        _executing.release(self)
+        await self.telemetry_limiter.close()
         await self.storage.close()
         await self.db.dispose()
 
 
-def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
-    clock = clock or Clock()
-    return Runtime(
-        settings=settings,
-        clock=clock,
-        db=Database(
-            settings.effective_database_url,
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
-            connect_timeout=settings.database_connect_timeout_seconds,
-            pool_timeout=settings.database_pool_timeout_seconds,
-        ),
-        forge=ForgeVerifier(
-            _forge_keys(settings, clock), app_id=settings.effective_forge_app_id, clock=clock
-        ),
-        permits=PermitCodec(settings.signing_secrets(), clock),
-        engine=Engine(settings),
-        catalog=load_catalog(settings.models_file),
-        storage=build_storage(settings, clock),
-    )
+class _Executing:
+    """The runtime whose engine executes workflows in this process.
+
+    DBOS calls a workflow with its arguments only and launches once per process, so the jobs
+    modules find their collaborators here. A runtime whose engine has stopped may be replaced
+    (tests build one runtime after another in one process)."""
+
+    def __init__(self) -> None:
+        self._runtime: Runtime | None = None
+
+    def bind(self, runtime: Runtime) -> None:
+        current = self._runtime
+        if current is not None and current is not runtime and current.engine.executing:
+            raise RuntimeError("another runtime executes workflows in this process")
+        self._runtime = runtime
+
+    def release(self, runtime: Runtime) -> None:
+        if self._runtime is runtime:
+            self._runtime = None
+
+    def get(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("no runtime executes workflows in this process")
+        return self._runtime
 
 
-def _forge_keys(settings: Settings, clock: Clock) -> JwksKeys:
-    if settings.uses_dev_forge_key:
-        key = load_or_create_private_key(settings.dev_forge_key_path)
-        return JwksKeys.from_document(jwks_document(key), clock)
-    if not settings.forge_jwks_url:
-        raise SettingsError("SEECODES_FORGE_JWKS_URL is required outside dev")
-    return JwksKeys(
-        settings.forge_jwks_url,
-        cache_seconds=settings.forge_jwks_cache_seconds,
-        cooldown_seconds=settings.forge_jwks_refetch_cooldown_seconds,
-        clock=clock,
-    )
+_executing = _Executing()
+
+
+def executing_runtime() -> Runtime:
+    """For `jobs.py` modules only: the collaborators of the process's executing engine."""
+    return _executing.get()

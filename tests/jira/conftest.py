@@ -98,6 +98,6 @@ async def connected(
 async def engine(app: FastAPI, clock: FixedClock) -> AsyncIterator[None]:
     """DBOS executing workflows in this process (one per process: stopped before the next test)."""
     runtime = runtime_of(app)
-    await runtime.engine.start(runtime, execute=True)
+    await runtime.start(execute_runs=True)
     yield
     await runtime.engine.stop()

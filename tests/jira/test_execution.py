@@ -16,8 +16,8 @@ from seecodes.config import Settings
 from seecodes.jira.execution import generator
 from seecodes.models import ExecutionTicket, Run
 from seecodes.runs.catalog import Catalog, ModelSpec
+from seecodes.runs.layout import output_key
 from seecodes.runs.providers.base import StreamEvent, TextDelta, Usage
-from seecodes.runs.service import output_key
 from tests.conftest import FixedClock, runtime_of
 from tests.support.fake_atlassian import FakeAtlassian
 from tests.support.forge import CLOUD_A, INSTALLATION_A, JiraAppClient

@@ -147,7 +147,7 @@ async def test_a_token_kept_from_instances_me_writes_progress_without_oauth(
     permit = await installed.permit(project="AUTH", task="AUTH-128")  # no token on this one
     status = (await installed.call("GET", "/v1/integrations/jira/status")).json()
     runtime = runtime_of(app)
-    await runtime.engine.start(runtime, execute=True)
+    await runtime.start(execute_runs=True)
     try:
         saved = await client.post(
             "/v1/tasks/AUTH-128/progress",

@@ -41,7 +41,7 @@ async def test_no_jira_token_reaches_a_log_line(
         json={"ticketIds": [generated.json()["tickets"][0]["id"]], "projectKey": "AUTH"},
     )
     runtime = runtime_of(app)
-    await runtime.engine.start(runtime, execute=True)
+    await runtime.start(execute_runs=True)
     try:
         await client.post(
             "/v1/tasks/AUTH-128/progress",

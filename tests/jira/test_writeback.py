@@ -175,7 +175,7 @@ async def test_a_failed_enqueue_is_caught_up_by_the_sweep(
 ) -> None:
     await _post(client, permit)  # no engine: the enqueue fails, the POST does not
     runtime = runtime_of(app)
-    await runtime.engine.start(runtime, execute=True)
+    await runtime.start(execute_runs=True)
     try:
         clock.advance(runtime.settings.jira_max_retry_after_seconds + 120)
 
@@ -213,7 +213,7 @@ async def test_the_forge_system_token_writes_when_there_is_no_oauth_connection(
     permit = await installed.permit(project="AUTH", task="AUTH-128")
     status = (await installed.call("GET", "/v1/integrations/jira/status")).json()
     runtime = runtime_of(app)
-    await runtime.engine.start(runtime, execute=True)
+    await runtime.start(execute_runs=True)
     try:
         await _post(client, permit)
         await _wait_for(client, permit, "synced")

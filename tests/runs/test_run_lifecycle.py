@@ -20,7 +20,7 @@ from sqlalchemy import select
 from seecodes.installations import service as installations
 from seecodes.installations.repository import credit_balance
 from seecodes.models import CreditLedgerEntry
-from seecodes.runs import execution
+from seecodes.runs import jobs as run_jobs
 from seecodes.runs import repository as runs_repository
 from seecodes.runs.tokens import count_tokens
 from tests.conftest import FixedClock, runtime_of
@@ -492,9 +492,9 @@ async def test_uploads_are_purged_after_their_retention_and_the_output_stays(
     upload = f"runs/{run_id}/input/list.md"
 
     await _settled_ago(app, run_id, 47)
-    early = await execution.purge_uploads(runtime)
+    early = await run_jobs.purge_uploads_step()
     await _settled_ago(app, run_id, 49)
-    purged = await execution.purge_uploads(runtime)
+    purged = await run_jobs.purge_uploads_step()
 
     assert (early, purged) == (0, 1)
     assert await runtime.storage.size(upload) is None
@@ -503,7 +503,7 @@ async def test_uploads_are_purged_after_their_retention_and_the_output_stays(
     assert "uploaded context purged (retention)" in logs.text
     rerun = await client.post(f"/v1/tasks/{run_id}/rerun", headers=auth(permit))
     assert rerun.status_code == 409, rerun.text
-    assert await execution.purge_uploads(runtime) == 0  # once per run
+    assert await run_jobs.purge_uploads_step() == 0  # once per run
 
 
 async def test_outputs_and_logs_are_deleted_after_the_artifact_retention_and_billing_stays(
@@ -518,16 +518,16 @@ async def test_outputs_and_logs_are_deleted_after_the_artifact_retention_and_bil
     runtime = runtime_of(app)
     run_id = await _succeeded_run(client, app, permit, fake_openai)
     await _settled_ago(app, run_id, 24 * 400)
-    assert await execution.purge_artifacts(runtime) == 0  # 0 days (the default): kept for ever
+    assert await run_jobs.purge_artifacts_step() == 0  # 0 days (the default): kept for ever
     monkeypatch.setattr(
         runtime, "settings", runtime.settings.model_copy(update={"artifacts_retention_days": 7})
     )
     balance_before = await balance(app)
 
     await _settled_ago(app, run_id, 24 * 6)
-    early = await execution.purge_artifacts(runtime)
+    early = await run_jobs.purge_artifacts_step()
     await _settled_ago(app, run_id, 24 * 8)
-    purged = await execution.purge_artifacts(runtime)
+    purged = await run_jobs.purge_artifacts_step()
 
     assert (early, purged) == (0, 1)
     assert await runtime.storage.size(f"runs/{run_id}/output/output.md") is None

@@ -10,8 +10,7 @@ from seecodes.analytics import service
 from seecodes.analytics.schemas import TeamCompetitionQuery, TeamCompetitionResponse
 from seecodes.deps import RuntimeDep, SessionDep
 from seecodes.errors import HintMismatch, responses
-from seecodes.security.deps import JiraAppCaller
-from seecodes.security.routes import REQUEST_KEY_ERRORS
+from seecodes.security.deps import REQUEST_KEY_ERRORS, JiraAppCaller
 
 router = APIRouter(tags=["telemetry"])
 

@@ -8,8 +8,7 @@ from seecodes.deps import RuntimeDep, SessionDep
 from seecodes.errors import HintMismatch, InvalidInput, responses
 from seecodes.installations import metrics
 from seecodes.installations.metrics_schemas import InstanceMetricsReport
-from seecodes.security.deps import JiraAppCaller
-from seecodes.security.routes import REQUEST_KEY_ERRORS
+from seecodes.security.deps import REQUEST_KEY_ERRORS, JiraAppCaller
 from seecodes.tasks.schemas import OkResponse
 
 router = APIRouter(tags=["telemetry"])

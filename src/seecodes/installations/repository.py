@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.kit.sql import dialect_insert
 from seecodes.models import CreditLedgerEntry, Installation
+from seecodes.models.installation import InstallationStatus
 
 
 async def get(session: AsyncSession, installation_id: str) -> Installation | None:
@@ -26,7 +27,7 @@ async def newest_for_cloud(session: AsyncSession, cloud_id: str) -> Installation
     return (
         await session.execute(
             select(Installation)
-            .where(Installation.cloud_id == cloud_id, Installation.status == "active")
+            .where(Installation.cloud_id == cloud_id, Installation.status == InstallationStatus.ACTIVE.value)
             .order_by(Installation.updated_at.desc())
             .limit(1)
         )

@@ -8,8 +8,7 @@ from seecodes.deps import SessionDep
 from seecodes.errors import HintMismatch, responses
 from seecodes.installations import service
 from seecodes.installations.schemas import InstanceResponse
-from seecodes.security.deps import JiraAppCaller
-from seecodes.security.routes import REQUEST_KEY_ERRORS
+from seecodes.security.deps import REQUEST_KEY_ERRORS, JiraAppCaller
 
 router = APIRouter(tags=["instances"])
 

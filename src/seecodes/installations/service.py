@@ -10,6 +10,7 @@ from seecodes.errors import HintMismatch, InstallationInactive, InvalidInput, No
 from seecodes.installations import repository
 from seecodes.kit.clock import Clock, to_epoch
 from seecodes.models import CreditLedgerEntry, Installation
+from seecodes.models.installation import InstallationStatus
 from seecodes.security.forge import ForgeIdentity
 
 MAX_CREDIT_GRANT = 10**9
@@ -24,7 +25,7 @@ async def sync_from_forge(session: AsyncSession, clock: Clock, identity: ForgeId
             "id": identity.installation_id,
             "cloud_id": identity.cloud_id,
             "site_url": identity.site_url,
-            "status": "active",
+            "status": InstallationStatus.ACTIVE.value,
             "app_id": identity.app_id,
             "environment_type": identity.environment_type,
             "license_active": identity.license_active,

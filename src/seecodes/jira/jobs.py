@@ -12,13 +12,13 @@ Two stages, because DBOS 3.4 refuses deduplication on a partitioned queue:
    Retry-After and try again, at most `jira_max_retries` times; a Retry-After beyond
    `jira_max_retry_after_seconds` gives up at once. Giving up marks the sync failed with the reason.
 
-A report whose enqueue failed (engine down, process died right after the POST) is found by the
-minute sweep, or by the next POST for the issue.
+The POST records the request and its stage-1 enqueue in its own transaction
+(`writeback.progress_saved`); a report whose enqueue failed (engine down, process died right after
+the commit) is found by the minute sweep, or by the next POST for the issue.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,17 +26,15 @@ from typing import Any
 from dbos import DBOS
 
 from seecodes.config import Settings
-from seecodes.engine import QueueSpec, current_runtime, declare_queues, declare_schedule
+from seecodes.engine import QueueSpec, ScheduleSpec
 from seecodes.jira import repository, writeback
+from seecodes.jira.writeback import DEBOUNCE_QUEUE, DEBOUNCED_WORKFLOW, SITE_QUEUE, WRITE_WORKFLOW
+from seecodes.kit.jobs import Enqueue
 from seecodes.kit.logging import get_logger
-from seecodes.runtime import Runtime
+from seecodes.runtime import Runtime, executing_runtime
 
 _log = get_logger("seecodes.jira.jobs")
 
-DEBOUNCE_QUEUE = "seecodes.jira.debounce"
-SITE_QUEUE = "seecodes.jira.site"
-DEBOUNCED_WORKFLOW = "seecodes.jira.progress_debounced"
-WRITE_WORKFLOW = "seecodes.jira.write_progress"
 SWEEP_BATCH = 100
 MAX_CATCH_UP_ROUNDS = 3
 # Back-off for network failures and 5xx when Jira gives no Retry-After.
@@ -55,7 +53,6 @@ def queue_poll_seconds(settings: Settings) -> float:
     )
 
 
-@declare_queues
 def jira_queues(runtime: Runtime) -> Sequence[QueueSpec]:
     poll = queue_poll_seconds(runtime.settings)
     return [
@@ -64,47 +61,10 @@ def jira_queues(runtime: Runtime) -> Sequence[QueueSpec]:
     ]
 
 
-async def progress_saved(
-    runtime: Runtime, *, installation_id: str, project_id: str, task_id: str, report_id: int
-) -> None:
-    """Called after the progress POST committed (never before, never inside its transaction).
-    Never raises: the IDE's POST must not fail or wait because of Jira."""
-    try:
-        if await writeback.request(
-            runtime,
-            installation_id=installation_id,
-            project_id=project_id,
-            task_id=task_id,
-            report_id=report_id,
-        ):
-            await enqueue_debounced(
-                runtime, installation_id=installation_id, project_id=project_id, task_id=task_id
-            )
-    except Exception as error:  # the sweep or the next POST catches up
-        _log.warning(
-            "jira_writeback_enqueue_failed",
-            installation=installation_id,
-            task=task_id,
-            error_type=type(error).__name__,
-        )
-
-
-async def enqueue_debounced(runtime: Runtime, *, installation_id: str, project_id: str, task_id: str) -> None:
-    await runtime.engine.enqueue(
-        queue=DEBOUNCE_QUEUE,
-        workflow=DEBOUNCED_WORKFLOW,
-        workflow_id=f"jira-progress-{uuid.uuid4().hex}",
-        args=(installation_id, project_id, task_id),
-        delay_seconds=runtime.settings.jira_debounce_seconds,
-        deduplication_id=f"jira-progress:{installation_id}:{project_id}:{task_id}",
-    )
-
-
 @DBOS.step(name="seecodes.jira.site_of")
 async def site_of_step(installation_id: str) -> str | None:
     """The cloudId writes for this installation go to (no token is read)."""
-    runtime = current_runtime()
-    async with runtime.db.transaction() as session:
+    async with executing_runtime().db.transaction() as session:
         connection = await repository.live_connection(session, installation_id)
         if connection is not None and connection.is_active:
             return connection.cloud_id
@@ -120,20 +80,28 @@ async def progress_debounced(installation_id: str, project_id: str, task_id: str
             installation_id, project_id, task_id, None, "no_active_integration: nothing to write with"
         )
         return "no_access"
-    await current_runtime().engine.enqueue(
-        queue=SITE_QUEUE,
-        workflow=WRITE_WORKFLOW,
-        workflow_id=f"{DBOS.workflow_id}-write",
-        args=(installation_id, project_id, task_id),
-        partition_key=cloud_id,
+    await executing_runtime().engine.enqueue(
+        Enqueue(
+            queue=SITE_QUEUE,
+            workflow=WRITE_WORKFLOW,
+            workflow_id=f"{DBOS.workflow_id}-write",
+            args=(installation_id, project_id, task_id),
+            partition_key=cloud_id,
+        )
     )
     return "handed_over"
 
 
 @DBOS.step(name="seecodes.jira.write_once")
 async def write_once_step(installation_id: str, project_id: str, task_id: str) -> dict[str, Any]:
+    runtime = executing_runtime()
     attempt = await writeback.write_once(
-        current_runtime(), installation_id=installation_id, project_id=project_id, task_id=task_id
+        runtime.db,
+        runtime.clock,
+        runtime.settings,
+        installation_id=installation_id,
+        project_id=project_id,
+        task_id=task_id,
     )
     return attempt.as_dict()  # checkpointed by DBOS: holds no token
 
@@ -141,7 +109,7 @@ async def write_once_step(installation_id: str, project_id: str, task_id: str) -
 @DBOS.step(name="seecodes.jira.still_pending")
 async def still_pending_step(installation_id: str, project_id: str, task_id: str) -> bool:
     return await writeback.still_pending(
-        current_runtime(), installation_id=installation_id, project_id=project_id, task_id=task_id
+        executing_runtime().db, installation_id=installation_id, project_id=project_id, task_id=task_id
     )
 
 
@@ -149,8 +117,10 @@ async def still_pending_step(installation_id: str, project_id: str, task_id: str
 async def fail_step(
     installation_id: str, project_id: str, task_id: str, report_id: int | None, reason: str
 ) -> None:
+    runtime = executing_runtime()
     await writeback.mark_failed(
-        current_runtime(),
+        runtime.db,
+        runtime.clock,
         installation_id=installation_id,
         project_id=project_id,
         task_id=task_id,
@@ -161,7 +131,7 @@ async def fail_step(
 
 @DBOS.workflow(name=WRITE_WORKFLOW)
 async def write_progress(installation_id: str, project_id: str, task_id: str) -> str:
-    settings = current_runtime().settings
+    settings = executing_runtime().settings
     retries = rounds = 0
     while True:
         attempt = writeback.Attempt.from_dict(await write_once_step(installation_id, project_id, task_id))
@@ -193,7 +163,7 @@ async def write_progress(installation_id: str, project_id: str, task_id: str) ->
 
 @DBOS.step(name="seecodes.jira.requeue_stale")
 async def requeue_stale_step() -> int:
-    runtime = current_runtime()
+    runtime = executing_runtime()
     settings = runtime.settings
     # Long enough that a job still sleeping through its Retry-After is not doubled.
     grace = timedelta(seconds=settings.jira_debounce_seconds + settings.jira_max_retry_after_seconds + 60)
@@ -203,15 +173,19 @@ async def requeue_stale_step() -> int:
         )
         keys = [(sync.installation_id, sync.project_id, sync.task_id) for sync in stale]
     for installation_id, project_id, task_id in keys:
-        await enqueue_debounced(
-            runtime, installation_id=installation_id, project_id=project_id, task_id=task_id
+        await runtime.engine.enqueue(
+            writeback.debounced_write(
+                installation_id, project_id, task_id, delay_seconds=settings.jira_debounce_seconds
+            )
         )
     return len(keys)
 
 
-@declare_schedule("seecodes.jira.sweep", "* * * * *")
 @DBOS.workflow(name="seecodes.jira.sweep")
 async def sweep(scheduled_time: datetime, context: Any) -> None:
     requeued = await requeue_stale_step()
     if requeued:
         _log.info("jira_writeback_requeued", count=requeued)
+
+
+SCHEDULES = (ScheduleSpec("seecodes.jira.sweep", sweep, "* * * * *"),)

@@ -1,7 +1,8 @@
 """The OAuth 2.0 (3LO) round trip: connect, callback, site choice, disconnect.
 
-No database transaction is held across a call to Atlassian: the state is consumed (and committed)
-first, the code exchanged and the sites read next, and the connection stored last.
+No database transaction is held across a call to Atlassian: in the callback the state is consumed
+(and committed) first, the code exchanged and the sites read next, and the connection stored last,
+so `complete_callback` takes the `Database`. The other steps are one request transaction each.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.config import Settings
+from seecodes.db import Database
 from seecodes.errors import JiraSiteChoice, NoActiveIntegration
 from seecodes.installations import repository as installations
 from seecodes.jira import repository
@@ -24,8 +26,8 @@ from seecodes.kit.clock import Clock
 from seecodes.kit.logging import get_logger
 from seecodes.kit.secrets import hash_secret
 from seecodes.models import JiraConnection, JiraOAuthState
-from seecodes.runtime import Runtime
-from seecodes.security.operators import InstallationManager
+from seecodes.models.jira import ConnectionState
+from seecodes.security.callers import InstallationManager
 
 _log = get_logger("seecodes.jira")
 
@@ -44,17 +46,6 @@ class ConnectStart:
 class CallbackOutcome:
     result: CallbackResult
     reason: str | None = None
-
-
-async def start_connect(runtime: Runtime, manager: InstallationManager) -> ConnectStart:
-    async with runtime.db.transaction() as session:
-        return await issue_state(
-            session,
-            runtime.settings,
-            runtime.clock,
-            installation_id=manager.installation_id,
-            actor=manager.actor,
-        )
 
 
 async def issue_state(
@@ -86,13 +77,13 @@ async def issue_state(
 
 
 async def complete_callback(
-    runtime: Runtime, *, code: str | None, state: str | None, error: str | None
+    db: Database, clock: Clock, settings: Settings, *, code: str | None, state: str | None, error: str | None
 ) -> CallbackOutcome:
     """Never raises for an expected outcome: the browser is redirected with the result either way."""
     if not state:
         return CallbackOutcome("error", "state_missing")
-    now = runtime.clock.utcnow()
-    async with runtime.db.transaction() as session:
+    now = clock.utcnow()
+    async with db.transaction() as session:
         taken = await repository.take_state(session, hash_secret(state))
     if taken is None:
         return CallbackOutcome("error", "state_invalid")  # unknown, or already used
@@ -105,7 +96,6 @@ async def complete_callback(
         )
     if not code:
         return CallbackOutcome("error", "code_missing")
-    settings = runtime.settings
     try:
         async with http_client(settings) as http:
             oauth = oauth_client(settings, http)
@@ -119,7 +109,7 @@ async def complete_callback(
     if not sites:
         return CallbackOutcome("error", "no_jira_site")
     cipher = cipher_for(settings)
-    async with runtime.db.transaction() as session:
+    async with db.transaction() as session:
         installation = await installations.get(session, installation_id)
         if installation is None:
             return CallbackOutcome("error", "installation_unknown")
@@ -132,7 +122,7 @@ async def complete_callback(
             await session.flush()
         connection = JiraConnection(
             installation_id=installation_id,
-            status="choosing_site",
+            status=ConnectionState.CHOOSING_SITE.value,
             scopes=tokens.scope[:1000],
             available_sites=[site.as_dict() for site in sites],
             access_token_encrypted=cipher.encrypt(tokens.access_token),
@@ -151,32 +141,31 @@ async def complete_callback(
     return CallbackOutcome("connected" if connection.is_active else "choose_site")
 
 
-async def choose_site(runtime: Runtime, manager: InstallationManager, cloud_id: str) -> JiraConnection:
+async def choose_site(
+    session: AsyncSession, clock: Clock, manager: InstallationManager, cloud_id: str
+) -> JiraConnection:
     """Complete a grant that reaches several sites. The site must be the installation's own when
     the installation knows it: progress is written to that site's issues."""
-    now = runtime.clock.utcnow()
-    async with runtime.db.transaction() as session:
-        connection = await repository.live_connection(session, manager.installation_id)
-        if connection is None or connection.status != "choosing_site":
-            raise JiraSiteChoice("There is no pending Jira site choice for this installation.")
-        site = next((site for site in connection.available_sites or [] if site.get("id") == cloud_id), None)
-        if site is None:
-            raise JiraSiteChoice("The cloudId is not one of the sites this grant reaches.")
-        installation = await installations.get(session, manager.installation_id)
-        if installation is not None and installation.cloud_id not in (None, cloud_id):
-            raise JiraSiteChoice("The installation belongs to another Jira site; choose that one.")
-        connection.activate(site, now)
-        await session.flush()
-        return connection
+    now = clock.utcnow()
+    connection = await repository.live_connection(session, manager.installation_id)
+    if connection is None or connection.status != ConnectionState.CHOOSING_SITE:
+        raise JiraSiteChoice("There is no pending Jira site choice for this installation.")
+    site = next((site for site in connection.available_sites or [] if site.get("id") == cloud_id), None)
+    if site is None:
+        raise JiraSiteChoice("The cloudId is not one of the sites this grant reaches.")
+    installation = await installations.get(session, manager.installation_id)
+    if installation is not None and installation.cloud_id not in (None, cloud_id):
+        raise JiraSiteChoice("The installation belongs to another Jira site; choose that one.")
+    connection.activate(site, now)
+    await session.flush()
+    return connection
 
 
-async def disconnect(runtime: Runtime, manager: InstallationManager) -> JiraConnection:
+async def disconnect(session: AsyncSession, clock: Clock, manager: InstallationManager) -> JiraConnection:
     """Soft: the row stays for audit, inactive, with its tokens cleared."""
-    now = runtime.clock.utcnow()
-    async with runtime.db.transaction() as session:
-        connection = await repository.live_connection(session, manager.installation_id)
-        if connection is None:
-            raise NoActiveIntegration()
-        connection.disconnect(f"disconnected by {manager.actor}", now)
-        await session.flush()
-        return connection
+    connection = await repository.live_connection(session, manager.installation_id)
+    if connection is None:
+        raise NoActiveIntegration()
+    connection.disconnect(f"disconnected by {manager.actor}", clock.utcnow())
+    await session.flush()
+    return connection

@@ -16,6 +16,7 @@ from seecodes.models import (
     JiraIssueSync,
     JiraOAuthState,
 )
+from seecodes.models.jira import ConnectionState
 
 _Owned = type[JiraConnection] | type[JiraForgeToken] | type[JiraIssueSync] | type[ExecutionTicket]
 
@@ -52,7 +53,8 @@ async def live_connection(session: AsyncSession, installation_id: str) -> JiraCo
     return (
         await session.execute(
             select(JiraConnection).where(
-                _of(JiraConnection, installation_id), JiraConnection.status != "disconnected"
+                _of(JiraConnection, installation_id),
+                JiraConnection.status != ConnectionState.DISCONNECTED.value,
             )
         )
     ).scalar_one_or_none()
@@ -137,7 +139,7 @@ async def has_write_access(session: AsyncSession, installation_id: str, now: dat
     connected = await session.scalar(
         select(func.count())
         .select_from(JiraConnection)
-        .where(_of(JiraConnection, installation_id), JiraConnection.status == "active")
+        .where(_of(JiraConnection, installation_id), JiraConnection.status == ConnectionState.ACTIVE.value)
     )
     if connected:
         return True

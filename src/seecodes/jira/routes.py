@@ -9,21 +9,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from seecodes.deps import RuntimeDep
-from seecodes.errors import (
-    InstallationMismatch,
-    InstallationNotFound,
-    InvalidInput,
-    InvalidOperatorToken,
-    JiraNotConfigured,
-    JiraRateLimited,
-    JiraReauthorizationRequired,
-    JiraRequestRefused,
-    JiraSiteChoice,
-    JiraUnavailable,
-    NoActiveIntegration,
-    responses,
-)
+from seecodes.deps import RuntimeDep, SessionDep
+from seecodes.errors import JiraNotConfigured, JiraSiteChoice, NoActiveIntegration, responses
 from seecodes.jira import oauth, service
 from seecodes.jira.schemas import (
     ConnectResponse,
@@ -32,26 +19,10 @@ from seecodes.jira.schemas import (
     SiteChoice,
     StatusResponse,
 )
-from seecodes.security.operators import InstallationManagerCaller
-from seecodes.security.routes import REQUEST_KEY_ERRORS
+from seecodes.jira.service import JIRA_CALL_ERRORS
+from seecodes.security.deps import MANAGER_ERRORS, InstallationManagerCaller
 
 router = APIRouter(prefix="/v1/integrations/jira", tags=["jira"])
-
-MANAGER_ERRORS = (
-    *REQUEST_KEY_ERRORS,
-    InvalidOperatorToken,
-    InstallationMismatch,
-    InstallationNotFound,
-    InvalidInput,
-)
-JIRA_CALL_ERRORS = (
-    NoActiveIntegration,
-    JiraReauthorizationRequired,
-    JiraUnavailable,
-    JiraRequestRefused,
-    JiraRateLimited,
-    JiraNotConfigured,
-)
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 _DONE_MESSAGES = {
     "connected": "Jira is connected.",
@@ -65,8 +36,12 @@ _DONE_MESSAGES = {
     summary="Start an OAuth 2.0 (3LO) connection: the authorize URL and its one-time state",
     responses=responses(*MANAGER_ERRORS, JiraNotConfigured),
 )
-async def connect(runtime: RuntimeDep, manager: InstallationManagerCaller) -> ConnectResponse:
-    started = await oauth.start_connect(runtime, manager)
+async def connect(
+    runtime: RuntimeDep, session: SessionDep, manager: InstallationManagerCaller
+) -> ConnectResponse:
+    started = await oauth.issue_state(
+        session, runtime.settings, runtime.clock, installation_id=manager.installation_id, actor=manager.actor
+    )
     return ConnectResponse(authUrl=started.auth_url, state=started.state, expiresAt=started.expires_at)
 
 
@@ -85,7 +60,9 @@ async def callback(
     state: Annotated[str | None, Query(max_length=256)] = None,
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> RedirectResponse:
-    outcome = await oauth.complete_callback(runtime, code=code, state=state, error=error)
+    outcome = await oauth.complete_callback(
+        runtime.db, runtime.clock, runtime.settings, code=code, state=state, error=error
+    )
     query = {"jira": outcome.result, **({"reason": outcome.reason} if outcome.reason else {})}
     target = runtime.settings.jira_done_url
     separator = "&" if "?" in target else "?"
@@ -116,15 +93,21 @@ async def done(
     responses=responses(*MANAGER_ERRORS, JiraSiteChoice),
 )
 async def choose_site(
-    runtime: RuntimeDep, manager: InstallationManagerCaller, body: SiteChoice
+    runtime: RuntimeDep, session: SessionDep, manager: InstallationManagerCaller, body: SiteChoice
 ) -> StatusResponse:
-    await oauth.choose_site(runtime, manager, body.cloudId)
-    return StatusResponse.of(await service.status(runtime, manager))
+    await oauth.choose_site(session, runtime.clock, manager, body.cloudId)
+    return StatusResponse.of(
+        await service.read_status(session, manager.installation_id, runtime.clock.utcnow())
+    )
 
 
 @router.get("/status", summary="The installation's Jira connection", responses=responses(*MANAGER_ERRORS))
-async def status(runtime: RuntimeDep, manager: InstallationManagerCaller) -> StatusResponse:
-    return StatusResponse.of(await service.status(runtime, manager))
+async def status(
+    runtime: RuntimeDep, session: SessionDep, manager: InstallationManagerCaller
+) -> StatusResponse:
+    return StatusResponse.of(
+        await service.read_status(session, manager.installation_id, runtime.clock.utcnow())
+    )
 
 
 @router.get(
@@ -139,7 +122,9 @@ async def projects(
     limit: Annotated[int, Query(ge=1, le=service.MAX_PROJECTS)] = 100,
     query: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ProjectsResponse:
-    page = await service.projects(runtime, manager, start_at=startAt, limit=limit, query=query)
+    page = await service.projects(
+        runtime.db, runtime.clock, runtime.settings, manager, start_at=startAt, limit=limit, query=query
+    )
     return ProjectsResponse.of(page)
 
 
@@ -148,9 +133,13 @@ async def projects(
     summary="Soft disconnect: the connection becomes inactive and its tokens are erased; the row stays",
     responses=responses(*MANAGER_ERRORS, NoActiveIntegration),
 )
-async def disconnect(runtime: RuntimeDep, manager: InstallationManagerCaller) -> StatusResponse:
-    await oauth.disconnect(runtime, manager)
-    return StatusResponse.of(await service.status(runtime, manager))
+async def disconnect(
+    runtime: RuntimeDep, session: SessionDep, manager: InstallationManagerCaller
+) -> StatusResponse:
+    await oauth.disconnect(session, runtime.clock, manager)
+    return StatusResponse.of(
+        await service.read_status(session, manager.installation_id, runtime.clock.utcnow())
+    )
 
 
 @router.post(
@@ -159,7 +148,7 @@ async def disconnect(runtime: RuntimeDep, manager: InstallationManagerCaller) ->
     responses=responses(*MANAGER_ERRORS),
 )
 async def forge_token(runtime: RuntimeDep, manager: InstallationManagerCaller) -> ForgeTokenResponse:
-    expires_at = await service.keep_forge_token(runtime, manager)
+    expires_at = await service.keep_forge_token(runtime.db, runtime.clock, runtime.settings, manager)
     return ForgeTokenResponse(
         kept=expires_at is not None, expiresAt=int(expires_at.timestamp()) if expires_at else None
     )

@@ -9,6 +9,7 @@ from pydantic import Field, StringConstraints
 from seecodes.jira.service import ConnectionStatus, ProjectPage
 from seecodes.kit.clock import iso_utc
 from seecodes.kit.schemas import RequestBody, ResponseBody
+from seecodes.models.jira import ConnectionState
 
 CloudId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 
@@ -79,7 +80,7 @@ class StatusResponse(ResponseBody):
                 JiraSite(cloudId=str(site["id"]), name=str(site.get("name") or ""), url=str(site["url"]))
                 for site in connection.available_sites or []
             ]
-            if connection is not None and connection.status == "choosing_site"
+            if connection is not None and connection.status == ConnectionState.CHOOSING_SITE
             else None,
             lastError=last_error,
             disconnectedAt=iso_utc(connection.disconnected_at)

@@ -1,4 +1,9 @@
-"""Connector rules for the routes: status, projects, the Forge token, and calling one site safely."""
+"""Connector rules for the routes: status, projects, the Forge token, and calling one site safely.
+
+A `JiraSite` talks to Jira between short units of work of its own (reading the token, refreshing
+it): a transaction is never held across a call to Atlassian, so these functions take the
+`Database` rather than a session.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,16 @@ from typing import Any, TypeVar
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seecodes.config import Settings
+from seecodes.db import Database
 from seecodes.errors import (
     InvalidInput,
+    JiraNotConfigured,
     JiraRateLimited,
+    JiraReauthorizationRequired,
     JiraRequestRefused,
     JiraUnavailable,
+    NoActiveIntegration,
     SeecodesError,
 )
 from seecodes.jira import repository
@@ -28,14 +38,23 @@ from seecodes.jira.client import (
     RetryPolicy,
 )
 from seecodes.jira.tokens import JiraAccess, access_for, http_client, refresh, remember_forge_token
+from seecodes.kit.clock import Clock
 from seecodes.models import JiraConnection, JiraForgeToken
-from seecodes.runtime import Runtime
-from seecodes.security.operators import InstallationManager
+from seecodes.security.callers import InstallationManager
 
 T = TypeVar("T")
 MAX_PROJECTS = 1000
 # A request waits in place for a short Retry-After only; longer ones become a 503 with Retry-After.
 INLINE_RETRY = RetryPolicy(retries=2, max_wait_seconds=5.0)
+# What a route that calls Jira can answer because of Jira.
+JIRA_CALL_ERRORS = (
+    NoActiveIntegration,
+    JiraReauthorizationRequired,
+    JiraUnavailable,
+    JiraRequestRefused,
+    JiraRateLimited,
+    JiraNotConfigured,
+)
 
 
 class JiraSite:
@@ -43,9 +62,17 @@ class JiraSite:
     token (401) refreshes once and is retried once."""
 
     def __init__(
-        self, runtime: Runtime, http: httpx.AsyncClient, access: JiraAccess, retry: RetryPolicy
+        self,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        http: httpx.AsyncClient,
+        access: JiraAccess,
+        retry: RetryPolicy,
     ) -> None:
-        self.runtime = runtime
+        self._db = db
+        self._clock = clock
+        self._settings = settings
         self.access = access
         self._http = http
         self._retry = retry
@@ -53,7 +80,7 @@ class JiraSite:
     def _rest(self) -> JiraRest:
         return JiraRest(
             self._http,
-            base_url=self.access.base_url(self.runtime.settings),
+            base_url=self.access.base_url(self._settings),
             token=self.access.token,
             retry=self._retry,
         )
@@ -65,7 +92,9 @@ class JiraSite:
             if self.access.kind != "oauth" or self.access.connection_id is None:
                 raise
             self.access = await refresh(
-                self.runtime,
+                self._db,
+                self._clock,
+                self._settings,
                 self._http,
                 self.access.installation_id,
                 self.access.connection_id,
@@ -79,10 +108,11 @@ class JiraSite:
 
 @asynccontextmanager
 async def open_site(
-    runtime: Runtime, installation_id: str, *, retry: RetryPolicy = INLINE_RETRY
+    db: Database, clock: Clock, settings: Settings, installation_id: str, *, retry: RetryPolicy = INLINE_RETRY
 ) -> AsyncIterator[JiraSite]:
-    async with http_client(runtime.settings) as http:
-        yield JiraSite(runtime, http, await access_for(runtime, http, installation_id), retry)
+    async with http_client(settings) as http:
+        access = await access_for(db, clock, settings, http, installation_id)
+        yield JiraSite(db, clock, settings, http, access, retry)
 
 
 def domain_error(error: AtlassianError) -> SeecodesError:
@@ -102,11 +132,6 @@ class ConnectionStatus:
     now: datetime
 
 
-async def status(runtime: Runtime, manager: InstallationManager) -> ConnectionStatus:
-    async with runtime.db.transaction() as session:
-        return await read_status(session, manager.installation_id, runtime.clock.utcnow())
-
-
 async def read_status(session: AsyncSession, installation_id: str, now: datetime) -> ConnectionStatus:
     return ConnectionStatus(
         connection=await repository.newest_connection(session, installation_id),
@@ -124,7 +149,14 @@ class ProjectPage:
 
 
 async def projects(
-    runtime: Runtime, manager: InstallationManager, *, start_at: int, limit: int, query: str | None
+    db: Database,
+    clock: Clock,
+    settings: Settings,
+    manager: InstallationManager,
+    *,
+    start_at: int,
+    limit: int,
+    query: str | None,
 ) -> ProjectPage:
     """Pages through /rest/api/3/project/search until `limit` projects are collected or Jira says last."""
     collected: list[dict[str, Any]] = []
@@ -132,7 +164,7 @@ async def projects(
     total: int | None = None
     is_last = False
     try:
-        async with open_site(runtime, manager.installation_id) as site:
+        async with open_site(db, clock, settings, manager.installation_id) as site:
             while len(collected) < limit and not is_last:
                 wanted = min(50, limit - len(collected))
                 page = await site.call(_project_page(position, wanted, query))
@@ -159,11 +191,13 @@ def _project_page(
     return page
 
 
-async def keep_forge_token(runtime: Runtime, manager: InstallationManager) -> datetime | None:
+async def keep_forge_token(
+    db: Database, clock: Clock, settings: Settings, manager: InstallationManager
+) -> datetime | None:
     """The Jira App handing over its system token explicitly (a scheduled trigger); every other Jira
-    App request keeps it on the way in too (security/deps.py)."""
+    App request keeps it on the way in too (the security dependency's Forge-token port)."""
     if manager.identity is None:
         raise InvalidInput("Only the Jira App can hand over a Forge system token.")
     if not manager.forge_system_token:
         raise InvalidInput("The x-forge-oauth-system header is missing: enable appSystemToken on the remote.")
-    return await remember_forge_token(runtime, manager.identity, manager.forge_system_token)
+    return await remember_forge_token(db, clock, settings, manager.identity, manager.forge_system_token)

@@ -25,7 +25,7 @@ class JiraSyncState(ResponseBody):
     def of(cls, sync: JiraIssueSync, latest_report_id: int | None) -> JiraSyncState:
         state = sync.state
         if latest_report_id is not None and latest_report_id > sync.requested_report_id:
-            state = "pending"  # saved, and its write not yet requested (the request follows the commit)
+            state = "pending"  # a newer report than the one whose write was last requested
         if state == "synced":
             return cls(state="synced", at=iso_utc(sync.synced_at) if sync.synced_at else None)
         if state == "failed":

@@ -4,8 +4,9 @@ Rules kept here:
 * a token is decrypted only to make a call and never leaves this process in any other form
   (not in a log line, not in a workflow's checkpoint, not in a repr);
 * a 3LO connection wins over a Forge system token; the Forge token is used when there is none;
-* the Forge token is captured from every verified Jira App request (security/deps.py calls
-  `capture_forge_token`), written only when this process has not stored that very token already;
+* the Forge token is captured from every verified Jira App request (security hands it to
+  `capture_forge_token` through the port the composition root fills), written only when this
+  process has not stored that very token already;
 * Atlassian rotates refresh tokens and disables the one spent, so a refresh runs with the
   connection's row locked, and the new refresh token is committed before the new access token is
   returned to anyone. Two processes that both find the access token stale queue on that lock; the
@@ -27,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.config import Settings
+from seecodes.db import Database
 from seecodes.errors import (
     JiraNotConfigured,
     JiraReauthorizationRequired,
@@ -41,7 +43,6 @@ from seecodes.jira.crypto import TokenCipher, TokenUnreadable, cipher_for
 from seecodes.kit.clock import Clock, from_epoch
 from seecodes.kit.logging import get_logger
 from seecodes.models import JiraConnection
-from seecodes.runtime import Runtime
 from seecodes.security.forge import ForgeIdentity, jira_cloud_id_from_api_base_url
 
 _log = get_logger("seecodes.jira")
@@ -51,7 +52,6 @@ ACCESS_TOKEN_MARGIN = timedelta(seconds=60)
 FORGE_TOKEN_MARGIN = timedelta(seconds=30)
 # Forge documents the system token as "valid for at least 55 minutes" when it carries no readable exp.
 FORGE_TOKEN_DEFAULT_LIFETIME = timedelta(minutes=55)
-FORGE_SYSTEM_TOKEN_HEADER = "x-forge-oauth-system"  # noqa: S105 - a header name
 # Longer than any JWT Forge sends; a header beyond it is not a token we will store.
 MAX_FORGE_TOKEN_CHARS = 8192
 # The grant errors after which the stored grant is useless and the user must consent again.
@@ -93,10 +93,12 @@ def oauth_client(settings: Settings, http: httpx.AsyncClient) -> AtlassianOAuth:
     )
 
 
-async def access_for(runtime: Runtime, http: httpx.AsyncClient, installation_id: str) -> JiraAccess:
+async def access_for(
+    db: Database, clock: Clock, settings: Settings, http: httpx.AsyncClient, installation_id: str
+) -> JiraAccess:
     """The token a call for this installation uses now: 3LO (refreshed if stale), else Forge."""
-    now = runtime.clock.utcnow()
-    async with runtime.db.transaction() as session:
+    now = clock.utcnow()
+    async with db.transaction() as session:
         connection = await repository.live_connection(session, installation_id)
         if connection is not None and connection.is_active:
             if (
@@ -104,15 +106,17 @@ async def access_for(runtime: Runtime, http: httpx.AsyncClient, installation_id:
                 and connection.access_expires_at is not None
                 and connection.access_expires_at > now + ACCESS_TOKEN_MARGIN
             ):
-                return _oauth_access(connection, cipher_for(runtime.settings))
+                return _oauth_access(connection, cipher_for(settings))
             connection_id, generation = connection.id, connection.token_generation
         else:
-            return await _forge_access(session, runtime, installation_id, now)
-    return await refresh(runtime, http, installation_id, connection_id, seen_generation=generation)
+            return await _forge_access(session, settings, installation_id, now)
+    return await refresh(
+        db, clock, settings, http, installation_id, connection_id, seen_generation=generation
+    )
 
 
 async def _forge_access(
-    session: AsyncSession, runtime: Runtime, installation_id: str, now: datetime
+    session: AsyncSession, settings: Settings, installation_id: str, now: datetime
 ) -> JiraAccess:
     stored = await repository.forge_token(session, installation_id)
     if stored is None:
@@ -128,12 +132,14 @@ async def _forge_access(
         kind="forge",
         cloud_id=stored.cloud_id,
         site_url=installation.site_url if installation is not None else None,
-        token=_decrypt(cipher_for(runtime.settings), stored.token_encrypted),
+        token=_decrypt(cipher_for(settings), stored.token_encrypted),
     )
 
 
 async def refresh(
-    runtime: Runtime,
+    db: Database,
+    clock: Clock,
+    settings: Settings,
     http: httpx.AsyncClient,
     installation_id: str,
     connection_id: int,
@@ -141,10 +147,10 @@ async def refresh(
     seen_generation: int,
 ) -> JiraAccess:
     """Spend the refresh token once, under the row lock; see the module docstring."""
-    now = runtime.clock.utcnow()
-    cipher = cipher_for(runtime.settings)
+    now = clock.utcnow()
+    cipher = cipher_for(settings)
     lost: OAuthGrantRejected | None = None
-    async with runtime.db.transaction() as session:
+    async with db.transaction() as session:
         connection = await repository.lock_connection(session, installation_id, connection_id)
         if connection is None or not connection.is_active:
             raise NoActiveIntegration()
@@ -154,7 +160,7 @@ async def refresh(
             raise NoActiveIntegration("The Jira connection holds no refresh token; connect again.")
         spent = _decrypt(cipher, connection.refresh_token_encrypted)
         try:
-            tokens = await oauth_client(runtime.settings, http).refresh(spent)
+            tokens = await oauth_client(settings, http).refresh(spent)
         except AtlassianUnavailable as error:
             raise JiraUnavailable(f"Refreshing the Jira token failed: {error.reason}") from None
         except OAuthGrantRejected as error:
@@ -230,13 +236,15 @@ class _ForgeTokenMemo:
 _forge_memo = _ForgeTokenMemo()
 
 
-async def capture_forge_token(runtime: Runtime, identity: ForgeIdentity, token: str | None) -> None:
+async def capture_forge_token(
+    db: Database, clock: Clock, settings: Settings, identity: ForgeIdentity, token: str | None
+) -> None:
     """Every verified Jira App request: keep the system token Forge attached, if any. Never fails
     the request it rides on (a token that cannot be kept now is kept on a later request)."""
     if not token:
         return
     try:
-        await remember_forge_token(runtime, identity, token)
+        await remember_forge_token(db, clock, settings, identity, token)
     except (SQLAlchemyError, JiraNotConfigured) as error:
         _log.warning(
             "forge_system_token_not_kept",
@@ -245,7 +253,9 @@ async def capture_forge_token(runtime: Runtime, identity: ForgeIdentity, token: 
         )
 
 
-async def remember_forge_token(runtime: Runtime, identity: ForgeIdentity, token: str) -> datetime | None:
+async def remember_forge_token(
+    db: Database, clock: Clock, settings: Settings, identity: ForgeIdentity, token: str
+) -> datetime | None:
     """Keep the app system token Forge attached to a verified Jira App request; returns its expiry,
     or None when it is not kept (the reason is logged; the token never is). The same token seen
     again by this process is not written again."""
@@ -259,22 +269,22 @@ async def remember_forge_token(runtime: Runtime, identity: ForgeIdentity, token:
         )
         return None
     digest = hashlib.sha256(token.encode()).digest()
-    known = _forge_memo.expiry_if_kept(runtime.db, identity.installation_id, digest)
-    now = runtime.clock.utcnow()
+    known = _forge_memo.expiry_if_kept(db, identity.installation_id, digest)
+    now = clock.utcnow()
     if known is not None and known > now + FORGE_TOKEN_MARGIN:
         return known
-    expires_at = forge_token_expiry(token, runtime.clock)
+    expires_at = forge_token_expiry(token, clock)
     if expires_at <= now + FORGE_TOKEN_MARGIN:
         _log.warning("forge_system_token_ignored", installation=identity.installation_id, reason="expired")
         return None
     try:
-        cipher = cipher_for(runtime.settings)
+        cipher = cipher_for(settings)
     except JiraNotConfigured:
         _log.warning(
             "forge_system_token_ignored", installation=identity.installation_id, reason="no_encryption_key"
         )
         return None
-    async with runtime.db.transaction() as session:
+    async with db.transaction() as session:
         await repository.save_forge_token(
             session,
             {
@@ -285,7 +295,7 @@ async def remember_forge_token(runtime: Runtime, identity: ForgeIdentity, token:
                 "received_at": now,
             },
         )
-    _forge_memo.keep(runtime.db, identity.installation_id, digest, expires_at)
+    _forge_memo.keep(db, identity.installation_id, digest, expires_at)
     return expires_at
 
 

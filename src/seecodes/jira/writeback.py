@@ -1,15 +1,22 @@
 """Progress written back into the Jira issue: the `seecodes-progress` entity property and one comment
-that is edited in place. The job (jobs.py) decides when and how often; this module does one attempt.
+that is edited in place. The job (jobs.py) decides when and how often; this module records the
+request (inside the progress POST's transaction) and does one attempt.
 
 An attempt reloads everything from the database and writes the newest report, so running it twice,
-or after a newer report arrived, is harmless: a report already written is skipped.
+or after a newer report arrived, is harmless: a report already written is skipped. An attempt
+talks to Jira between short units of work of its own, so it takes the `Database`.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seecodes.config import Settings
+from seecodes.db import Database, after_commit
 from seecodes.errors import SeecodesError
 from seecodes.jira import adf, repository
 from seecodes.jira.client import (
@@ -20,9 +27,10 @@ from seecodes.jira.client import (
     RetryPolicy,
 )
 from seecodes.jira.service import open_site
+from seecodes.kit.clock import Clock
+from seecodes.kit.jobs import Enqueue
 from seecodes.kit.logging import get_logger
-from seecodes.models import JiraIssueSync
-from seecodes.runtime import Runtime
+from seecodes.models import JiraIssueSync, ProgressReport
 from seecodes.tasks.service import latest_progress
 
 _log = get_logger("seecodes.jira.writeback")
@@ -30,6 +38,12 @@ _log = get_logger("seecodes.jira.writeback")
 # The job sleeps through 429s itself (durably), so a single attempt never waits in place.
 NO_INLINE_RETRY = RetryPolicy(retries=0, max_wait_seconds=0)
 Status = Literal["synced", "skipped", "rate_limited", "unavailable", "failed"]
+
+# The two stages of a write (jobs.py runs them): debounced per issue, then one at a time per site.
+DEBOUNCE_QUEUE = "seecodes.jira.debounce"
+SITE_QUEUE = "seecodes.jira.site"
+DEBOUNCED_WORKFLOW = "seecodes.jira.progress_debounced"
+WRITE_WORKFLOW = "seecodes.jira.write_progress"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,27 +61,46 @@ class Attempt:
         return cls(**value)
 
 
-async def request(
-    runtime: Runtime, *, installation_id: str, project_id: str, task_id: str, report_id: int
-) -> bool:
-    """Record that a report should reach Jira; False when the installation has no way to write."""
-    now = runtime.clock.utcnow()
-    async with runtime.db.transaction() as session:
-        if not await repository.has_write_access(session, installation_id, now):
-            return False
-        await repository.request_sync(
-            session,
-            installation_id=installation_id,
-            project_id=project_id,
-            task_id=task_id,
-            report_id=report_id,
-            now=now,
-        )
-    return True
+def debounced_write(installation_id: str, project_id: str, task_id: str, *, delay_seconds: float) -> Enqueue:
+    """Stage 1 for one issue. Its deduplication id makes every POST while it waits attach to it."""
+    return Enqueue(
+        queue=DEBOUNCE_QUEUE,
+        workflow=DEBOUNCED_WORKFLOW,
+        workflow_id=f"jira-progress-{uuid.uuid4().hex}",
+        args=(installation_id, project_id, task_id),
+        delay_seconds=delay_seconds,
+        deduplication_id=f"jira-progress:{installation_id}:{project_id}:{task_id}",
+    )
 
 
-async def write_once(runtime: Runtime, *, installation_id: str, project_id: str, task_id: str) -> Attempt:
-    async with runtime.db.transaction() as session:
+async def progress_saved(
+    session: AsyncSession, clock: Clock, report: ProgressReport, *, debounce_seconds: float
+) -> None:
+    """In the progress POST's transaction: record that the report should reach Jira, and enqueue the
+    debounced write after the commit. Nothing here calls Jira, so the POST never waits for it."""
+    now = clock.utcnow()
+    if not await repository.has_write_access(session, report.installation_id, now):
+        return
+    await repository.request_sync(
+        session,
+        installation_id=report.installation_id,
+        project_id=report.project_id,
+        task_id=report.task_id,
+        report_id=report.id,
+        now=now,
+    )
+    after_commit(
+        session,
+        debounced_write(
+            report.installation_id, report.project_id, report.task_id, delay_seconds=debounce_seconds
+        ),
+    )
+
+
+async def write_once(
+    db: Database, clock: Clock, settings: Settings, *, installation_id: str, project_id: str, task_id: str
+) -> Attempt:
+    async with db.transaction() as session:
         sync = await repository.issue_sync(
             session, installation_id=installation_id, project_id=project_id, task_id=task_id
         )
@@ -80,7 +113,7 @@ async def write_once(runtime: Runtime, *, installation_id: str, project_id: str,
         return Attempt("skipped", report.id)
     issue = task_id  # the contract's taskId is the issue key
     try:
-        async with open_site(runtime, installation_id, retry=NO_INLINE_RETRY) as site:
+        async with open_site(db, clock, settings, installation_id, retry=NO_INLINE_RETRY) as site:
             await site.call(
                 lambda rest: rest.set_issue_property(issue, adf.PROPERTY_KEY, adf.progress_property(report))
             )
@@ -96,7 +129,7 @@ async def write_once(runtime: Runtime, *, installation_id: str, project_id: str,
             if comment_id is None:
                 comment_id = await site.call(lambda rest: rest.add_comment(issue, body))
                 # Kept at once, so a retry after a later failure edits this comment instead of adding one.
-                await _keep_comment(runtime, sync.id, comment_id, site.access.cloud_id)
+                await _keep_comment(db, sync.id, comment_id, site.access.cloud_id)
     except JiraRateLimitedError as error:
         return Attempt("rate_limited", report.id, retry_after=error.retry_after, reason=error.reason)
     except AtlassianUnavailable as error:
@@ -106,41 +139,42 @@ async def write_once(runtime: Runtime, *, installation_id: str, project_id: str,
     except SeecodesError as error:  # no connection any more, grant refused, refresh unreachable
         status: Status = "unavailable" if error.status_code in (502, 503) else "failed"
         return Attempt(status, report.id, reason=f"{error.code}: {error.detail}")
-    await _mark_synced(runtime, sync.id, report.id)
+    await _mark_synced(db, clock, sync.id, report.id)
     return Attempt("synced", report.id)
 
 
-async def still_pending(runtime: Runtime, *, installation_id: str, project_id: str, task_id: str) -> bool:
+async def still_pending(db: Database, *, installation_id: str, project_id: str, task_id: str) -> bool:
     """A report newer than the one written was requested (and has not been given up on)."""
-    async with runtime.db.transaction() as session:
+    async with db.transaction() as session:
         sync = await repository.issue_sync(
             session, installation_id=installation_id, project_id=project_id, task_id=task_id
         )
     return sync is not None and sync.state == "pending"
 
 
-async def _keep_comment(runtime: Runtime, sync_id: int, comment_id: str, cloud_id: str) -> None:
-    async with runtime.db.transaction() as session:
+async def _keep_comment(db: Database, sync_id: int, comment_id: str, cloud_id: str) -> None:
+    async with db.transaction() as session:
         sync = await session.get(JiraIssueSync, sync_id)
         if sync is not None:
             sync.comment_id = comment_id
             sync.comment_cloud_id = cloud_id
 
 
-async def _mark_synced(runtime: Runtime, sync_id: int, report_id: int) -> None:
-    async with runtime.db.transaction() as session:
+async def _mark_synced(db: Database, clock: Clock, sync_id: int, report_id: int) -> None:
+    async with db.transaction() as session:
         sync = await session.get(JiraIssueSync, sync_id, populate_existing=True)
         if sync is None:
             return
         if sync.synced_report_id is None or sync.synced_report_id < report_id:
             sync.synced_report_id = report_id
-            sync.synced_at = runtime.clock.utcnow()
+            sync.synced_at = clock.utcnow()
         sync.requested_report_id = max(sync.requested_report_id, report_id)
         sync.writes += 1
 
 
 async def mark_failed(
-    runtime: Runtime,
+    db: Database,
+    clock: Clock,
     *,
     installation_id: str,
     project_id: str,
@@ -148,7 +182,7 @@ async def mark_failed(
     report_id: int | None,
     reason: str,
 ) -> None:
-    async with runtime.db.transaction() as session:
+    async with db.transaction() as session:
         sync = await repository.issue_sync(
             session, installation_id=installation_id, project_id=project_id, task_id=task_id
         )
@@ -157,5 +191,5 @@ async def mark_failed(
         # The report given up on: a newer one requested meanwhile stays pending.
         sync.failed_report_id = report_id if report_id is not None else sync.requested_report_id
         sync.last_error = reason[:500]
-        sync.last_error_at = runtime.clock.utcnow()
+        sync.last_error_at = clock.utcnow()
     _log.warning("jira_writeback_failed", installation=installation_id, task=task_id, reason=reason[:200])

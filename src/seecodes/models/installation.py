@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Boolean, CheckConstraint, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -8,7 +9,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from seecodes.db import Base
 from seecodes.models.types import Sha256Hex, UtcDateTime
 
-INSTALLATION_STATUSES = ("active", "suspended", "uninstalled")
+
+class InstallationStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    UNINSTALLED = "uninstalled"
+
+
+INSTALLATION_STATUSES = tuple(status.value for status in InstallationStatus)
 
 
 class Installation(Base):
@@ -25,7 +33,7 @@ class Installation(Base):
     # The Jira site UUID. A site keeps its cloudId across reinstalls; the installation id changes.
     cloud_id: Mapped[str | None] = mapped_column(String(64))
     site_url: Mapped[str | None] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=InstallationStatus.ACTIVE.value)
     app_id: Mapped[str | None] = mapped_column(String(200))
     environment_type: Mapped[str | None] = mapped_column(String(20))
     license_active: Mapped[bool | None] = mapped_column(Boolean)
@@ -40,7 +48,7 @@ class Installation(Base):
 
     @property
     def is_active(self) -> bool:
-        return self.status == "active"
+        return self.status == InstallationStatus.ACTIVE
 
     @property
     def dev_mode_active(self) -> bool:

@@ -4,6 +4,7 @@ execution tickets. Every token column holds ciphertext (see seecodes.jira.crypto
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
@@ -12,7 +13,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from seecodes.db import Base
 from seecodes.models.types import JiraKey, JsonDocument, Sha256Hex, UtcDateTime
 
-CONNECTION_STATUSES = ("choosing_site", "active", "disconnected")
+
+class ConnectionState(StrEnum):
+    CHOOSING_SITE = "choosing_site"  # the grant reaches several sites; the user picks one
+    ACTIVE = "active"
+    DISCONNECTED = "disconnected"
+
+
+CONNECTION_STATUSES = tuple(state.value for state in ConnectionState)
 TICKET_PRIORITIES = ("P0", "P1", "P2", "P3")
 TICKET_SOURCES = ("checklist", "ai")
 LIVE_CONNECTION = "status != 'disconnected'"
@@ -77,12 +85,12 @@ class JiraConnection(Base):
 
     @property
     def is_active(self) -> bool:
-        return self.status == "active"
+        return self.status == ConnectionState.ACTIVE
 
     def activate(self, site: dict[str, Any], now: datetime) -> None:
-        if self.status != "choosing_site" and self.status != "active":
+        if self.status == ConnectionState.DISCONNECTED:
             raise ValueError("a disconnected connection cannot be activated")
-        self.status = "active"
+        self.status = ConnectionState.ACTIVE.value
         self.cloud_id = str(site["id"])
         self.site_url = str(site["url"])
         self.site_name = str(site.get("name") or "")
@@ -92,7 +100,7 @@ class JiraConnection(Base):
 
     def disconnect(self, reason: str, now: datetime) -> None:
         """Soft: the row stays for audit, every token it held is gone."""
-        self.status = "disconnected"
+        self.status = ConnectionState.DISCONNECTED.value
         self.access_token_encrypted = None
         self.refresh_token_encrypted = None
         self.access_expires_at = None

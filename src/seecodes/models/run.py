@@ -20,9 +20,32 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-SETTLED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
+# The run state machine: every move a run may make. `runs.repository.move` refuses any other, with
+# one conditional UPDATE on the sources of its target, so a cancel and a finishing worker cannot
+# both win.
+NEXT: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.INITIALIZED: frozenset({RunStatus.QUEUED, RunStatus.CANCELLED}),
+    RunStatus.QUEUED: frozenset({RunStatus.IN_PROCESS, RunStatus.FAILED, RunStatus.CANCELLED}),
+    RunStatus.IN_PROCESS: frozenset(
+        {RunStatus.PROCESSING_REMOTE, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+    ),
+    # processing_remote → processing_remote: an executor that died mid-call calls the model again.
+    RunStatus.PROCESSING_REMOTE: frozenset(
+        {RunStatus.PROCESSING_REMOTE, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+    ),
+    RunStatus.SUCCEEDED: frozenset(),
+    RunStatus.FAILED: frozenset(),
+    RunStatus.CANCELLED: frozenset(),
+}
+
+
+def sources_of(target: RunStatus) -> frozenset[RunStatus]:
+    """The states a run may move to `target` from."""
+    return frozenset(state for state, targets in NEXT.items() if target in targets)
+
+
+SETTLED = frozenset(state for state, targets in NEXT.items() if not targets)
 EXECUTING = frozenset({RunStatus.IN_PROCESS, RunStatus.PROCESSING_REMOTE})
-CANCELLABLE = frozenset({RunStatus.INITIALIZED, RunStatus.QUEUED, *EXECUTING})
 
 
 class Run(Base):
@@ -37,11 +60,7 @@ class Run(Base):
         Index("ix_runs_task", "installation_id", "project_id", "task_id", "created_at"),
         Index("ix_runs_settled", "finished_at"),
         Index("ix_runs_status", "status", "queued_at"),
-        CheckConstraint(
-            "status IN ('initialized', 'queued', 'in_process', 'processing_remote', 'succeeded', "
-            "'failed', 'cancelled')",
-            name="status",
-        ),
+        CheckConstraint(f"status IN {tuple(status.value for status in RunStatus)!r}", name="status"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

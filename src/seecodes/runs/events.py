@@ -11,13 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
+from seecodes.db import Database
 from seecodes.models.run import SETTLED
 from seecodes.runs import repository
-
-if TYPE_CHECKING:
-    from seecodes.runtime import Runtime
 
 POLL_SECONDS = 0.2
 HEARTBEAT_SECONDS = 15.0
@@ -31,12 +28,14 @@ def _frame(event_id: int, kind: str, data: str) -> str:
     return f"id: {event_id}\nevent: {kind}\n{lines}\n"
 
 
-async def stream(runtime: Runtime, run_id: str, last_event_id: int) -> AsyncIterator[str]:
+async def stream(db: Database, run_id: str, last_event_id: int) -> AsyncIterator[str]:
+    """Outlives the request's transaction (the response streams after it), so each poll is a short
+    unit of work of its own."""
     yield PROXY_PADDING + "retry: 2000\n\n"
     cursor = last_event_id
     idle = 0.0
     while True:
-        async with runtime.db.transaction() as session:
+        async with db.transaction() as session:
             # The run first: if it has settled, the events read next include its final ones.
             run = await repository.get(session, run_id)
             events = await repository.events_after(session, run_id, cursor, BATCH)

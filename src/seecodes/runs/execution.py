@@ -3,7 +3,8 @@
 Steps reload the run by id and move it with conditional UPDATEs, so a step that runs twice (a worker
 killed after the step's effect but before DBOS recorded it) changes nothing the second time, and a
 run cancelled meanwhile is never resurrected. Credits move only together with the state change
-that justifies them, in the same transaction.
+that justifies them, in the same transaction. A step is a job's work: it takes the `Database` and
+owns its units of work (several while the model streams, none held across a provider call).
 """
 
 from __future__ import annotations
@@ -15,20 +16,21 @@ import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
+from seecodes.config import Settings
+from seecodes.db import Database
 from seecodes.installations import credits
-from seecodes.kit.clock import iso_utc
+from seecodes.kit.clock import Clock, iso_utc
 from seecodes.kit.logging import get_logger
 from seecodes.models.run import EXECUTING, Run, RunStatus
 from seecodes.runs import repository
+from seecodes.runs.catalog import Catalog
+from seecodes.runs.layout import output_key, result_zip_key
 from seecodes.runs.providers import build_provider
 from seecodes.runs.providers.base import StreamEvent, TextDelta, Usage
-from seecodes.runs.service import output_key, read_prompt, result_zip_key, status_event
+from seecodes.runs.service import read_prompt
+from seecodes.runs.storage import ObjectStorage
 from seecodes.runs.tokens import count_tokens
-
-if TYPE_CHECKING:
-    from seecodes.runtime import Runtime
 
 _log = get_logger("seecodes.runs")
 
@@ -51,20 +53,12 @@ class ModelResult:
     output_tokens: int
 
 
-async def _log_line(runtime: Runtime, run_id: str, text: str) -> None:
-    async with runtime.db.transaction() as session:
-        await repository.add_event(session, run_id, "log", text, runtime.clock.utcnow())
-
-
-async def claim(runtime: Runtime, run_id: str, executor: str) -> bool:
-    async with runtime.db.transaction() as session:
-        now = runtime.clock.utcnow()
-        run = await repository.transition(
-            session, run_id, from_states={RunStatus.QUEUED}, to=RunStatus.IN_PROCESS, now=now, claimed_at=now
-        )
+async def claim(db: Database, clock: Clock, run_id: str, executor: str) -> bool:
+    async with db.transaction() as session:
+        now = clock.utcnow()
+        run = await repository.move(session, run_id, RunStatus.IN_PROCESS, now, claimed_at=now)
         if run is not None:
             waited = (now - run.queued_at).total_seconds() * 1000 if run.queued_at else 0.0
-            await repository.add_event(session, run_id, "status", status_event(run), now)
             await repository.add_event(
                 session, run_id, "log", f"claimed by {executor} after {waited:.0f} ms in queue", now
             )
@@ -78,19 +72,19 @@ async def claim(runtime: Runtime, run_id: str, executor: str) -> bool:
         return False
 
 
-async def call_model(runtime: Runtime, run_id: str) -> ModelResult:
-    async with runtime.db.transaction() as session:
+async def call_model(
+    db: Database, clock: Clock, catalog: Catalog, storage: ObjectStorage, settings: Settings, run_id: str
+) -> ModelResult:
+    async with db.transaction() as session:
         run = await repository.get(session, run_id)
     if run is None or run.status not in EXECUTING:
         raise RunGone()
-    spec = runtime.catalog.get(run.model)
-    prompt = await read_prompt(runtime, run, run.user_prompt)
+    spec = catalog.get(run.model)
+    prompt = await read_prompt(storage, run, run.user_prompt, upload_max_bytes=settings.upload_max_bytes)
     prompt_tokens = await asyncio.to_thread(count_tokens, prompt.text)
-    async with runtime.db.transaction() as session:
-        now = runtime.clock.utcnow()
-        moved = await repository.transition(
-            session, run_id, from_states=EXECUTING, to=RunStatus.PROCESSING_REMOTE, now=now
-        )
+    async with db.transaction() as session:
+        now = clock.utcnow()
+        moved = await repository.move(session, run_id, RunStatus.PROCESSING_REMOTE, now)
         if moved is None:
             raise RunGone()
         if run.status == RunStatus.PROCESSING_REMOTE:
@@ -102,28 +96,30 @@ async def call_model(runtime: Runtime, run_id: str) -> ModelResult:
         if await repository.has_output_events(session, run_id):
             # A retry after a crash streams the answer again from the start.
             await repository.add_event(session, run_id, "reset", "{}", now)
-        await repository.add_event(session, run_id, "status", status_event(moved), now)
         await repository.add_event(session, run_id, "log", f"prompt built with {prompt_tokens} tokens", now)
         await repository.add_event(
             session, run_id, "log", f"provider called: {spec.provider.kind.value} model {spec.id!r}", now
         )
-    provider = build_provider(spec, runtime.settings)
+    provider = build_provider(spec, settings)
     try:
-        async with asyncio.timeout(runtime.settings.run_timeout_seconds):
+        async with asyncio.timeout(settings.run_timeout_seconds):
             text, usage = await _stream(
-                runtime,
+                db,
+                clock,
                 run,
                 provider.stream(prompt.system, prompt.user, max_output_tokens=spec.max_output_tokens),
             )
     except TimeoutError as error:
-        raise RunTimedOut(f"the run timed out after {runtime.settings.run_timeout_seconds:g} s") from error
+        raise RunTimedOut(f"the run timed out after {settings.run_timeout_seconds:g} s") from error
     finally:
         await provider.close()
-    await _store_artifacts(runtime, run, text, usage)
+    await _store_artifacts(storage, run, text, usage)
     return ModelResult(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
 
 
-async def _stream(runtime: Runtime, run: Run, events: AsyncIterator[StreamEvent]) -> tuple[str, Usage]:
+async def _stream(
+    db: Database, clock: Clock, run: Run, events: AsyncIterator[StreamEvent]
+) -> tuple[str, Usage]:
     chunks: list[str] = []
     pending: list[str] = []
     usage: Usage | None = None
@@ -134,10 +130,8 @@ async def _stream(runtime: Runtime, run: Run, events: AsyncIterator[StreamEvent]
     async def flush() -> None:
         nonlocal last_flush
         if pending:
-            async with runtime.db.transaction() as session:
-                await repository.add_event(
-                    session, run.id, "output", "".join(pending), runtime.clock.utcnow()
-                )
+            async with db.transaction() as session:
+                await repository.add_event(session, run.id, "output", "".join(pending), clock.utcnow())
             pending.clear()
         last_flush = loop.time()
 
@@ -145,8 +139,8 @@ async def _stream(runtime: Runtime, run: Run, events: AsyncIterator[StreamEvent]
         if isinstance(event, TextDelta):
             if not chunks:
                 elapsed_ms = (loop.time() - started) * 1000
-                async with runtime.db.transaction() as session:
-                    now = runtime.clock.utcnow()
+                async with db.transaction() as session:
+                    now = clock.utcnow()
                     await repository.set_values(session, run.id, now, first_token_at=now)
                     await repository.add_event(
                         session, run.id, "log", f"first token after {elapsed_ms:.0f} ms", now
@@ -167,7 +161,7 @@ async def _stream(runtime: Runtime, run: Run, events: AsyncIterator[StreamEvent]
     return text, usage
 
 
-async def _store_artifacts(runtime: Runtime, run: Run, text: str, usage: Usage) -> None:
+async def _store_artifacts(storage: ObjectStorage, run: Run, text: str, usage: Usage) -> None:
     manifest = {
         "runId": run.id,
         "projectId": run.project_id,
@@ -183,26 +177,27 @@ async def _store_artifacts(runtime: Runtime, run: Run, text: str, usage: Usage) 
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
         bundle.writestr("output.md", text)
         bundle.writestr("manifest.json", json.dumps(manifest, indent=2))
-    await runtime.storage.write(output_key(run), text.encode(), content_type="text/markdown; charset=utf-8")
-    await runtime.storage.write(result_zip_key(run), archive.getvalue(), content_type="application/zip")
+    await storage.write(output_key(run), text.encode(), content_type="text/markdown; charset=utf-8")
+    await storage.write(result_zip_key(run), archive.getvalue(), content_type="application/zip")
 
 
-async def succeed(runtime: Runtime, run_id: str, result: ModelResult) -> None:
-    async with runtime.db.transaction() as session:
+async def succeed(db: Database, clock: Clock, catalog: Catalog, run_id: str, result: ModelResult) -> None:
+    async with db.transaction() as session:
         run = await repository.get(session, run_id)
         if run is None:
             return
-        spec = runtime.catalog.get(run.model)
+        spec = catalog.get(run.model)
         charged = credits.run_cost(
             spec.pricing.base, spec.pricing.per_token, result.input_tokens + result.output_tokens
         )
-        now = runtime.clock.utcnow()
-        settled = await repository.transition(
+        now = clock.utcnow()
+        settled = await repository.move(
             session,
             run_id,
-            from_states=EXECUTING,
-            to=RunStatus.SUCCEEDED,
-            now=now,
+            RunStatus.SUCCEEDED,
+            now,
+            log=f"finished: {result.input_tokens} tokens in, {result.output_tokens} tokens out; "
+            f"{charged} credits charged ({run.estimated_credits or 0} reserved)",
             finished_at=now,
             input_tokens=result.input_tokens,
             output_tokens=result.output_tokens,
@@ -212,7 +207,7 @@ async def succeed(runtime: Runtime, run_id: str, result: ModelResult) -> None:
             return
         await credits.settle(
             session,
-            runtime.clock,
+            clock,
             installation_id=settled.installation_id,
             reserved=settled.estimated_credits or 0,
             charged=charged,
@@ -233,27 +228,18 @@ async def succeed(runtime: Runtime, run_id: str, result: ModelResult) -> None:
                 "created_at": now,
             },
         )
-        await repository.add_event(
-            session,
-            run_id,
-            "log",
-            f"finished: {result.input_tokens} tokens in, {result.output_tokens} tokens out; "
-            f"{charged} credits charged ({settled.estimated_credits or 0} reserved)",
-            now,
-        )
-        await repository.add_event(session, run_id, "status", status_event(settled), now)
     _log.info("run_succeeded", run_id=run_id, credits=charged)
 
 
-async def fail(runtime: Runtime, run_id: str, reason: str) -> None:
-    async with runtime.db.transaction() as session:
-        now = runtime.clock.utcnow()
-        settled = await repository.transition(
+async def fail(db: Database, clock: Clock, run_id: str, reason: str) -> None:
+    async with db.transaction() as session:
+        now = clock.utcnow()
+        settled = await repository.move(
             session,
             run_id,
-            from_states={RunStatus.QUEUED, *EXECUTING},
-            to=RunStatus.FAILED,
-            now=now,
+            RunStatus.FAILED,
+            now,
+            log=f"failed: {reason}; reserved credits released",
             finished_at=now,
             error=reason,
         )
@@ -262,15 +248,11 @@ async def fail(runtime: Runtime, run_id: str, reason: str) -> None:
         if settled.estimated_credits is not None:
             await credits.release(
                 session,
-                runtime.clock,
+                clock,
                 installation_id=settled.installation_id,
                 reserved=settled.estimated_credits,
                 run_id=run_id,
             )
-        await repository.add_event(
-            session, run_id, "log", f"failed: {reason}; reserved credits released", now
-        )
-        await repository.add_event(session, run_id, "status", status_event(settled), now)
     _log.info("run_failed", run_id=run_id, reason=reason)
 
 
@@ -284,37 +266,39 @@ def describe_failure(error: BaseException) -> str:
     return f"internal error ({type(error).__name__})"
 
 
-async def purge_uploads(runtime: Runtime, batch: int = 200) -> int:
+async def purge_uploads(
+    db: Database, clock: Clock, storage: ObjectStorage, *, retention_hours: float, batch: int = 200
+) -> int:
     """Delete the uploaded context of runs settled longer ago than the retention; outputs stay."""
-    retention = timedelta(hours=runtime.settings.uploads_retention_hours)
-    async with runtime.db.transaction() as session:
+    async with db.transaction() as session:
         runs = await repository.settled_before(
-            session, runtime.clock.utcnow() - retention, batch, not_yet_purged="uploads"
+            session, clock.utcnow() - timedelta(hours=retention_hours), batch, not_yet_purged="uploads"
         )
     for run in runs:
-        await runtime.storage.delete_prefix(f"{run.storage_prefix}input/")
-        async with runtime.db.transaction() as session:
-            now = runtime.clock.utcnow()
+        await storage.delete_prefix(f"{run.storage_prefix}input/")
+        async with db.transaction() as session:
+            now = clock.utcnow()
             await repository.set_values(session, run.id, now, uploads_purged_at=now)
             await repository.add_event(session, run.id, "log", "uploaded context purged (retention)", now)
     return len(runs)
 
 
-async def purge_artifacts(runtime: Runtime, batch: int = 200) -> int:
+async def purge_artifacts(
+    db: Database, clock: Clock, storage: ObjectStorage, *, retention_days: float, batch: int = 200
+) -> int:
     """With SEECODES_ARTIFACTS_RETENTION_DAYS set, delete the output files and the event history
     (logs, output deltas) of runs settled longer ago. The run row, its usage row and the credit
     ledger stay: they are the installation's billing history."""
-    days = runtime.settings.artifacts_retention_days
-    if days <= 0:
+    if retention_days <= 0:
         return 0
-    async with runtime.db.transaction() as session:
+    async with db.transaction() as session:
         runs = await repository.settled_before(
-            session, runtime.clock.utcnow() - timedelta(days=days), batch, not_yet_purged="artifacts"
+            session, clock.utcnow() - timedelta(days=retention_days), batch, not_yet_purged="artifacts"
         )
     for run in runs:
-        await runtime.storage.delete_prefix(run.storage_prefix)
-        async with runtime.db.transaction() as session:
-            now = runtime.clock.utcnow()
+        await storage.delete_prefix(run.storage_prefix)
+        async with db.transaction() as session:
+            now = clock.utcnow()
             await repository.delete_events(session, run.id)
             await repository.set_values(
                 session, run.id, now, artifacts_purged_at=now, uploads_purged_at=run.uploads_purged_at or now

@@ -13,12 +13,12 @@ from typing import Any
 
 from dbos import DBOS
 
-from seecodes.engine import QueueSpec, current_runtime, declare_queues, declare_schedule
+from seecodes.engine import QueueSpec, ScheduleSpec
 from seecodes.kit.logging import get_logger
 from seecodes.runs import execution, repository
 from seecodes.runs.catalog import availability_of
-from seecodes.runs.service import EXECUTE_WORKFLOW, enqueue, queue_name
-from seecodes.runtime import Runtime
+from seecodes.runs.service import EXECUTE_WORKFLOW, execution_of, queue_name
+from seecodes.runtime import Runtime, executing_runtime
 
 _log = get_logger("seecodes.runs.jobs")
 
@@ -28,7 +28,6 @@ REQUEUE_AFTER = timedelta(seconds=30)
 SWEEP_BATCH = 200
 
 
-@declare_queues
 def run_queues(runtime: Runtime) -> Sequence[QueueSpec]:
     """One queue per model; this executor polls only those it can run (key or local model here)."""
     queues = []
@@ -44,23 +43,31 @@ def run_queues(runtime: Runtime) -> Sequence[QueueSpec]:
 
 @DBOS.step(name="seecodes.runs.claim")
 async def claim_step(run_id: str) -> bool:
-    return await execution.claim(current_runtime(), run_id, executor=DBOS.executor_id or "local")
+    runtime = executing_runtime()
+    return await execution.claim(runtime.db, runtime.clock, run_id, executor=DBOS.executor_id or "local")
 
 
 @DBOS.step(name="seecodes.runs.call_model", preemptible=True)
 async def call_model_step(run_id: str) -> tuple[int, int]:
-    result = await execution.call_model(current_runtime(), run_id)
+    runtime = executing_runtime()
+    result = await execution.call_model(
+        runtime.db, runtime.clock, runtime.catalog, runtime.storage, runtime.settings, run_id
+    )
     return result.input_tokens, result.output_tokens
 
 
 @DBOS.step(name="seecodes.runs.succeed")
 async def succeed_step(run_id: str, input_tokens: int, output_tokens: int) -> None:
-    await execution.succeed(current_runtime(), run_id, execution.ModelResult(input_tokens, output_tokens))
+    runtime = executing_runtime()
+    await execution.succeed(
+        runtime.db, runtime.clock, runtime.catalog, run_id, execution.ModelResult(input_tokens, output_tokens)
+    )
 
 
 @DBOS.step(name="seecodes.runs.fail")
 async def fail_step(run_id: str, reason: str) -> None:
-    await execution.fail(current_runtime(), run_id, reason)
+    runtime = executing_runtime()
+    await execution.fail(runtime.db, runtime.clock, run_id, reason)
 
 
 @DBOS.workflow(name=EXECUTE_WORKFLOW)
@@ -80,15 +87,13 @@ async def execute_run(run_id: str) -> str:
 
 @DBOS.step(name="seecodes.runs.requeue_lost")
 async def requeue_lost_step() -> int:
-    runtime = current_runtime()
+    runtime = executing_runtime()
     async with runtime.db.transaction() as session:
         lost = await repository.queued_before(session, runtime.clock.utcnow() - REQUEUE_AFTER, SWEEP_BATCH)
-    for run_id, model in lost:
-        await enqueue(runtime, run_id, model)
+    await runtime.db.send([execution_of(run_id, model) for run_id, model in lost])
     return len(lost)
 
 
-@declare_schedule("seecodes.runs.sweep", "* * * * *")
 @DBOS.workflow(name="seecodes.runs.sweep")
 async def sweep(scheduled_time: datetime, context: Any) -> None:
     requeued = await requeue_lost_step()
@@ -98,16 +103,20 @@ async def sweep(scheduled_time: datetime, context: Any) -> None:
 
 @DBOS.step(name="seecodes.runs.purge_uploads")
 async def purge_uploads_step() -> int:
-    runtime = current_runtime()
-    return await execution.purge_uploads(runtime)
+    runtime = executing_runtime()
+    return await execution.purge_uploads(
+        runtime.db, runtime.clock, runtime.storage, retention_hours=runtime.settings.uploads_retention_hours
+    )
 
 
 @DBOS.step(name="seecodes.runs.purge_artifacts")
 async def purge_artifacts_step() -> int:
-    return await execution.purge_artifacts(current_runtime())
+    runtime = executing_runtime()
+    return await execution.purge_artifacts(
+        runtime.db, runtime.clock, runtime.storage, retention_days=runtime.settings.artifacts_retention_days
+    )
 
 
-@declare_schedule("seecodes.runs.purge", "*/10 * * * *")
 @DBOS.workflow(name="seecodes.runs.purge")
 async def purge(scheduled_time: datetime, context: Any) -> None:
     purged = await purge_uploads_step()
@@ -116,3 +125,9 @@ async def purge(scheduled_time: datetime, context: Any) -> None:
     expired = await purge_artifacts_step()
     if expired:
         _log.info("run_artifacts_purged", runs=expired)
+
+
+SCHEDULES = (
+    ScheduleSpec("seecodes.runs.sweep", sweep, "* * * * *"),
+    ScheduleSpec("seecodes.runs.purge", purge, "*/10 * * * *"),
+)

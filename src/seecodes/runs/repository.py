@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -9,9 +10,10 @@ from typing import Any, Literal
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seecodes.kit.clock import iso_utc
 from seecodes.kit.sql import dialect_insert
 from seecodes.models import Run, RunEvent, UsageItem
-from seecodes.models.run import RunStatus
+from seecodes.models.run import SETTLED, RunStatus, sources_of
 from seecodes.security.permits import PermitScope
 
 PurgeMark = Literal["uploads", "artifacts"]
@@ -58,25 +60,44 @@ async def list_for_task(
     return runs
 
 
-async def transition(
-    session: AsyncSession,
-    run_id: str,
-    *,
-    from_states: Collection[RunStatus],
-    to: RunStatus,
-    now: datetime,
-    **values: Any,
+def status_event(run: Run) -> str:
+    return json.dumps(
+        {"status": run.status, "updatedAt": iso_utc(run.updated_at), "error": run.error},
+        separators=(",", ":"),
+    )
+
+
+async def add_run(session: AsyncSession, run: Run, now: datetime, *, log: str) -> None:
+    """A new run, with its first status event and log line."""
+    session.add(run)
+    await add_event(session, run.id, "status", status_event(run), now)
+    await add_event(session, run.id, "log", log, now)
+
+
+async def move(
+    session: AsyncSession, run_id: str, to: RunStatus, now: datetime, *, log: str | None = None, **values: Any
 ) -> Run | None:
-    """Move a run between states with one conditional UPDATE; None when another writer got there first."""
+    """Move a run to `to` from any state `NEXT` allows, with one conditional UPDATE, and write its
+    status event (and `log`); None when the run is not in such a state (another writer got there
+    first, or the move is not allowed). The status event of a settled run is its last event, so a
+    client that stops reading there has seen every log line."""
     result = await session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.status.in_([state.value for state in from_states]))
+        .where(Run.id == run_id, Run.status.in_([state.value for state in sources_of(to)]))
         .values(status=to.value, updated_at=now, **values)
         .returning(Run)
         # The session may hold this run already; the returned row must replace its stale state.
         .execution_options(synchronize_session=False, populate_existing=True)
     )
-    return result.scalar_one_or_none()
+    moved: Run | None = result.scalar_one_or_none()
+    if moved is None:
+        return None
+    if log is not None and to in SETTLED:
+        await add_event(session, run_id, "log", log, now)
+    await add_event(session, run_id, "status", status_event(moved), now)
+    if log is not None and to not in SETTLED:
+        await add_event(session, run_id, "log", log, now)
+    return moved
 
 
 async def set_values(session: AsyncSession, run_id: str, now: datetime, **values: Any) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from seecodes.deps import RuntimeDep, SessionDep
@@ -46,8 +46,7 @@ from seecodes.runs.schemas import (
     UsageResponse,
     UsageRow,
 )
-from seecodes.security.deps import JiraAppCaller, TaskPermitCaller
-from seecodes.security.routes import REQUEST_KEY_ERRORS
+from seecodes.security.deps import REQUEST_KEY_ERRORS, JiraAppCaller, TaskPermitCaller
 
 router = APIRouter(tags=["tasks"])
 SSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
@@ -64,7 +63,16 @@ TEXT: dict[int | str, dict[str, Any]] = {200: {"content": {"text/plain": {}}}}
 async def init_run(
     runtime: RuntimeDep, session: SessionDep, permit: TaskPermitCaller, body: InitRunRequest
 ) -> InitRunResponse:
-    created = await service.init_run(session, runtime, permit, model=body.model, files=body.files)
+    created = await service.init_run(
+        session,
+        runtime.clock,
+        runtime.catalog,
+        runtime.storage,
+        permit,
+        model=body.model,
+        files=body.files,
+        upload_url_ttl_seconds=runtime.settings.upload_url_ttl_seconds,
+    )
     return InitRunResponse(
         runId=created.run.id,
         bucket=created.bucket,
@@ -108,12 +116,18 @@ async def start_run(
     permit: TaskPermitCaller,
     runId: RunIdPath,
     body: StartRunRequest,
-    after_commit: BackgroundTasks,
 ) -> StartRunResponse:
     run = await service.start_run(
-        session, runtime, permit, runId, model=body.model, user_prompt=body.userPrompt
+        session,
+        runtime.clock,
+        runtime.catalog,
+        runtime.storage,
+        permit,
+        runId,
+        model=body.model,
+        user_prompt=body.userPrompt,
+        upload_max_bytes=runtime.settings.upload_max_bytes,
     )
-    after_commit.add_task(service.enqueue, runtime, run.id, run.model)
     return StartRunResponse.of(run)
 
 
@@ -125,7 +139,13 @@ async def start_run(
 async def run_status(
     runtime: RuntimeDep, session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath
 ) -> RunStatusResponse:
-    found = await service.view(session, runtime, permit, runId)
+    found = await service.view(
+        session,
+        runtime.storage,
+        permit,
+        runId,
+        download_url_ttl_seconds=runtime.settings.download_url_ttl_seconds,
+    )
     run = found.run
     return RunStatusResponse(
         status=RunStatusDocument(
@@ -146,7 +166,7 @@ async def run_status(
 async def run_output(
     runtime: RuntimeDep, session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath
 ) -> str:
-    return await service.output_of(session, runtime, permit, runId)
+    return await service.output_of(session, runtime.storage, permit, runId)
 
 
 @router.get(
@@ -169,10 +189,8 @@ async def cancel_run(
     session: SessionDep,
     permit: TaskPermitCaller,
     runId: RunIdPath,
-    after_commit: BackgroundTasks,
 ) -> CancelRunResponse:
-    run = await service.cancel_run(session, runtime, permit, runId)
-    after_commit.add_task(runtime.engine.cancel, run.id)
+    run = await service.cancel_run(session, runtime.clock, permit, runId)
     return CancelRunResponse(runId=run.id, status=run.status)
 
 
@@ -188,10 +206,17 @@ async def rerun(
     session: SessionDep,
     permit: TaskPermitCaller,
     runId: RunIdPath,
-    after_commit: BackgroundTasks,
 ) -> StartRunResponse:
-    run = await service.rerun(session, runtime, permit, runId)
-    after_commit.add_task(service.enqueue, runtime, run.id, run.model)
+    run = await service.rerun(
+        session,
+        runtime.clock,
+        runtime.catalog,
+        runtime.storage,
+        permit,
+        runId,
+        upload_url_ttl_seconds=runtime.settings.upload_url_ttl_seconds,
+        upload_max_bytes=runtime.settings.upload_max_bytes,
+    )
     return StartRunResponse.of(run)
 
 
@@ -210,7 +235,7 @@ async def run_events(
 ) -> StreamingResponse:
     run = await service.get_run(session, permit, runId)
     return StreamingResponse(
-        events.stream(runtime, run.id, last_event_id),
+        events.stream(runtime.db, run.id, last_event_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"},
     )

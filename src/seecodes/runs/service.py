@@ -1,7 +1,9 @@
 """Run rules on the API side: init, start (estimate, reserve, queue), read, list, cancel, rerun.
 
 Every function takes the permit's scope; a run of another task is `RunNotFound`, never a 403, so
-run ids cannot be probed across tasks.
+run ids cannot be probed across tasks. Functions take the request's session and only flush; what
+the engine must do once the work commits (execute a run, cancel its workflow) is recorded on the
+session with `after_commit`.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seecodes.db import after_commit
 from seecodes.errors import (
     ContextTooLarge,
     InvalidInput,
@@ -30,19 +32,17 @@ from seecodes.errors import (
 )
 from seecodes.installations import credits
 from seecodes.installations.repository import credit_balance
-from seecodes.kit.clock import iso_utc
-from seecodes.kit.logging import get_logger
+from seecodes.kit.clock import Clock, iso_utc
+from seecodes.kit.jobs import CancelWorkflow, Enqueue
 from seecodes.models import Run, UsageItem
-from seecodes.models.run import CANCELLABLE, RunStatus
+from seecodes.models.run import RunStatus
 from seecodes.runs import repository
+from seecodes.runs.catalog import Catalog
+from seecodes.runs.layout import output_key, result_zip_key, upload_key
 from seecodes.runs.prompt import Prompt, build_prompt
+from seecodes.runs.storage import ObjectStorage
 from seecodes.runs.tokens import count_tokens
 from seecodes.security.permits import PermitScope
-
-if TYPE_CHECKING:
-    from seecodes.runtime import Runtime
-
-_log = get_logger("seecodes.runs")
 
 EXECUTE_WORKFLOW = "seecodes.runs.execute"
 USAGE_ITEMS_SHOWN = 100
@@ -53,23 +53,10 @@ def queue_name(model: str) -> str:
     return f"runs:{model}"
 
 
-def upload_key(run: Run, name: str) -> str:
-    return f"{run.storage_prefix}input/{name}"
-
-
-def output_key(run: Run) -> str:
-    return f"{run.storage_prefix}output/output.md"
-
-
-def result_zip_key(run: Run) -> str:
-    return f"{run.storage_prefix}output/result.zip"
-
-
-def status_event(run: Run) -> str:
-    return json.dumps(
-        {"status": run.status, "updatedAt": iso_utc(run.updated_at), "error": run.error},
-        separators=(",", ":"),
-    )
+def execution_of(run_id: str, model: str) -> Enqueue:
+    """The workflow that executes a queued run. Its id is the run id, so enqueueing twice is
+    harmless; a lost enqueue leaves the run queued, and the sweep job enqueues it again."""
+    return Enqueue(queue=queue_name(model), workflow=EXECUTE_WORKFLOW, workflow_id=run_id, args=(run_id,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +67,18 @@ class InitializedRun:
 
 
 async def init_run(
-    session: AsyncSession, runtime: Runtime, scope: PermitScope, *, model: str | None, files: list[str]
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    storage: ObjectStorage,
+    scope: PermitScope,
+    *,
+    model: str | None,
+    files: list[str],
+    upload_url_ttl_seconds: int,
 ) -> InitializedRun:
-    spec = runtime.catalog.get(model) if model else runtime.catalog.default
-    now = runtime.clock.utcnow()
+    spec = catalog.get(model) if model else catalog.default
+    now = clock.utcnow()
     run_id = f"run_{uuid.uuid4().hex[:20]}"
     run = Run(
         id=run_id,
@@ -98,16 +93,14 @@ async def init_run(
         created_at=now,
         updated_at=now,
     )
-    session.add(run)
-    await repository.add_event(session, run_id, "status", status_event(run), now)
-    await repository.add_event(
-        session, run_id, "log", f"initialized for model {spec.id!r} with files {', '.join(files)}", now
+    await repository.add_run(
+        session, run, now, log=f"initialized for model {spec.id!r} with files {', '.join(files)}"
     )
-    ttl = runtime.settings.upload_url_ttl_seconds
     uploads = {
-        name: await runtime.storage.upload_url(upload_key(run, name), expires_in=ttl) for name in files
+        name: await storage.upload_url(upload_key(run, name), expires_in=upload_url_ttl_seconds)
+        for name in files
     }
-    return InitializedRun(run=run, bucket=runtime.storage.bucket, uploads=uploads)
+    return InitializedRun(run=run, bucket=storage.bucket, uploads=uploads)
 
 
 async def get_run(session: AsyncSession, scope: PermitScope, run_id: str) -> Run:
@@ -117,20 +110,22 @@ async def get_run(session: AsyncSession, scope: PermitScope, run_id: str) -> Run
     return run
 
 
-async def read_prompt(runtime: Runtime, run: Run, instruction: str | None) -> Prompt:
+async def read_prompt(
+    storage: ObjectStorage, run: Run, instruction: str | None, *, upload_max_bytes: int
+) -> Prompt:
     """The uploads in declared order plus the instruction; missing or oversize uploads refuse."""
-    sizes = await asyncio.gather(*(runtime.storage.size(upload_key(run, name)) for name in run.files))
+    sizes = await asyncio.gather(*(storage.size(upload_key(run, name)) for name in run.files))
     missing = [name for name, size in zip(run.files, sizes, strict=True) if size is None]
     if missing:
         raise UploadsIncomplete(missing)
     # A presigned S3 PUT cannot cap its size, so the cap is enforced here, before anything is read.
-    limit = runtime.settings.upload_max_bytes
+    limit = upload_max_bytes
     oversize = [
         name for name, size in zip(run.files, sizes, strict=True) if size is not None and size > limit
     ]
     if oversize:
         raise UploadedFileTooLarge(f"{', '.join(oversize)} exceed the {limit}-byte per-file limit.")
-    contents = await asyncio.gather(*(runtime.storage.read(upload_key(run, name)) for name in run.files))
+    contents = await asyncio.gather(*(storage.read(upload_key(run, name)) for name in run.files))
     files = [
         (name, data.decode("utf-8", errors="replace")) for name, data in zip(run.files, contents, strict=True)
     ]
@@ -139,18 +134,22 @@ async def read_prompt(runtime: Runtime, run: Run, instruction: str | None) -> Pr
 
 async def start_run(
     session: AsyncSession,
-    runtime: Runtime,
+    clock: Clock,
+    catalog: Catalog,
+    storage: ObjectStorage,
     scope: PermitScope,
     run_id: str,
     *,
     model: str | None,
     user_prompt: str | None,
+    upload_max_bytes: int,
 ) -> Run:
+    """Estimate, reserve and queue; the run is executed once this transaction commits."""
     run = await get_run(session, scope, run_id)
     if run.status != RunStatus.INITIALIZED:
         raise RunAlreadyStarted(f"The run is already {run.status}.")
-    spec = runtime.catalog.usable(model or run.model)
-    prompt = await read_prompt(runtime, run, user_prompt)
+    spec = catalog.usable(model or run.model)
+    prompt = await read_prompt(storage, run, user_prompt, upload_max_bytes=upload_max_bytes)
     tokens = await asyncio.to_thread(count_tokens, prompt.text)
     if tokens > spec.max_context:
         raise ContextTooLarge(
@@ -158,15 +157,15 @@ async def start_run(
         )
     estimate = credits.run_cost(spec.pricing.base, spec.pricing.per_token, tokens)
     await credits.reserve(
-        session, runtime.clock, installation_id=scope.installation_id, amount=estimate, run_id=run.id
+        session, clock, installation_id=scope.installation_id, amount=estimate, run_id=run.id
     )
-    now = runtime.clock.utcnow()
-    queued = await repository.transition(
+    now = clock.utcnow()
+    queued = await repository.move(
         session,
         run.id,
-        from_states={RunStatus.INITIALIZED},
-        to=RunStatus.QUEUED,
-        now=now,
+        RunStatus.QUEUED,
+        now,
+        log=f"queued: {tokens} input tokens estimated, {estimate} credits reserved",
         model=spec.id,
         user_prompt=user_prompt,
         estimated_input_tokens=tokens,
@@ -175,24 +174,8 @@ async def start_run(
     )
     if queued is None:  # a concurrent start won; its reservation is the one that stands
         raise RunAlreadyStarted()
-    await repository.add_event(session, run.id, "status", status_event(queued), now)
-    await repository.add_event(
-        session, run.id, "log", f"queued: {tokens} input tokens estimated, {estimate} credits reserved", now
-    )
+    after_commit(session, execution_of(queued.id, queued.model))
     return queued
-
-
-async def enqueue(runtime: Runtime, run_id: str, model: str) -> None:
-    """After the commit that queued the run; the workflow id is the run id, so this is idempotent.
-
-    A failure here loses nothing: the run stays queued and the sweep job enqueues it again.
-    """
-    try:
-        await runtime.engine.enqueue(
-            queue=queue_name(model), workflow=EXECUTE_WORKFLOW, workflow_id=run_id, args=[run_id]
-        )
-    except Exception as error:  # the client already has its 200; the sweep retries
-        _log.warning("run_enqueue_failed", run_id=run_id, error=type(error).__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,25 +184,32 @@ class RunView:
     result_zip_url: str | None
 
 
-async def view(session: AsyncSession, runtime: Runtime, scope: PermitScope, run_id: str) -> RunView:
+async def view(
+    session: AsyncSession,
+    storage: ObjectStorage,
+    scope: PermitScope,
+    run_id: str,
+    *,
+    download_url_ttl_seconds: int,
+) -> RunView:
     run = await get_run(session, scope, run_id)
     url = None
     if run.status == RunStatus.SUCCEEDED and run.artifacts_purged_at is None:
-        url = await runtime.storage.download_url(
+        url = await storage.download_url(
             result_zip_key(run),
-            expires_in=runtime.settings.download_url_ttl_seconds,
+            expires_in=download_url_ttl_seconds,
             filename=f"{run.task_id}-{run.id}.zip",
         )
     return RunView(run=run, result_zip_url=url)
 
 
-async def output_of(session: AsyncSession, runtime: Runtime, scope: PermitScope, run_id: str) -> str:
+async def output_of(session: AsyncSession, storage: ObjectStorage, scope: PermitScope, run_id: str) -> str:
     run = await get_run(session, scope, run_id)
     if run.status != RunStatus.SUCCEEDED:
         raise RunNotSucceeded(f"The run is {run.status}; output exists only for a succeeded run.")
     if run.artifacts_purged_at is not None:
         raise RunArtifactsPurged()
-    return (await runtime.storage.read(output_key(run))).decode("utf-8", errors="replace")
+    return (await storage.read(output_key(run))).decode("utf-8", errors="replace")
 
 
 async def logs_of(session: AsyncSession, scope: PermitScope, run_id: str) -> str:
@@ -260,16 +250,16 @@ async def list_runs(
     return RunPage(runs=page, next_cursor=_encode_cursor(page[-1]) if more and page else None)
 
 
-async def cancel_run(session: AsyncSession, runtime: Runtime, scope: PermitScope, run_id: str) -> Run:
-    """Settle as cancelled and release any reservation; the caller then cancels the workflow."""
+async def cancel_run(session: AsyncSession, clock: Clock, scope: PermitScope, run_id: str) -> Run:
+    """Settle as cancelled and release any reservation; the workflow is cancelled after the commit."""
     run = await get_run(session, scope, run_id)
-    now = runtime.clock.utcnow()
-    cancelled = await repository.transition(
+    now = clock.utcnow()
+    cancelled = await repository.move(
         session,
         run.id,
-        from_states=CANCELLABLE,
-        to=RunStatus.CANCELLED,
-        now=now,
+        RunStatus.CANCELLED,
+        now,
+        log="cancelled by the user; reserved credits released",
         finished_at=now,
         error="cancelled by the user",
     )
@@ -278,35 +268,57 @@ async def cancel_run(session: AsyncSession, runtime: Runtime, scope: PermitScope
     if cancelled.estimated_credits is not None:
         await credits.release(
             session,
-            runtime.clock,
+            clock,
             installation_id=cancelled.installation_id,
             reserved=cancelled.estimated_credits,
             run_id=cancelled.id,
         )
-    await repository.add_event(session, run.id, "status", status_event(cancelled), now)
-    await repository.add_event(
-        session, run.id, "log", "cancelled by the user; reserved credits released", now
-    )
+    after_commit(session, CancelWorkflow(cancelled.id))
     return cancelled
 
 
-async def rerun(session: AsyncSession, runtime: Runtime, scope: PermitScope, run_id: str) -> Run:
+async def rerun(
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    storage: ObjectStorage,
+    scope: PermitScope,
+    run_id: str,
+    *,
+    upload_url_ttl_seconds: int,
+    upload_max_bytes: int,
+) -> Run:
     """A new run on a copy of the same uploads, started with the same model and instruction."""
     original = await get_run(session, scope, run_id)
     if original.status == RunStatus.INITIALIZED:
         raise RunNotStarted()
     if original.uploads_purged_at is not None:
         raise UploadsIncomplete(list(original.files))
-    fresh = await init_run(session, runtime, scope, model=original.model, files=list(original.files))
+    fresh = await init_run(
+        session,
+        clock,
+        catalog,
+        storage,
+        scope,
+        model=original.model,
+        files=list(original.files),
+        upload_url_ttl_seconds=upload_url_ttl_seconds,
+    )
     for name in original.files:
-        data = await runtime.storage.read(upload_key(original, name))
-        await runtime.storage.write(
-            upload_key(fresh.run, name), data, content_type="text/plain; charset=utf-8"
-        )
+        data = await storage.read(upload_key(original, name))
+        await storage.write(upload_key(fresh.run, name), data, content_type="text/plain; charset=utf-8")
     fresh.run.rerun_of = original.id
     await session.flush()
     return await start_run(
-        session, runtime, scope, fresh.run.id, model=original.model, user_prompt=original.user_prompt
+        session,
+        clock,
+        catalog,
+        storage,
+        scope,
+        fresh.run.id,
+        model=original.model,
+        user_prompt=original.user_prompt,
+        upload_max_bytes=upload_max_bytes,
     )
 
 

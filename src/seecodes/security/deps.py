@@ -1,26 +1,81 @@
-"""Who may call: typed auth dependencies, so a route's signature says which credential it takes."""
+"""Who may call: typed auth dependencies, so a route's signature says which credential it takes.
+
+Credential checks that write (spending a request key and committing its successor; an operator
+token's last use) commit in a unit of work of their own here, before the route runs: the
+contract wants the successor key to survive whatever the route does next, and a refusal that
+revokes a stolen chain must stick although the request fails. Everything else a route writes is in
+the request's one transaction (`SessionDep`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from seecodes.deps import RuntimeDep, SessionDep
-from seecodes.errors import InstallationInactive, InvalidForgeToken, InvalidPermit, RequestKeyMissing
+from seecodes.errors import (
+    InstallationInactive,
+    InstallationMismatch,
+    InstallationNotFound,
+    InvalidForgeToken,
+    InvalidInput,
+    InvalidOperatorToken,
+    InvalidPermit,
+    RequestKeyExpired,
+    RequestKeyMismatch,
+    RequestKeyMissing,
+    RequestKeyRejected,
+    RequestKeyReplayed,
+)
 from seecodes.installations import repository as installations
-from seecodes.jira.tokens import FORGE_SYSTEM_TOKEN_HEADER, capture_forge_token
 from seecodes.kit.http import set_next_request_key
-from seecodes.models import Installation
+from seecodes.models import OperatorToken
 from seecodes.security import legacy, request_keys
-from seecodes.security.forge import ForgeIdentity
+from seecodes.security.callers import (
+    FORGE_SYSTEM_TOKEN_HEADER,
+    InstallationManager,
+    Issuer,
+    JiraApp,
+    TaskReader,
+)
+from seecodes.security.forge import ForgeIdentity, installation_ari
+from seecodes.security.operators import MAX_TOKEN_LENGTH, OPERATOR_TOKEN_PREFIX, authenticate_operator
 from seecodes.security.permits import PermitScope, authenticate_permit
 
-MAX_BEARER_LENGTH = 8192
+MAX_BEARER_LENGTH = MAX_TOKEN_LENGTH
 REQUEST_KEY_HEADER = "X-SeeCodes-Jira-Request-Key"
 
+# What a route behind `JiraAppCaller` can answer before its own work starts.
+REQUEST_KEY_ERRORS = (
+    InvalidForgeToken,
+    RequestKeyMissing,
+    RequestKeyRejected,
+    RequestKeyExpired,
+    RequestKeyReplayed,
+    RequestKeyMismatch,
+    InstallationInactive,
+)
+# ... and behind `InstallationManagerCaller`.
+MANAGER_ERRORS = (
+    *REQUEST_KEY_ERRORS,
+    InvalidOperatorToken,
+    InstallationMismatch,
+    InstallationNotFound,
+    InvalidInput,
+)
+
+operator_bearer = HTTPBearer(
+    scheme_name="OperatorToken",
+    description="An operator token (`sc_admin_…`) from `seecodes admin token create`.",
+    auto_error=False,
+)
+manager_bearer = HTTPBearer(
+    scheme_name="OperatorTokenOrForgeInvocationToken",
+    description="An operator token (`sc_admin_…`), or the Jira App's FIT together with its request key.",
+    auto_error=False,
+)
 forge_bearer = HTTPBearer(
     scheme_name="ForgeInvocationToken",
     bearerFormat="JWT",
@@ -59,17 +114,12 @@ async def forge_identity(
 ForgeCaller = Annotated[ForgeIdentity, Depends(forge_identity)]
 
 
-@dataclass(frozen=True, slots=True)
-class JiraApp:
-    identity: ForgeIdentity
-    installation: Installation
-
-
 async def jira_app(
     request: Request, runtime: RuntimeDep, identity: ForgeCaller, request_key: RequestKeyHeader = None
 ) -> JiraApp:
     """FIT + the current request key. The key is spent and its successor committed in a
-    transaction of its own, so the successor survives whatever the route does next."""
+    transaction of its own, so the successor survives whatever the route does next: the one place
+    a request-key chain moves."""
     if not request_key:
         raise RequestKeyMissing()
     async with runtime.db.transaction() as session:
@@ -87,7 +137,7 @@ async def jira_app(
         raise InstallationInactive()
     # Forge attaches the app system token to every request when the remote enables it; keeping it
     # from any route lets progress reach Jira without an OAuth connection (written only on change).
-    await capture_forge_token(runtime, identity, request.headers.get(FORGE_SYSTEM_TOKEN_HEADER))
+    await runtime.forge_tokens(identity, request.headers.get(FORGE_SYSTEM_TOKEN_HEADER))
     return JiraApp(identity, installation)
 
 
@@ -103,16 +153,6 @@ async def task_permit(
 
 
 TaskPermitCaller = Annotated[PermitScope, Depends(task_permit)]
-
-
-@dataclass(frozen=True, slots=True)
-class Issuer:
-    """A caller allowed to mint launch codes and permits for its installation."""
-
-    installation: Installation
-    # The FIT principal when a Jira user invoked the app; None for app-level and legacy callers.
-    principal: str | None
-    via_legacy_bridge: bool = False
 
 
 async def issuer(
@@ -143,15 +183,6 @@ async def issuer(
 IssuerCaller = Annotated[Issuer, Depends(issuer)]
 
 
-@dataclass(frozen=True, slots=True)
-class TaskReader:
-    """A caller that may read one task's state: the IDE with its permit, or the Jira App."""
-
-    installation_id: str
-    cloud_id: str | None
-    permit: PermitScope | None
-
-
 async def task_reader(
     request: Request,
     runtime: RuntimeDep,
@@ -172,3 +203,68 @@ async def task_reader(
 
 
 TaskReaderCaller = Annotated[TaskReader, Depends(task_reader)]
+
+
+async def operator(
+    runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]
+) -> OperatorToken:
+    async with runtime.db.transaction() as session:
+        return await authenticate_operator(
+            session, runtime.clock, credentials.credentials if credentials else ""
+        )
+
+
+OperatorCaller = Annotated[OperatorToken, Depends(operator)]
+
+
+async def installation_manager(
+    request: Request,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(manager_bearer)],
+    request_key: RequestKeyHeader = None,
+    installation_id: Annotated[
+        str | None,
+        Query(
+            alias="installationId",
+            max_length=200,
+            description="Required for operators; the Jira App may omit it (its own installation).",
+        ),
+    ] = None,
+    forge_system_token: Annotated[
+        str | None,
+        Header(
+            alias=FORGE_SYSTEM_TOKEN_HEADER,
+            max_length=MAX_BEARER_LENGTH,
+            description="Forge app system token; Forge adds it when the app's remote enables appSystemToken.",
+        ),
+    ] = None,
+) -> InstallationManager:
+    presented = credentials.credentials if credentials is not None else ""
+    if presented.startswith(OPERATOR_TOKEN_PREFIX):
+        return await _operator_for(runtime, presented, installation_id)
+    identity = await forge_identity(runtime, credentials)
+    caller = await jira_app(request, runtime, identity, request_key)
+    if installation_id is not None and installation_ari(installation_id) != caller.installation.id:
+        raise InstallationMismatch()
+    return InstallationManager(
+        installation_id=caller.installation.id,
+        actor=f"jira-app:{identity.principal or 'app'}"[:200],
+        identity=identity,
+        forge_system_token=forge_system_token or None,
+    )
+
+
+async def _operator_for(
+    runtime: RuntimeDep, presented: str, installation_id: str | None
+) -> InstallationManager:
+    async with runtime.db.transaction() as session:
+        token = await authenticate_operator(session, runtime.clock, presented)
+        if installation_id is None:
+            raise InvalidInput("installationId is required with an operator token.")
+        installation = await installations.get(session, installation_ari(installation_id))
+        if installation is None:
+            raise InstallationNotFound()
+        return InstallationManager(installation_id=installation.id, actor=f"operator:{token.id}")
+
+
+InstallationManagerCaller = Annotated[InstallationManager, Depends(installation_manager)]

@@ -13,6 +13,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seecodes.db import keep_writes
 from seecodes.errors import LaunchCodeExpired, LaunchCodeMismatch, LaunchCodeRejected, LaunchCodeReplayed
 from seecodes.kit.clock import Clock, to_epoch
 from seecodes.kit.secrets import hash_secret, new_secret
@@ -95,6 +96,7 @@ async def consume_launch_code(
     if stored.consumed_at is not None:
         if stored.permit_jti:
             await revoke_permits(session, clock, jti=stored.permit_jti, reason="launch code replayed")
+            keep_writes(session)  # the revocation stands although the exchange fails
         raise LaunchCodeReplayed()
     if stored.expires_at <= now:
         raise LaunchCodeExpired()

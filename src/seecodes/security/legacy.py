@@ -19,6 +19,7 @@ from seecodes.installations import repository
 from seecodes.kit.clock import Clock, to_epoch
 from seecodes.kit.secrets import display_prefix, hash_secret, new_secret, same_secret
 from seecodes.models import EnrollmentToken, Installation
+from seecodes.models.installation import InstallationStatus
 from seecodes.security.forge import INSTALLATION_ARI_PREFIX
 
 ENROLLMENT_TOKEN_PREFIX = "sc_enroll_"  # noqa: S105 - a prefix, not a secret
@@ -82,7 +83,7 @@ async def connect(
         installation = Installation(
             id=INSTALLATION_ARI_PREFIX + str(uuid.uuid4()),
             cloud_id=cloud_id,
-            status="active",
+            status=InstallationStatus.ACTIVE.value,
             activation_source="legacy-connect",
             created_at=now,
             updated_at=now,

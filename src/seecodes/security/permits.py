@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seecodes.errors import InvalidPermit, PermitScopeMismatch
 from seecodes.kit.clock import Clock, from_epoch
 from seecodes.models import Installation, TaskPermit
+from seecodes.models.installation import InstallationStatus
 
 PERMIT_TYPE = "sc-permit+jwt"
 PERMIT_ISSUER = "seecodes"
@@ -163,7 +164,7 @@ async def authenticate_permit(session: AsyncSession, codec: PermitCodec, token: 
     ).one_or_none()
     if row is None or row.revoked_at is not None:
         raise InvalidPermit("The task permit has been revoked.")
-    if row.status != "active":
+    if row.status != InstallationStatus.ACTIVE:
         raise InvalidPermit("The installation this permit belongs to is not active.")
     return scope
 

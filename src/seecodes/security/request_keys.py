@@ -1,10 +1,10 @@
-"""Single-use Jira request keys in rotation chains (DESIGN.md §4.3–4.5).
+"""Single-use Jira request keys in rotation chains.
 
-Each key is bound to installation + principal + chain. Consuming a key is one conditional UPDATE,
-so under any number of concurrent presentations exactly one wins. A key presented after it was
-consumed, or under another installation or principal, is treated as stolen: the whole chain is
-revoked (the refusal keeps its writes, see `SeecodesError.keeps_writes`), and the Jira App must
-bootstrap a new chain with a fresh FIT.
+Each key is bound to installation + principal + chain, and lives 5 minutes (a setting). Consuming
+a key is one conditional UPDATE, so under any number of concurrent presentations exactly one wins.
+A key presented after it was consumed, or under another installation or principal, is treated as
+stolen: the whole chain is revoked (and the revocation kept although the request fails, see
+`db.keep_writes`), and the Jira App must bootstrap a new chain with a fresh FIT.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seecodes.db import keep_writes
 from seecodes.errors import RequestKeyExpired, RequestKeyMismatch, RequestKeyRejected, RequestKeyReplayed
 from seecodes.kit.clock import Clock, from_epoch
 from seecodes.kit.secrets import hash_secret, new_secret
@@ -67,25 +68,29 @@ async def consume_and_rotate(
     ).scalar_one_or_none()
     if consumed_chain is not None:
         return await _issue(session, clock, consumed_chain, installation_id, principal, ttl_seconds)
-    await _explain_refusal(session, clock, key_hash, installation_id, principal)
-    raise AssertionError("unreachable: _explain_refusal always raises")
+    raise await _refusal(session, clock, key_hash, installation_id, principal)
 
 
-async def _explain_refusal(
+async def _refusal(
     session: AsyncSession, clock: Clock, key_hash: str, installation_id: str, principal: str
-) -> None:
+) -> RequestKeyRejected:
     key = (
         await session.execute(select(JiraRequestKey).where(JiraRequestKey.key_hash == key_hash))
     ).scalar_one_or_none()
     if key is None:
-        raise RequestKeyRejected()
+        return RequestKeyRejected()
     if key.installation_id != installation_id or key.principal != principal:
-        await revoke_chain(session, clock, key.chain_id)
-        raise RequestKeyMismatch()
+        await _revoke_stolen_chain(session, clock, key.chain_id)
+        return RequestKeyMismatch()
     if key.consumed_at is not None or key.revoked_at is not None:
-        await revoke_chain(session, clock, key.chain_id)
-        raise RequestKeyReplayed()
-    raise RequestKeyExpired()
+        await _revoke_stolen_chain(session, clock, key.chain_id)
+        return RequestKeyReplayed()
+    return RequestKeyExpired()
+
+
+async def _revoke_stolen_chain(session: AsyncSession, clock: Clock, chain_id: str) -> None:
+    await revoke_chain(session, clock, chain_id)
+    keep_writes(session)
 
 
 async def revoke_chain(session: AsyncSession, clock: Clock, chain_id: str) -> None:

@@ -21,16 +21,11 @@ from seecodes.errors import (
     LaunchCodeReplayed,
     NotFound,
     PrincipalMismatch,
-    RequestKeyExpired,
-    RequestKeyMismatch,
-    RequestKeyMissing,
-    RequestKeyRejected,
-    RequestKeyReplayed,
     responses,
 )
 from seecodes.kit.http import set_next_request_key
 from seecodes.security import service
-from seecodes.security.deps import ForgeCaller, IssuerCaller
+from seecodes.security.deps import REQUEST_KEY_ERRORS, ForgeCaller, IssuerCaller
 from seecodes.security.launcher import render_launcher
 from seecodes.security.schemas import (
     ConnectRequest,
@@ -45,15 +40,6 @@ from seecodes.security.schemas import (
 
 router = APIRouter()
 
-REQUEST_KEY_ERRORS = (
-    InvalidForgeToken,
-    RequestKeyMissing,
-    RequestKeyRejected,
-    RequestKeyExpired,
-    RequestKeyReplayed,
-    RequestKeyMismatch,
-    InstallationInactive,
-)
 ISSUER_ERRORS = (*REQUEST_KEY_ERRORS, InstanceKeyRejected, HintMismatch, PrincipalMismatch, InvalidInput)
 
 
@@ -70,7 +56,9 @@ async def issue_request_key(
     identity: ForgeCaller,
     body: Annotated[dict[str, Any] | None, Body(description="Optional; accepted and not used.")] = None,
 ) -> RequestKeyResponse:
-    issued = await service.start_request_key_chain(session, runtime, identity)
+    issued = await service.start_request_key_chain(
+        session, runtime.clock, identity, ttl_seconds=runtime.settings.request_key_ttl_seconds
+    )
     set_next_request_key(request.scope, issued.key)
     return RequestKeyResponse(requestKey=issued.key, expiresAt=issued.expires_at)
 
@@ -84,7 +72,14 @@ async def issue_request_key(
 async def create_vscode_link(
     runtime: RuntimeDep, session: SessionDep, issuer: IssuerCaller, body: VscodeLinkRequest
 ) -> VscodeLinkResponse:
-    link = await service.create_launch_link(session, runtime, issuer, body)
+    link = await service.create_launch_link(
+        session,
+        runtime.clock,
+        issuer,
+        body,
+        extension_id=runtime.settings.extension_id,
+        public_base_url=runtime.settings.public_base_url,
+    )
     return VscodeLinkResponse(
         launchCode=link.code, vscodeUrl=link.vscode_url, httpsUrl=link.https_url, expiresAt=link.expires_at
     )
@@ -99,7 +94,9 @@ async def create_vscode_link(
 async def create_task_permit(
     runtime: RuntimeDep, session: SessionDep, issuer: IssuerCaller, body: TaskPermitRequest
 ) -> PermitResponse:
-    minted = await service.mint_direct_permit(session, runtime, issuer, body)
+    minted = await service.mint_direct_permit(
+        session, runtime.clock, runtime.permits, issuer, body, ttl_seconds=runtime.settings.permit_ttl_seconds
+    )
     return PermitResponse.of(minted)
 
 
@@ -119,7 +116,9 @@ async def create_task_permit(
 async def exchange_launch_code(
     runtime: RuntimeDep, session: SessionDep, body: LaunchExchangeRequest
 ) -> PermitResponse:
-    minted = await service.exchange_launch_code(session, runtime, body)
+    minted = await service.exchange_launch_code(
+        session, runtime.clock, runtime.permits, body, ttl_seconds=runtime.settings.permit_ttl_seconds
+    )
     return PermitResponse.of(minted)
 
 
@@ -161,5 +160,7 @@ def launch_page(
     responses=responses(NotFound, EnrollmentRejected, InvalidInput),
 )
 async def legacy_connect(runtime: RuntimeDep, session: SessionDep, body: ConnectRequest) -> ConnectResponse:
-    connected = await service.enroll_legacy_site(session, runtime, body)
+    connected = await service.enroll_legacy_site(
+        session, runtime.clock, body, bridge_enabled=runtime.settings.legacy_bridge_enabled
+    )
     return ConnectResponse(apiKey=connected.api_key, linkSecret=connected.link_secret)

@@ -9,13 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.errors import InstallationInactive, InvalidInput, NotFound, PrincipalMismatch
 from seecodes.installations import service as installations
+from seecodes.kit.clock import Clock
 from seecodes.models import Installation
-from seecodes.runtime import Runtime
 from seecodes.security import launch_codes, legacy, request_keys
-from seecodes.security.deps import Issuer
+from seecodes.security.callers import Issuer
 from seecodes.security.forge import ForgeIdentity
 from seecodes.security.launcher import https_url, vscode_url
-from seecodes.security.permits import IssuedPermit, issue_permit
+from seecodes.security.permits import IssuedPermit, PermitCodec, issue_permit
 from seecodes.security.schemas import ConnectRequest, LaunchExchangeRequest, TaskBinding, VscodeLinkRequest
 from seecodes.tasks import service as tasks
 
@@ -54,12 +54,18 @@ def _authorise_binding(issuer: Issuer, body: TaskBinding) -> str:
 
 
 async def create_launch_link(
-    session: AsyncSession, runtime: Runtime, issuer: Issuer, body: VscodeLinkRequest
+    session: AsyncSession,
+    clock: Clock,
+    issuer: Issuer,
+    body: VscodeLinkRequest,
+    *,
+    extension_id: str,
+    public_base_url: str,
 ) -> LaunchLink:
     user = _authorise_binding(issuer, body)
     minted = await launch_codes.mint_launch_code(
         session,
-        runtime.clock,
+        clock,
         installation_id=issuer.installation.id,
         project_id=body.projectId,
         task_id=body.taskId,
@@ -69,83 +75,82 @@ async def create_launch_link(
     if body.jiraContext is not None or body.initialTaiDoc is not None:
         await tasks.save_context(
             session,
-            runtime.clock,
+            clock,
             installation_id=issuer.installation.id,
             project_id=body.projectId,
             task_id=body.taskId,
             jira_context=body.jiraContext,
             initial_tai=body.initialTaiDoc,
         )
-    settings = runtime.settings
     return LaunchLink(
         code=minted.code,
-        vscode_url=vscode_url(settings.extension_id, body.projectId, body.taskId, minted.code),
-        https_url=https_url(settings.public_base_url, body.projectId, body.taskId, minted.code),
+        vscode_url=vscode_url(extension_id, body.projectId, body.taskId, minted.code),
+        https_url=https_url(public_base_url, body.projectId, body.taskId, minted.code),
         expires_at=minted.expires_at,
     )
 
 
 async def mint_direct_permit(
-    session: AsyncSession, runtime: Runtime, issuer: Issuer, body: TaskBinding
+    session: AsyncSession,
+    clock: Clock,
+    codec: PermitCodec,
+    issuer: Issuer,
+    body: TaskBinding,
+    *,
+    ttl_seconds: int,
 ) -> MintedPermit:
     user = _authorise_binding(issuer, body)
     permit = await issue_permit(
         session,
-        runtime.permits,
-        runtime.clock,
+        codec,
+        clock,
         installation=issuer.installation,
         project_id=body.projectId,
         task_id=body.taskId,
         user_account_id=user,
         source="legacy" if issuer.via_legacy_bridge else "direct",
-        ttl_seconds=runtime.settings.permit_ttl_seconds,
+        ttl_seconds=ttl_seconds,
     )
     return MintedPermit(issuer.installation, body.projectId, body.taskId, permit)
 
 
 async def exchange_launch_code(
-    session: AsyncSession, runtime: Runtime, body: LaunchExchangeRequest
+    session: AsyncSession, clock: Clock, codec: PermitCodec, body: LaunchExchangeRequest, *, ttl_seconds: int
 ) -> MintedPermit:
     consumed = await launch_codes.consume_launch_code(
-        session, runtime.clock, code=body.code, project_id=body.projectId, task_id=body.taskId
+        session, clock, code=body.code, project_id=body.projectId, task_id=body.taskId
     )
     installation = await installations.require_active(session, consumed.installation_id)
     permit = await issue_permit(
         session,
-        runtime.permits,
-        runtime.clock,
+        codec,
+        clock,
         installation=installation,
         project_id=consumed.project_id,
         task_id=consumed.task_id,
         user_account_id=consumed.user_account_id,
         source="launch-exchange",
-        ttl_seconds=runtime.settings.permit_ttl_seconds,
+        ttl_seconds=ttl_seconds,
         jti=consumed.permit_jti,
     )
     return MintedPermit(installation, consumed.project_id, consumed.task_id, permit)
 
 
 async def start_request_key_chain(
-    session: AsyncSession, runtime: Runtime, identity: ForgeIdentity
+    session: AsyncSession, clock: Clock, identity: ForgeIdentity, *, ttl_seconds: int
 ) -> request_keys.IssuedRequestKey:
     """The Jira App's first call: the FIT creates or refreshes the installation, then a chain starts."""
-    installation = await installations.sync_from_forge(session, runtime.clock, identity)
+    installation = await installations.sync_from_forge(session, clock, identity)
     if not installation.is_active:
         raise InstallationInactive()
     return await request_keys.start_chain(
-        session,
-        runtime.clock,
-        installation_id=installation.id,
-        principal=identity.principal,
-        ttl_seconds=runtime.settings.request_key_ttl_seconds,
+        session, clock, installation_id=installation.id, principal=identity.principal, ttl_seconds=ttl_seconds
     )
 
 
 async def enroll_legacy_site(
-    session: AsyncSession, runtime: Runtime, body: ConnectRequest
+    session: AsyncSession, clock: Clock, body: ConnectRequest, *, bridge_enabled: bool
 ) -> legacy.ConnectedInstallation:
-    if not runtime.settings.legacy_bridge_enabled:
+    if not bridge_enabled:
         raise NotFound()
-    return await legacy.connect(
-        session, runtime.clock, enrollment_token=body.enrollmentToken, cloud_id=body.cloudId
-    )
+    return await legacy.connect(session, clock, enrollment_token=body.enrollmentToken, cloud_id=body.cloudId)

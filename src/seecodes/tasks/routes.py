@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Path, Query
+from fastapi import APIRouter, Path, Query
 
 from seecodes.deps import RuntimeDep, SessionDep
 from seecodes.errors import (
@@ -15,11 +15,9 @@ from seecodes.errors import (
     PermitScopeMismatch,
     responses,
 )
-from seecodes.jira.jobs import progress_saved
 from seecodes.jira.sync_state import read_sync_state
 from seecodes.kit.schemas import JiraId
-from seecodes.security.deps import TaskPermitCaller, TaskReaderCaller
-from seecodes.security.routes import REQUEST_KEY_ERRORS
+from seecodes.security.deps import REQUEST_KEY_ERRORS, TaskPermitCaller, TaskReaderCaller
 from seecodes.tasks import service
 from seecodes.tasks.schemas import (
     OkResponse,
@@ -57,17 +55,14 @@ async def save_progress(
     permit: TaskPermitCaller,
     taskId: TaskIdPath,
     body: ProgressDocument,
-    background: BackgroundTasks,
 ) -> OkResponse:
-    report = await service.save_progress(session, runtime.clock, permit=permit, task_id=taskId, document=body)
-    # Runs after the commit and after the response: Jira never delays or fails this POST.
-    background.add_task(
-        progress_saved,
-        runtime,
-        installation_id=report.installation_id,
-        project_id=report.project_id,
-        task_id=report.task_id,
-        report_id=report.id,
+    await service.save_progress(
+        session,
+        runtime.clock,
+        permit=permit,
+        task_id=taskId,
+        document=body,
+        listeners=runtime.progress_listeners,
     )
     return OkResponse()
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,9 +13,16 @@ from seecodes.installations.service import check_cloud_hint
 from seecodes.kit.clock import Clock
 from seecodes.kit.sql import dialect_insert
 from seecodes.models import ProgressReport, TaskContext
-from seecodes.security.deps import TaskReader
+from seecodes.security.callers import TaskReader
 from seecodes.security.permits import PermitScope
 from seecodes.tasks.schemas import ProgressDocument
+
+
+class ProgressListener(Protocol):
+    """Told of every saved report inside the POST's transaction (the connector records its Jira
+    write-back here); may only write to the session and record after-commit work, never call out."""
+
+    async def __call__(self, session: AsyncSession, clock: Clock, report: ProgressReport) -> None: ...
 
 
 async def save_context(
@@ -67,7 +75,13 @@ async def load_context(
 
 
 async def save_progress(
-    session: AsyncSession, clock: Clock, *, permit: PermitScope, task_id: str, document: ProgressDocument
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    permit: PermitScope,
+    task_id: str,
+    document: ProgressDocument,
+    listeners: Sequence[ProgressListener] = (),
 ) -> ProgressReport:
     """Only the permit's own task may be written; the report is stored under the permit's binding."""
     permit.require_task(task_id)
@@ -86,6 +100,8 @@ async def save_progress(
     )
     session.add(report)
     await session.flush()
+    for listener in listeners:
+        await listener(session, clock, report)
     return report
 
 

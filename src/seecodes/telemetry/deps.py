@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from seecodes.deps import RuntimeDep
 from seecodes.errors import TelemetryDisabled
@@ -17,18 +17,9 @@ def require_ingestion_enabled(runtime: RuntimeDep) -> None:
         raise TelemetryDisabled()
 
 
-def telemetry_limiter(request: Request, runtime: RuntimeDep) -> RateLimiter:
-    # One limiter per app (its in-memory counters or its Redis pool), built on first use.
-    limiter: RateLimiter | None = getattr(request.app.state, "telemetry_limiter", None)
-    if limiter is None:
-        settings = runtime.settings
-        limiter = RateLimiter(
-            settings.telemetry_rate_limit,
-            redis_url=settings.redis_url.get_secret_value() if settings.redis_url else None,
-            namespace="telemetry-events",
-        )
-        request.app.state.telemetry_limiter = limiter
-    return limiter
+def telemetry_limiter(runtime: RuntimeDep) -> RateLimiter:
+    # One limiter per runtime (its in-memory counters or its Redis pool), closed with it.
+    return runtime.telemetry_limiter
 
 
 TelemetryLimiter = Annotated[RateLimiter, Depends(telemetry_limiter)]

@@ -21,6 +21,7 @@ class RateLimiter:
             storage = storage_from_string(uri, wrap_exceptions=True, implementation="redispy")
         else:
             storage = storage_from_string("async+memory://", wrap_exceptions=True)
+        self._storage = storage
         self._strategy = MovingWindowRateLimiter(storage)
         self._item = limits.parse(rate)
         self._namespace = namespace
@@ -39,3 +40,11 @@ class RateLimiter:
             ) from error
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise RateLimited(headers={"Retry-After": str(retry_after)})
+
+    async def close(self) -> None:
+        """Release the Redis connection pool, if any (limits has no public close; its redis-py bridge
+        keeps the client as `bridge.storage`)."""
+        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
+        close = getattr(client, "aclose", None)
+        if close is not None:
+            await close()

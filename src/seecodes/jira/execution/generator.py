@@ -17,10 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from seecodes.config import Settings
 from seecodes.errors import ContextTooLarge, TicketGenerationFailed
 from seecodes.jira.execution.checklist import MAX_TICKETS, DraftTicket, clean_labels
-from seecodes.runs.catalog import ModelSpec
+from seecodes.runs.catalog import Catalog, ModelSpec
 from seecodes.runs.providers import build_provider
 from seecodes.runs.providers.base import ModelProvider, ProviderError, TextDelta
-from seecodes.runtime import Runtime
 
 PROMPT_VERSION = 1
 SYSTEM_PROMPT = """You turn a planning document into execution tickets for Jira.
@@ -65,16 +64,16 @@ def user_prompt(document: str) -> str:
 
 
 async def draft_with_model(
-    runtime: Runtime, document: str, *, provider_factory: ProviderFactory | None = None
+    catalog: Catalog, settings: Settings, document: str, *, provider_factory: ProviderFactory | None = None
 ) -> list[DraftTicket]:
-    spec = runtime.catalog.usable(runtime.settings.jira_ticket_model or runtime.catalog.default.id)
+    spec = catalog.usable(settings.jira_ticket_model or catalog.default.id)
     budget = (spec.max_context - spec.max_output_tokens) * CHARS_PER_TOKEN - len(SYSTEM_PROMPT)
     if len(document) > budget:
         raise ContextTooLarge(
             f"The document is too long for model {spec.id!r}; split it, or write it as a checklist."
         )
     try:
-        provider = (provider_factory or build_provider)(spec, runtime.settings)
+        provider = (provider_factory or build_provider)(spec, settings)
     except ProviderError as error:
         raise TicketGenerationFailed(f"The model could not be reached: {error.reason}") from None
     parts: list[str] = []

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from seecodes.deps import RuntimeDep
+from seecodes.deps import RuntimeDep, SessionDep
 from seecodes.errors import (
     ContextTooLarge,
     ModelUnavailable,
@@ -30,8 +30,8 @@ from seecodes.jira.execution.schemas import (
     Ticket,
     TicketsResponse,
 )
-from seecodes.jira.routes import JIRA_CALL_ERRORS, MANAGER_ERRORS
-from seecodes.security.operators import InstallationManagerCaller
+from seecodes.jira.service import JIRA_CALL_ERRORS
+from seecodes.security.deps import MANAGER_ERRORS, InstallationManagerCaller
 
 router = APIRouter(prefix="/v1/execution", tags=["execution"])
 
@@ -52,17 +52,26 @@ router = APIRouter(prefix="/v1/execution", tags=["execution"])
 async def generate(
     runtime: RuntimeDep, manager: InstallationManagerCaller, body: GenerateRequest
 ) -> GenerateResponse:
-    generated = await service.generate(runtime, manager, run_id=body.runId, markdown=body.markdown)
+    generated = await service.generate(
+        runtime.db,
+        runtime.clock,
+        runtime.settings,
+        runtime.storage,
+        runtime.catalog,
+        manager,
+        run_id=body.runId,
+        markdown=body.markdown,
+    )
     return GenerateResponse.of(generated)
 
 
 @router.get("/tickets", summary="The installation's execution tickets", responses=responses(*MANAGER_ERRORS))
 async def tickets(
-    runtime: RuntimeDep,
+    session: SessionDep,
     manager: InstallationManagerCaller,
     batchId: Annotated[str | None, Query(max_length=40)] = None,
 ) -> TicketsResponse:
-    found = await service.list_tickets(runtime, manager, batch_id=batchId)
+    found = await service.list_tickets(session, manager, batch_id=batchId)
     return TicketsResponse(tickets=[Ticket.of(ticket) for ticket in found])
 
 
@@ -73,7 +82,13 @@ async def tickets(
 )
 async def push(runtime: RuntimeDep, manager: InstallationManagerCaller, body: PushRequest) -> PushResponse:
     outcomes = await service.push(
-        runtime, manager, ticket_ids=body.ticketIds, project_key=body.projectKey, issue_type=body.issueType
+        runtime.db,
+        runtime.clock,
+        runtime.settings,
+        manager,
+        ticket_ids=body.ticketIds,
+        project_key=body.projectKey,
+        issue_type=body.issueType,
     )
     return PushResponse(results=[PushResult.of(outcome) for outcome in outcomes])
 
@@ -84,5 +99,7 @@ async def push(runtime: RuntimeDep, manager: InstallationManagerCaller, body: Pu
     responses=responses(*MANAGER_ERRORS, TicketNotFound, *JIRA_CALL_ERRORS),
 )
 async def sync(runtime: RuntimeDep, manager: InstallationManagerCaller, body: SyncRequest) -> SyncResponse:
-    outcomes = await service.sync(runtime, manager, ticket_ids=body.ticketIds)
+    outcomes = await service.sync(
+        runtime.db, runtime.clock, runtime.settings, manager, ticket_ids=body.ticketIds
+    )
     return SyncResponse(results=[SyncResult.of(outcome) for outcome in outcomes])

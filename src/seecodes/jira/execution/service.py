@@ -1,8 +1,8 @@
 """Execution tickets: drafted from a document or a run's output, pushed to Jira, synced back.
 
-Push and sync talk to Jira between short transactions instead of inside the request's one
-transaction: on SQLite a transaction is the database's write lock, and it must not be held across
-calls to another service. What makes push safe to repeat is in the data: a ticket with a Jira
+Generate, push and sync talk to a model or to Jira between short units of work of their own (so
+they take the `Database`) instead of inside the request's one transaction: on SQLite a transaction
+is the database's write lock, and it must not be held across calls to another service. What makes push safe to repeat is in the data: a ticket with a Jira
 issue id is never pushed again, and a ticket being pushed is claimed by one conditional UPDATE.
 """
 
@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seecodes.config import Settings
+from seecodes.db import Database
 from seecodes.errors import InvalidInput, ObjectNotFound, RunNotFound, RunNotSucceeded, TicketNotFound
 from seecodes.jira import adf, repository
 from seecodes.jira.client import (
@@ -27,11 +31,14 @@ from seecodes.jira.execution.checklist import DraftTicket, is_checklist, parse_c
 from seecodes.jira.execution.generator import draft_with_model
 from seecodes.jira.priorities import PriorityChoice, choose_priority
 from seecodes.jira.service import JiraSite, domain_error, open_site
+from seecodes.kit.clock import Clock
 from seecodes.kit.logging import get_logger
 from seecodes.models import ExecutionTicket, Run
-from seecodes.runs.service import output_key
-from seecodes.runtime import Runtime
-from seecodes.security.operators import InstallationManager
+from seecodes.models.run import RunStatus
+from seecodes.runs.catalog import Catalog
+from seecodes.runs.layout import output_key
+from seecodes.runs.storage import ObjectStorage
+from seecodes.security.callers import InstallationManager
 
 _log = get_logger("seecodes.jira.execution")
 
@@ -68,43 +75,56 @@ def new_id(prefix: str) -> str:
 
 
 async def generate(
-    runtime: Runtime, manager: InstallationManager, *, run_id: str | None, markdown: str | None
+    db: Database,
+    clock: Clock,
+    settings: Settings,
+    storage: ObjectStorage,
+    catalog: Catalog,
+    manager: InstallationManager,
+    *,
+    run_id: str | None,
+    markdown: str | None,
 ) -> Generated:
-    document = markdown if markdown is not None else await _run_output(runtime, manager, run_id or "")
+    """A checklist is parsed; other prose is drafted by a model (no transaction is open meanwhile)."""
+    if markdown is not None:
+        document = markdown
+    else:
+        document = await _run_output(db, storage, manager, run_id or "")
     source: Literal["checklist", "ai"]
     if is_checklist(document):
         drafts, source = parse_checklist(document), "checklist"
     else:
-        drafts, source = await draft_with_model(runtime, document), "ai"
+        drafts, source = await draft_with_model(catalog, settings, document), "ai"
     if not drafts:
         raise InvalidInput("The document holds no open task to turn into a ticket.")
-    return await _store(runtime, manager, drafts, source=source, run_id=run_id)
+    return await _store(db, clock, manager, drafts, source=source, run_id=run_id)
 
 
-async def _run_output(runtime: Runtime, manager: InstallationManager, run_id: str) -> str:
-    async with runtime.db.transaction() as session:
+async def _run_output(db: Database, storage: ObjectStorage, manager: InstallationManager, run_id: str) -> str:
+    async with db.transaction() as session:
         run = await session.get(Run, run_id)
         if run is None or run.installation_id != manager.installation_id:
             raise RunNotFound("No run with this id exists for the installation.")
-        if run.status != "succeeded":
+        if run.status != RunStatus.SUCCEEDED:
             raise RunNotSucceeded()
         key = output_key(run)
     try:
-        data = await runtime.storage.read(key)
+        data = await storage.read(key)
     except ObjectNotFound:
         raise RunNotSucceeded("The run's output is no longer stored.") from None
     return data.decode("utf-8", errors="replace")
 
 
 async def _store(
-    runtime: Runtime,
+    db: Database,
+    clock: Clock,
     manager: InstallationManager,
     drafts: list[DraftTicket],
     *,
     source: Literal["checklist", "ai"],
     run_id: str | None,
 ) -> Generated:
-    batch_id, now = new_id("batch"), runtime.clock.utcnow()
+    batch_id, now = new_id("batch"), clock.utcnow()
     tickets = [
         ExecutionTicket(
             id=new_id("tkt"),
@@ -121,23 +141,22 @@ async def _store(
         )
         for position, draft in enumerate(drafts)
     ]
-    async with runtime.db.transaction() as session:
+    async with db.transaction() as session:
         await repository.add_tickets(session, tickets)
     return Generated(batch_id, source, tickets)
 
 
 async def list_tickets(
-    runtime: Runtime, manager: InstallationManager, *, batch_id: str | None
+    session: AsyncSession, manager: InstallationManager, *, batch_id: str | None
 ) -> list[ExecutionTicket]:
-    async with runtime.db.transaction() as session:
-        return await repository.tickets_of(
-            session, manager.installation_id, batch_id=batch_id, pushed_only=False, limit=500
-        )
+    return await repository.tickets_of(
+        session, manager.installation_id, batch_id=batch_id, pushed_only=False, limit=500
+    )
 
 
-async def _load(runtime: Runtime, manager: InstallationManager, ids: list[str]) -> list[ExecutionTicket]:
+async def _load(db: Database, manager: InstallationManager, ids: list[str]) -> list[ExecutionTicket]:
     unique = list(dict.fromkeys(ids))
-    async with runtime.db.transaction() as session:
+    async with db.transaction() as session:
         tickets = await repository.tickets_by_id(session, manager.installation_id, unique)
     if len(tickets) != len(unique):
         missing = sorted(set(unique) - {ticket.id for ticket in tickets})
@@ -146,7 +165,9 @@ async def _load(runtime: Runtime, manager: InstallationManager, ids: list[str]) 
 
 
 async def push(
-    runtime: Runtime,
+    db: Database,
+    clock: Clock,
+    settings: Settings,
     manager: InstallationManager,
     *,
     ticket_ids: list[str],
@@ -154,10 +175,10 @@ async def push(
     issue_type: str,
 ) -> list[PushOutcome]:
     """One Jira issue per ticket; a ticket pushed before is reported, never created twice."""
-    tickets = await _load(runtime, manager, ticket_ids)
+    tickets = await _load(db, manager, ticket_ids)
     outcomes: list[PushOutcome] = []
     try:
-        async with open_site(runtime, manager.installation_id) as site:
+        async with open_site(db, clock, settings, manager.installation_id) as site:
             try:
                 project = await site.call(lambda rest: rest.get_project(project_key))
             except JiraNotFoundError:
@@ -171,7 +192,7 @@ async def push(
                 scheme = None  # not readable with this token: ask by name, fall back on refusal
             for ticket in tickets:
                 outcomes.append(
-                    await _push_one(runtime, manager, site, ticket, project_id, issue_type, scheme)
+                    await _push_one(db, clock, manager, site, ticket, project_id, issue_type, scheme)
                 )
     except AtlassianError as error:
         raise domain_error(error) from None
@@ -179,7 +200,8 @@ async def push(
 
 
 async def _push_one(
-    runtime: Runtime,
+    db: Database,
+    clock: Clock,
     manager: InstallationManager,
     site: JiraSite,
     ticket: ExecutionTicket,
@@ -189,8 +211,8 @@ async def _push_one(
 ) -> PushOutcome:
     if ticket.is_pushed:
         return PushOutcome(ticket, "already_pushed")
-    now = runtime.clock.utcnow()
-    async with runtime.db.transaction() as session:
+    now = clock.utcnow()
+    async with db.transaction() as session:
         claimed = await repository.claim_for_push(
             session, manager.installation_id, ticket.id, now=now, stale_before=now - STALE_CLAIM
         )
@@ -224,13 +246,13 @@ async def _push_one(
             )
             created = await site.call(lambda rest: rest.create_issue(fields))
     except AtlassianError as error:
-        async with runtime.db.transaction() as session:
+        async with db.transaction() as session:
             await repository.release_claim(session, manager.installation_id, ticket.id)
         if isinstance(error, JiraRateLimitedError):
             raise
         return PushOutcome(ticket, "failed", choice, reason=error.reason)
     key = str(created.get("key") or "")
-    async with runtime.db.transaction() as session:
+    async with db.transaction() as session:
         stored = (await repository.tickets_by_id(session, manager.installation_id, [ticket.id]))[0]
         stored.jira_cloud_id = site.access.cloud_id
         stored.jira_project_key = key.rsplit("-", 1)[0] if "-" in key else None
@@ -239,7 +261,7 @@ async def _push_one(
         stored.jira_url = site.issue_url(key) if key else None
         stored.jira_priority = choice.applied
         stored.jira_labels = list(ticket.labels)
-        stored.pushed_at = runtime.clock.utcnow()
+        stored.pushed_at = clock.utcnow()
         stored.push_claimed_at = None
         await session.flush()
     _log.info("execution_ticket_pushed", ticket=ticket.id, issue=key)
@@ -247,14 +269,19 @@ async def _push_one(
 
 
 async def sync(
-    runtime: Runtime, manager: InstallationManager, *, ticket_ids: list[str] | None
+    db: Database,
+    clock: Clock,
+    settings: Settings,
+    manager: InstallationManager,
+    *,
+    ticket_ids: list[str] | None,
 ) -> list[SyncOutcome]:
     """Status, status category, priority and labels read back, by the issue's id (a moved issue has
     a new key, which is followed and stored)."""
     if ticket_ids is not None:
-        tickets = await _load(runtime, manager, ticket_ids)
+        tickets = await _load(db, manager, ticket_ids)
     else:
-        async with runtime.db.transaction() as session:
+        async with db.transaction() as session:
             tickets = await repository.tickets_of(
                 session, manager.installation_id, batch_id=None, pushed_only=True, limit=SYNC_LIMIT
             )
@@ -265,7 +292,7 @@ async def sync(
         return outcomes
     read: dict[str, dict[str, Any] | AtlassianError] = {}
     try:
-        async with open_site(runtime, manager.installation_id) as site:
+        async with open_site(db, clock, settings, manager.installation_id) as site:
             for ticket in pushed:
                 if ticket.jira_cloud_id != site.access.cloud_id:
                     read[ticket.id] = JiraNotFoundError(
@@ -282,14 +309,14 @@ async def sync(
             site_url = site.access.site_url
     except AtlassianError as error:
         raise domain_error(error) from None
-    async with runtime.db.transaction() as session:
+    async with db.transaction() as session:
         stored = {
             ticket.id: ticket
             for ticket in await repository.tickets_by_id(
                 session, manager.installation_id, [t.id for t in pushed]
             )
         }
-        now = runtime.clock.utcnow()
+        now = clock.utcnow()
         for ticket_id, result in read.items():
             ticket = stored[ticket_id]
             if isinstance(result, AtlassianError):
