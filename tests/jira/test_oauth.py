@@ -259,7 +259,9 @@ async def test_two_concurrent_refreshes_spend_the_old_refresh_token_once(
 
     async def fresh_token() -> str:
         async with tokens.http_client(runtime.settings) as http:
-            return (await tokens.access_for(runtime.db, runtime.clock, runtime.settings, http, INSTALLATION_A)).token
+            return (
+                await tokens.access_for(runtime.db, runtime.clock, runtime.settings, http, INSTALLATION_A)
+            ).token
 
     first, second = await asyncio.gather(fresh_token(), fresh_token())
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import orjson
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from seecodes.kit.schemas import RequestBody, ResponseBody
-
-if TYPE_CHECKING:
-    from seecodes.indexes.service import IndexMatchView
 
 MAX_QUERY_ITEMS = 5000
 MAX_UPSERT_ENTRIES = 5000
@@ -149,28 +146,6 @@ class IndexQueryResponse(ResponseBody):
     )
     matches: dict[str, IndexMatch] = Field(
         description="By queried path. Paths with neither a stored entry nor a reusable hash are absent."
-    )
-
-
-def render_query_response(updated_at_ms: int | None, matches: dict[str, IndexMatchView]) -> bytes:
-    """IndexQueryResponse as JSON, with each stored entry document embedded as it is.
-
-    Decoding and re-encoding 5,000 documents through pydantic was most of a large query's time;
-    the documents were written from IndexEntryIn by the upsert, so they already have this shape.
-    """
-    return orjson.dumps(
-        {
-            "ok": True,
-            "updatedAt": updated_at_ms,
-            "matches": {
-                path: {
-                    "pathMatched": match.path_matched,
-                    "hashMatchedPath": match.hash_matched_path,
-                    "entry": orjson.Fragment(match.entry) if match.entry is not None else None,
-                }
-                for path, match in matches.items()
-            },
-        }
     )
 
 

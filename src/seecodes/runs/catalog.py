@@ -26,7 +26,7 @@ from pydantic import (
 
 from seecodes.config import SettingsError, provider_api_key
 from seecodes.errors import ModelUnavailable, UnknownModel
-from seecodes.runs.providers import ProviderKind
+from seecodes.runs.providers.base import ProviderKind
 from seecodes.runs.providers.local import LOCAL_MODEL_MAX_CONTEXT, LOCAL_MODEL_NAME, local_model_problem
 
 ModelAlias = Annotated[

@@ -97,7 +97,7 @@ async def create_task_permit(
     minted = await service.mint_direct_permit(
         session, runtime.clock, runtime.permits, issuer, body, ttl_seconds=runtime.settings.permit_ttl_seconds
     )
-    return PermitResponse.of(minted)
+    return _permit_response(minted)
 
 
 @router.post(
@@ -119,7 +119,7 @@ async def exchange_launch_code(
     minted = await service.exchange_launch_code(
         session, runtime.clock, runtime.permits, body, ttl_seconds=runtime.settings.permit_ttl_seconds
     )
-    return PermitResponse.of(minted)
+    return _permit_response(minted)
 
 
 @router.get(
@@ -164,3 +164,14 @@ async def legacy_connect(runtime: RuntimeDep, session: SessionDep, body: Connect
         session, runtime.clock, body, bridge_enabled=runtime.settings.legacy_bridge_enabled
     )
     return ConnectResponse(apiKey=connected.api_key, linkSecret=connected.link_secret)
+
+
+def _permit_response(minted: service.MintedPermit) -> PermitResponse:
+    return PermitResponse(
+        cloudId=minted.installation.cloud_id,
+        installationId=minted.installation.id,
+        projectId=minted.project_id,
+        taskId=minted.task_id,
+        permit=minted.permit.token,
+        expiresAt=minted.permit.expires_at,
+    )

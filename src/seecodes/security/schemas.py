@@ -1,15 +1,12 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
 from seecodes.kit.schemas import Hint, JiraId, RequestBody, ResponseBody
 from seecodes.kit.validation import bounded_document
 from seecodes.security.launch_codes import LAUNCH_CODE_PATTERN
-
-if TYPE_CHECKING:
-    from seecodes.security.service import MintedPermit
 
 MAX_CONTEXT_DOCUMENT_BYTES = 256 * 1024
 
@@ -69,17 +66,6 @@ class PermitResponse(ResponseBody):
     taskId: str
     permit: str
     expiresAt: int = Field(description="Epoch seconds.")
-
-    @classmethod
-    def of(cls, minted: MintedPermit) -> PermitResponse:
-        return cls(
-            cloudId=minted.installation.cloud_id,
-            installationId=minted.installation.id,
-            projectId=minted.project_id,
-            taskId=minted.task_id,
-            permit=minted.permit.token,
-            expiresAt=minted.permit.expires_at,
-        )
 
 
 class LaunchExchangeRequest(RequestBody):

@@ -8,7 +8,7 @@ from seecodes.deps import RuntimeDep, SessionDep
 from seecodes.errors import InvalidInput, InvalidPermit, PermitScopeMismatch, responses
 from seecodes.security.deps import TaskPermitCaller
 from seecodes.tasks import activity_service
-from seecodes.tasks.activity_schemas import ActivitySnapshotIn, ActivitySnapshotResponse
+from seecodes.tasks.activity_schemas import ActivitySnapshotIn, ActivitySnapshotResponse, iso_utc_micro
 
 router = APIRouter(tags=["tasks"])
 
@@ -25,4 +25,8 @@ async def save_activity_snapshot(
     runtime: RuntimeDep, session: SessionDep, permit: TaskPermitCaller, body: ActivitySnapshotIn
 ) -> ActivitySnapshotResponse:
     recorded = await activity_service.record_snapshot(session, runtime.clock, permit=permit, snapshot=body)
-    return ActivitySnapshotResponse.of(recorded)
+    return ActivitySnapshotResponse(
+        stored=recorded.stored,
+        timestamp=iso_utc_micro(recorded.window_ended_at),
+        effortUnits=recorded.effort_units,
+    )

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints, field_validator, model_validator
 
 from seecodes.kit.schemas import JiraId, RequestBody, ResponseBody
-
-if TYPE_CHECKING:
-    from seecodes.tasks.activity_service import RecordedSnapshot
 
 MAX_WINDOW = timedelta(hours=6)
 MAX_LISTED_FILES = 500
@@ -113,14 +110,6 @@ class ActivitySnapshotResponse(ResponseBody):
     effortUnits: int = Field(
         examples=[40], description="By the v1 formula (see GET /v1/jira/team-competition)."
     )
-
-    @classmethod
-    def of(cls, recorded: RecordedSnapshot) -> ActivitySnapshotResponse:
-        return cls(
-            stored=recorded.stored,
-            timestamp=iso_utc_micro(recorded.window_ended_at),
-            effortUnits=recorded.effort_units,
-        )
 
 
 def iso_utc_micro(value: datetime) -> str:

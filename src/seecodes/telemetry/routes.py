@@ -21,6 +21,7 @@ from seecodes.telemetry import service
 from seecodes.telemetry.deps import TelemetryLimiter, require_ingestion_enabled
 from seecodes.telemetry.schemas import (
     MAX_EVENTS_PER_BATCH,
+    EventResult,
     TelemetryBatch,
     TelemetryResponse,
 )
@@ -52,4 +53,16 @@ async def ingest_telemetry_events(
     outcomes = await service.ingest(
         session, runtime.clock, limiter, permit=permit, batch=body, max_age=max_age
     )
-    return TelemetryResponse.of(outcomes)
+    return _telemetry_response(outcomes)
+
+
+def _telemetry_response(outcomes: list[service.EventOutcome]) -> TelemetryResponse:
+    accepted = sum(outcome.accepted for outcome in outcomes)
+    return TelemetryResponse(
+        accepted=accepted,
+        replayed=len(outcomes) - accepted,
+        results=[
+            EventResult(requestId=outcome.request_id, status="accepted" if outcome.accepted else "replayed")
+            for outcome in outcomes
+        ],
+    )

