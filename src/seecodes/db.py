@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
-from seecodes.kit.jobs import AfterCommit, Dispatcher
+from seecodes.kit.dispatch import AfterCommit, Dispatcher
 from seecodes.kit.logging import get_logger
 
 NAMING_CONVENTION = {

@@ -26,7 +26,7 @@ from dbos import DBOS, DBOSClient, EnqueueOptions, ScheduleInput
 
 from seecodes.config import RunExecution, Settings
 from seecodes.db import is_sqlite, sync_url
-from seecodes.kit.jobs import AfterCommit, Enqueue
+from seecodes.kit.dispatch import AfterCommit, Enqueue
 from seecodes.kit.logging import get_logger
 
 _log = get_logger("seecodes.engine")

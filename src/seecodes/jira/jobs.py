@@ -29,7 +29,7 @@ from seecodes.config import Settings
 from seecodes.engine import QueueSpec, ScheduleSpec
 from seecodes.jira import repository, writeback
 from seecodes.jira.writeback import DEBOUNCE_QUEUE, DEBOUNCED_WORKFLOW, SITE_QUEUE, WRITE_WORKFLOW
-from seecodes.kit.jobs import Enqueue
+from seecodes.kit.dispatch import Enqueue
 from seecodes.kit.logging import get_logger
 from seecodes.runtime import Runtime, executing_runtime
 

@@ -28,7 +28,7 @@ from seecodes.jira.client import (
 )
 from seecodes.jira.service import open_site
 from seecodes.kit.clock import Clock
-from seecodes.kit.jobs import Enqueue
+from seecodes.kit.dispatch import Enqueue
 from seecodes.kit.logging import get_logger
 from seecodes.models import JiraIssueSync, ProgressReport
 from seecodes.tasks.service import latest_progress

@@ -33,7 +33,7 @@ from seecodes.errors import (
 from seecodes.installations import credits
 from seecodes.installations.repository import credit_balance
 from seecodes.kit.clock import Clock, iso_utc
-from seecodes.kit.jobs import CancelWorkflow, Enqueue
+from seecodes.kit.dispatch import CancelWorkflow, Enqueue
 from seecodes.models import Run, UsageItem
 from seecodes.models.run import RunStatus
 from seecodes.runs import repository

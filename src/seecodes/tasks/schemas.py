@@ -4,7 +4,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
-from seecodes.jira.sync_state import JiraSyncState
 from seecodes.kit.clock import iso_utc
 from seecodes.kit.schemas import RequestBody, ResponseBody
 from seecodes.models import ProgressReport
@@ -59,6 +58,15 @@ class StoredProgress(ResponseBody):
             risks=report.risks,
             logs=report.logs,
         )
+
+
+class JiraSyncState(ResponseBody):
+    """Where the progress document stands in the Jira issue. Absent (null) when the installation
+    has no way to write to Jira (no OAuth connection and no Forge system token)."""
+
+    state: Literal["synced", "pending", "failed"]
+    at: str | None = Field(description="When it was written (synced) or given up on (failed).")
+    reason: str | None = Field(default=None, description="Why it failed; a newer report is tried again.")
 
 
 class ProgressResponse(ResponseBody):
