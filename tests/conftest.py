@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,36 +23,13 @@ from fastapi import FastAPI
 from seecodes import migrations
 from seecodes.app import create_app
 from seecodes.config import Settings
-from seecodes.kit.clock import Clock
-from seecodes.runtime import Runtime
+from tests.support.app import make_settings, runtime_of
+from tests.support.clock import FixedClock
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.forge import TEST_APP_ID, FakeForge, JiraAppClient
-
-REQUIRE_ALL_TIERS = os.environ.get("SEECODES_REQUIRE_ALL_TIERS") == "1"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "SEECODES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-TEST_SECRET = "test-secret-key-0123456789abcdef0123456789abcdef"
-
-
-def tier_unavailable(reason: str) -> None:
-    """Skip on a laptop; fail in CI, where every tier is mandatory."""
-    if REQUIRE_ALL_TIERS:
-        pytest.fail(f"mandatory test tier unavailable: {reason}")
-    pytest.skip(reason)
-
-
-class FixedClock(Clock):
-    """Starts at the real time (FITs are checked against it by PyJWT) and moves only when told."""
-
-    def __init__(self) -> None:
-        self._now = super().now()
-
-    def now(self) -> float:
-        return self._now
-
-    def advance(self, seconds: float) -> None:
-        self._now += seconds
+from tests.support.forge import FakeForge, JiraAppClient
+from tests.support.postgres import POSTGRES_ADMIN_URL, admin_connection
+from tests.support.postgres import database_url as postgres_database_url
+from tests.support.tiers import tier_unavailable
 
 
 @pytest.fixture(scope="session")
@@ -73,38 +49,29 @@ def sqlite_template(session_dir: Path) -> Path:
     return template
 
 
-def _admin_connection() -> psycopg.Connection[Any]:
-    return psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
-
-
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str]:
     """A migrated database that per-test databases are cloned from."""
     try:
-        admin = _admin_connection()
+        admin = admin_connection()
     except psycopg.OperationalError as error:
         tier_unavailable(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error}")
     name = f"seecodes_tpl_{uuid.uuid4().hex[:10]}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    migrations.upgrade(_database_url(name))
+    migrations.upgrade(postgres_database_url(name))
     yield name
-    with _admin_connection() as admin:
+    with admin_connection() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _database_url(name: str) -> str:
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    return f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 @pytest.fixture
 def postgres_url(postgres_template: str) -> Iterator[str]:
     name = f"seecodes_t_{uuid.uuid4().hex[:12]}"
-    with _admin_connection() as admin:
+    with admin_connection() as admin:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
-    yield _database_url(name)
-    with _admin_connection() as admin:
+    yield postgres_database_url(name)
+    with admin_connection() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -126,21 +93,6 @@ def clock() -> FixedClock:
     return FixedClock()
 
 
-def make_settings(forge: FakeForge, tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "env": "test",
-        "var_dir": tmp_path / "var",
-        "database_url": database_url,
-        "forge_jwks_url": str(forge.jwks_path),
-        "forge_app_id": TEST_APP_ID,
-        "secret_key": TEST_SECRET,
-        "public_base_url": "https://seecodes.example.com",
-        "launch_baseurl_allowlist": ["https://eu.seecodes.example.com"],
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     """Override in a test module to change settings for its app."""
@@ -159,11 +111,6 @@ async def app(settings: Settings, clock: FixedClock) -> AsyncIterator[FastAPI]:
     application = create_app(settings, clock=clock)
     yield application
     await runtime_of(application).close()
-
-
-def runtime_of(application: FastAPI) -> Runtime:
-    runtime: Runtime = application.state.runtime
-    return runtime
 
 
 @pytest.fixture

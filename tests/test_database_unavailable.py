@@ -24,7 +24,7 @@ from sqlalchemy import text
 from seecodes.app import create_app
 from seecodes.db import Database
 from seecodes.runtime import Runtime
-from tests.conftest import make_settings, runtime_of
+from tests.support.app import make_settings, runtime_of
 from tests.support.forge import FakeForge
 from tests.support.live_server import free_port
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 from collections.abc import Awaitable, Callable
@@ -22,7 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seecodes import demo as demo_flow
 from seecodes import migrations
 from seecodes.bootstrap import build_runtime
-from seecodes.config import Environment, RunExecution, Settings, SettingsError, get_settings
+from seecodes.config import (
+    Environment,
+    RunExecution,
+    Settings,
+    SettingsError,
+    get_settings,
+    use_metrics_multiprocess_dir,
+)
 from seecodes.db import Database
 from seecodes.engine import migrate_system_database
 from seecodes.errors import InstallationNotFound, SeecodesError
@@ -37,6 +43,7 @@ from seecodes.jira.schemas import StatusResponse as JiraStatus
 from seecodes.kit.clock import Clock, iso_utc
 from seecodes.kit.logging import configure_logging
 from seecodes.models import InstanceMetric, OperatorToken, TaskPermit
+from seecodes.models.run import RunStatus
 from seecodes.runs.catalog import CatalogError, availability_of, load_catalog
 from seecodes.security import legacy, operators
 from seecodes.security.dev_keys import load_or_create_private_key, mint_forge_token
@@ -137,7 +144,7 @@ def serve(
         metrics_dir = settings.var_dir / f"prometheus-{port}"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+        use_metrics_multiprocess_dir(metrics_dir)
     uvicorn.run(
         "seecodes.app:create_app",
         factory=True,
@@ -303,7 +310,7 @@ def demo(
     except httpx.TransportError as failure:
         console.print(f"[red]cannot reach {escape(url)} ({type(failure).__name__}); is `make run` up?[/red]")
         raise typer.Exit(1) from failure
-    if result.status != "succeeded":
+    if result.status != RunStatus.SUCCEEDED:
         console.print(f"[red]run {result.run_id} {result.status}: {escape(result.error or '')}[/red]")
         raise typer.Exit(1)
     console.rule(f"output of {result.run_id}")

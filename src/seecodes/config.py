@@ -264,3 +264,17 @@ def provider_api_key(env_name: str) -> SecretStr | None:
     """
     value = os.environ.get(env_name, "").strip()
     return SecretStr(value) if value else None
+
+
+# prometheus_client's own variable: with several uvicorn workers, each process writes its metrics
+# to files in this directory, and /metrics aggregates them.
+METRICS_MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_multiprocess_dir() -> str | None:
+    return os.environ.get(METRICS_MULTIPROCESS_VARIABLE) or None
+
+
+def use_metrics_multiprocess_dir(path: Path) -> None:
+    """Set before the workers start, so every one of them (and prometheus_client) sees it."""
+    os.environ[METRICS_MULTIPROCESS_VARIABLE] = str(path.resolve())

@@ -21,6 +21,8 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from seecodes.models.run import SETTLED, RunStatus
+
 DEMO_INSTALLATION = "0a3a7799-0000-4000-8000-00000000de40"
 DEMO_CLOUD_ID = "d0d52620-3203-4cfa-8db5-f2587155f0dd"
 DEMO_SITE_URL = "https://demo.atlassian.net"
@@ -33,8 +35,7 @@ DEMO_LIST = """# Release checklist
 - [ ] List two risks of shipping it on a Friday
 """
 # Where a run is on its way to settling; the bar advances one step per state.
-STAGES = ("initialized", "queued", "in_process", "processing_remote", "settled")
-SETTLED = frozenset({"succeeded", "failed", "cancelled"})
+STAGES = (*(status.value for status in RunStatus if status not in SETTLED), "settled")
 
 
 class DemoFailed(Exception):
@@ -146,7 +147,7 @@ def run_demo(
         )
 
         status = _follow(client, permit, run_id, console, timeout)
-        succeeded = status["status"] == "succeeded"
+        succeeded = status["status"] == RunStatus.SUCCEEDED
         output = client.ide("GET", f"/v1/tasks/{run_id}/output", permit).text if succeeded else ""
         telemetry = client.ide("GET", f"/v1/tasks/{run_id}/telemetry", permit).json()
         return DemoResult(

@@ -34,7 +34,8 @@ from fastapi import FastAPI
 
 from seecodes.models import ActivitySnapshot, ProgressReport, Run, TelemetryEvent
 from seecodes.tasks.activity_repository import rebuild_daily
-from tests.conftest import FixedClock, runtime_of
+from tests.support.app import runtime_of
+from tests.support.clock import FixedClock
 from tests.support.forge import (
     CLOUD_A,
     CLOUD_B,

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.browser.cdp import CHROMIUM, Browser, Page
-from tests.conftest import TEST_SECRET, tier_unavailable
+from tests.support.app import TEST_SECRET
 from tests.support.forge import FakeForge
 from tests.support.live_server import LiveServer, server_env
+from tests.support.tiers import tier_unavailable
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import shutil
 import pytest
 from bench.faults.pg_outage import postgres_bin_dir, run_drill
 
-from tests.conftest import tier_unavailable
+from tests.support.tiers import tier_unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

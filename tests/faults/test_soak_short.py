@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from bench.soak import soak
 
-from tests.conftest import tier_unavailable
 from tests.support.stack import PG_ADMIN_URL
+from tests.support.tiers import tier_unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

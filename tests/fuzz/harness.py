@@ -25,7 +25,7 @@ from seecodes.db import Database
 from seecodes.installations.service import grant_credits
 from seecodes.kit.clock import Clock
 from seecodes.security.operators import create_operator_token
-from tests.conftest import TEST_SECRET
+from tests.support.app import TEST_SECRET
 from tests.support.fake_atlassian import CLIENT_ID, CLIENT_SECRET, FakeAtlassian
 from tests.support.fake_openai import FakeOpenAI, write_models_file
 from tests.support.forge import (

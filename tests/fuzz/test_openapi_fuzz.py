@@ -54,9 +54,11 @@ from schemathesis.specs.openapi.checks import (
 
 from seecodes.app import create_app
 from seecodes.config import Settings
-from tests.conftest import TEST_SECRET, _admin_connection, _database_url
 from tests.fuzz.harness import INSTALLATION_A, PROJECT, TASK, FuzzStack, fuzz_stack
+from tests.support.app import TEST_SECRET
 from tests.support.forge import REQUEST_KEY_HEADER, TEST_APP_ID, FakeForge
+from tests.support.postgres import admin_connection
+from tests.support.postgres import database_url as postgres_database_url
 
 FUZZ_EXAMPLES = int(os.environ.get("SEECODES_FUZZ_EXAMPLES", "12"))
 EXPLORE_SEED = os.environ.get("SEECODES_FUZZ_SEED")
@@ -157,13 +159,15 @@ def postgres_stack(
     forge: FakeForge, postgres_template: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FuzzStack]:
     name = f"seecodes_fuzz_{uuid.uuid4().hex[:10]}"
-    with _admin_connection() as admin:
+    with admin_connection() as admin:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
     try:
-        with fuzz_stack(forge, tmp_path_factory.mktemp("fuzz-postgres"), _database_url(name)) as stack:
+        with fuzz_stack(
+            forge, tmp_path_factory.mktemp("fuzz-postgres"), postgres_database_url(name)
+        ) as stack:
             yield stack
     finally:
-        with _admin_connection() as admin:
+        with admin_connection() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FixedClock
+from tests.support.clock import FixedClock
 from tests.support.forge import CLOUD_B, INSTALLATION_B, SITE_B, JiraAppClient
 
 H1, H2, H3 = "a" * 64, "b" * 64, "0123456789abcdef" * 4

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from seecodes.installations import metrics
 from seecodes.models import InstanceMetric
-from tests.conftest import FixedClock, runtime_of
+from tests.support.app import runtime_of
+from tests.support.clock import FixedClock
 from tests.support.forge import (
     CLOUD_A,
     CLOUD_B,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from seecodes.installations import service
-from tests.conftest import FixedClock, runtime_of
+from tests.support.app import runtime_of
+from tests.support.clock import FixedClock
 from tests.support.forge import CLOUD_A, INSTALLATION_A, SITE_A, JiraAppClient
 
 

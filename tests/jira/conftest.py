@@ -11,7 +11,8 @@ import pytest
 from fastapi import FastAPI
 
 from seecodes.security.operators import create_operator_token
-from tests.conftest import FixedClock, runtime_of
+from tests.support.app import runtime_of
+from tests.support.clock import FixedClock
 from tests.support.fake_atlassian import CLIENT_ID, CLIENT_SECRET, FakeAtlassian
 from tests.support.forge import CLOUD_A, JiraAppClient
 

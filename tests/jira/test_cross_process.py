@@ -14,7 +14,8 @@ from sqlalchemy import text
 
 from seecodes.db import Database
 from seecodes.security.operators import create_operator_token
-from tests.conftest import TEST_SECRET, FixedClock
+from tests.support.app import TEST_SECRET
+from tests.support.clock import FixedClock
 from tests.support.fake_atlassian import CLIENT_ID, CLIENT_SECRET, FakeAtlassian
 from tests.support.forge import CLOUD_A, INSTALLATION_A, FakeForge
 from tests.support.live_server import LiveServer, server_env

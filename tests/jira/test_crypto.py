@@ -14,7 +14,7 @@ from sqlalchemy import select
 from seecodes.jira import tokens
 from seecodes.jira.crypto import TokenUnreadable, cipher_for
 from seecodes.models import JiraConnection, JiraForgeToken
-from tests.conftest import runtime_of
+from tests.support.app import runtime_of
 from tests.support.fake_atlassian import FakeAtlassian
 from tests.support.forge import CLOUD_A, JiraAppClient
 

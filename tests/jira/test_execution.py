@@ -18,7 +18,8 @@ from seecodes.models import ExecutionTicket, Run
 from seecodes.runs.catalog import Catalog, ModelSpec
 from seecodes.runs.layout import output_key
 from seecodes.runs.providers.base import StreamEvent, TextDelta, Usage
-from tests.conftest import FixedClock, runtime_of
+from tests.support.app import runtime_of
+from tests.support.clock import FixedClock
 from tests.support.fake_atlassian import FakeAtlassian
 from tests.support.forge import CLOUD_A, INSTALLATION_A, JiraAppClient
 

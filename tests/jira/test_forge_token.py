@@ -14,7 +14,8 @@ from sqlalchemy import select, text
 
 from seecodes.jira.crypto import cipher_for
 from seecodes.models import JiraForgeToken
-from tests.conftest import FixedClock, runtime_of
+from tests.support.app import runtime_of
+from tests.support.clock import FixedClock
 from tests.support.fake_atlassian import FakeAtlassian
 from tests.support.forge import CLOUD_A, INSTALLATION_A, JiraAppClient
 

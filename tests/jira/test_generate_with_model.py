@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from seecodes.installations import service as installations
 from seecodes.jira.execution.generator import SYSTEM_PROMPT
 from seecodes.models import ExecutionTicket
-from tests.conftest import runtime_of
+from tests.support.app import runtime_of
 from tests.support.fake_openai import Fail, FakeOpenAI, write_models_file
 from tests.support.forge import INSTALLATION_A, JiraAppClient
 

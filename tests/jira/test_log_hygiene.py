@@ -8,8 +8,9 @@ import io
 import httpx
 from fastapi import FastAPI
 
-from tests.conftest import FixedClock, runtime_of
 from tests.jira.conftest import connect_oauth
+from tests.support.app import runtime_of
+from tests.support.clock import FixedClock
 from tests.support.fake_atlassian import FakeAtlassian
 from tests.support.forge import CLOUD_A, JiraAppClient
 

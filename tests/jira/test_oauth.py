@@ -15,8 +15,9 @@ from seecodes.jira import tokens
 from seecodes.jira.crypto import cipher_for
 from seecodes.models import JiraConnection, JiraOAuthState, OperatorToken
 from seecodes.security.operators import revoke_operator_token
-from tests.conftest import FixedClock, runtime_of
 from tests.jira.conftest import CALLBACK, OTHER_CLOUD, connect_oauth
+from tests.support.app import runtime_of
+from tests.support.clock import FixedClock
 from tests.support.fake_atlassian import CLIENT_ID, FakeAtlassian
 from tests.support.forge import CLOUD_A, INSTALLATION_A, INSTALLATION_B, USER_A, JiraAppClient
 

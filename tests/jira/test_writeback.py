@@ -16,7 +16,8 @@ from sqlalchemy import text
 from seecodes.config import Settings
 from seecodes.jira import jobs
 from seecodes.runs.jobs import queue_name
-from tests.conftest import FixedClock, runtime_of
+from tests.support.app import runtime_of
+from tests.support.clock import FixedClock
 from tests.support.fake_atlassian import FakeAtlassian
 from tests.support.forge import CLOUD_A, JiraAppClient
 

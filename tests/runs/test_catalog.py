@@ -15,7 +15,7 @@ from seecodes.runs.catalog import BUILT_IN_MODELS, CatalogError, load_catalog
 from seecodes.runs.jobs import run_queues
 from seecodes.runs.providers import ProviderKind
 from seecodes.runs.providers.local import local_model_problem
-from tests.conftest import tier_unavailable
+from tests.support.tiers import tier_unavailable
 
 EXAMPLE_FILE = Path(__file__).parents[2] / "docs" / "models.example.toml"
 

@@ -13,7 +13,7 @@ import pytest
 from seecodes.app import create_app
 from seecodes.runs.catalog import CatalogError
 from seecodes.runs.providers.local import local_model_problem
-from tests.conftest import make_settings, runtime_of
+from tests.support.app import make_settings, runtime_of
 from tests.support.forge import FakeForge
 
 CONTRACT_EXAMPLE = """

@@ -12,7 +12,7 @@ from seecodes.config import Settings
 from seecodes.runs.catalog import ModelSpec, Pricing, ProviderSpec, load_catalog
 from seecodes.runs.providers import ProviderError, ProviderKind, StreamEvent, TextDelta, Usage, build_provider
 from seecodes.runs.providers.local import gguf_path, local_model_problem
-from tests.conftest import tier_unavailable
+from tests.support.tiers import tier_unavailable
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,8 @@ from seecodes.models import CreditLedgerEntry
 from seecodes.runs import jobs as run_jobs
 from seecodes.runs import repository as runs_repository
 from seecodes.runs.tokens import count_tokens
-from tests.conftest import FixedClock, runtime_of
+from tests.support.app import runtime_of
+from tests.support.clock import FixedClock
 from tests.support.fake_openai import Fail, FakeOpenAI, Hang, Reply, write_models_file
 from tests.support.forge import INSTALLATION_A, JiraAppClient
 

@@ -17,7 +17,8 @@ from seecodes.config import Settings, StorageBackend
 from seecodes.errors import InvalidObjectKey, ObjectNotFound, StorageUrlRejected, UploadTooLarge
 from seecodes.runs.storage import LocalStorage, build_storage
 from seecodes.runs.storage.signing import SignedRequest, StorageUrlSigner
-from tests.conftest import TEST_SECRET, FixedClock, runtime_of
+from tests.support.app import TEST_SECRET, runtime_of
+from tests.support.clock import FixedClock
 
 UPLOAD_LIMIT = 4096
 KEY = "runs/run-1/uploads/list.md"

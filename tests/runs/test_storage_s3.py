@@ -14,8 +14,8 @@ import pytest
 from seecodes.errors import InvalidObjectKey, ObjectNotFound
 from seecodes.runs.storage import S3Storage
 from seecodes.runs.storage import s3 as s3_module
-from tests.conftest import tier_unavailable
 from tests.support.seaweed import ACCESS_KEY, REGION, SECRET_KEY, SeaweedS3, SeaweedUnavailable, start_seaweed
+from tests.support.tiers import tier_unavailable
 
 KEY = "runs/run-1/uploads/list.md"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TEST_SECRET
+from tests.support.app import TEST_SECRET
 from tests.support.forge import FakeForge
 from tests.support.live_server import LiveServer, server_env
 

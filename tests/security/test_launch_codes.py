@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from seecodes.models import LaunchCode
-from tests.conftest import FixedClock, runtime_of
+from tests.support.app import runtime_of
+from tests.support.clock import FixedClock
 from tests.support.forge import CLOUD_A, INSTALLATION_A, USER_A, JiraAppClient
 
 LINK = {"projectId": "AUTH", "taskId": "AUTH-128", "userAccountId": USER_A}

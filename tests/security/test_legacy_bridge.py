@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from seecodes.models import Installation
 from seecodes.security import legacy
-from tests.conftest import runtime_of
+from tests.support.app import runtime_of
 from tests.support.forge import CLOUD_A, CLOUD_B, JiraAppClient
 
 LINK = {"projectId": "AUTH", "taskId": "AUTH-128", "userAccountId": "557058:legacy-user"}

@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from seecodes.models import TaskPermit
 from seecodes.security.permits import PermitCodec, revoke_permits
-from tests.conftest import TEST_SECRET, FixedClock, runtime_of
+from tests.support.app import TEST_SECRET, runtime_of
+from tests.support.clock import FixedClock
 from tests.support.forge import CLOUD_A, FakeForge, JiraAppClient
 
 PROGRESS = {"ready": ["a"], "left": ["b"], "progress": "45%", "confidence": "Medium", "risks": [], "logs": []}

@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from seecodes.models import JiraRequestKey
-from tests.conftest import FixedClock, runtime_of
+from tests.support.app import runtime_of
+from tests.support.clock import FixedClock
 from tests.support.forge import (
     CLOUD_B,
     INSTALLATION_B,

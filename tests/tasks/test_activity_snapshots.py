@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from seecodes.models import ActivityDaily, ActivitySnapshot
 from seecodes.tasks.activity_repository import rebuild_daily
-from tests.conftest import FixedClock, runtime_of
+from tests.support.app import runtime_of
+from tests.support.clock import FixedClock
 from tests.support.forge import INSTALLATION_A, USER_A, JiraAppClient
 
 URL = "/v1/tasks/activity-snapshot"

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from seecodes.models import ProgressReport
-from tests.conftest import runtime_of
+from tests.support.app import runtime_of
 from tests.support.forge import CLOUD_A, CLOUD_B, INSTALLATION_B, JiraAppClient
 
 DOCUMENT = {

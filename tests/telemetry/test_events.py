@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from seecodes.models import TelemetryEvent
-from tests.conftest import FixedClock, runtime_of, tier_unavailable
+from tests.support.app import runtime_of
+from tests.support.clock import FixedClock
 from tests.support.forge import (
     CLOUD_A,
     CLOUD_B,
@@ -23,6 +24,7 @@ from tests.support.forge import (
     USER_A,
     JiraAppClient,
 )
+from tests.support.tiers import tier_unavailable
 
 URL = "/v1/jira/telemetry/events"
 REDIS_URL = "redis://127.0.0.1:6379/0"

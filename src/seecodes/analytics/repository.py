@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.models import ActivityDaily, ActivitySnapshot, ProgressReport, Run, TelemetryEvent
+from seecodes.models.run import RunStatus
 from seecodes.tasks.effort import MS_PER_MINUTE, WEIGHTS
 
 Source = Literal["snapshot", "task_run", "vscode"]
@@ -44,7 +45,7 @@ VSCODE: Final = "vscode"
 # The run-based fallback (docs/decisions.md): a settled run stands for the human work of preparing
 # and reviewing it. Its processing time, capped, counts as active minutes; its tokens add one unit
 # per thousand, capped. Cancelled and unsettled runs count for nothing.
-SETTLED_RUN_STATUSES = ("succeeded", "failed")
+SETTLED_RUN_STATUSES = (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value)
 RUN_ACTIVE_CAP_MS = 30 * MS_PER_MINUTE
 RUN_TOKENS_CAP = 50_000
 TOKENS_PER_UNIT = 1000

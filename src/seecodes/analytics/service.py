@@ -1,4 +1,4 @@
-"""Team competition: the retrospective board of one installation over a period (DESIGN.md §5).
+"""Team competition: the retrospective board of one installation over a period.
 
 Per-task raw effort is the sum of its items' effort units; the month's baseline is the median raw
 effort of the tasks active in endDate's month (same project filter); relative effort is

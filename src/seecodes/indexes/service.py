@@ -1,4 +1,4 @@
-"""The shared project index (DESIGN.md §5).
+"""The shared project index: file summaries the IDEs of one project reuse by content hash.
 
 An entry is reusable when its hash equals the queried hash. The same path is preferred
 (`pathMatched: true`); otherwise any path of the project with that hash (`pathMatched: false`,

@@ -1,6 +1,6 @@
 """Structured logs: one JSON object per line outside dev, the request id on every line.
 
-Rule 10 (DESIGN.md §4): nothing logs a FIT, key, code or permit. Code never passes one to a
+Nothing logs a FIT, request key, launch code, permit, provider key or Jira token. Code never passes one to a
 logger; `scrub_credentials` is the safety net for what slips through anyway (an exception message
 quoting a header, a library's debug line).
 """

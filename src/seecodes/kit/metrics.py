@@ -3,10 +3,10 @@ PROMETHEUS_MULTIPROC_DIR before the workers start, and /metrics aggregates every
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
+
+from seecodes.config import metrics_multiprocess_dir
 
 HTTP_REQUESTS = Counter(
     "seecodes_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -23,7 +23,7 @@ CREDENTIAL_REFUSALS = Counter(
 
 
 def render() -> tuple[bytes, str]:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if metrics_multiprocess_dir():
         registry = CollectorRegistry()
         prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -27,8 +27,3 @@ def count_tokens_many(texts: Sequence[str]) -> list[int]:
     if not texts:
         return []
     return [int(count) for count in toktok.batch_count(list(texts), ENCODING, threads=0)]
-
-
-def warm_up() -> None:
-    """Build the encoder now (about 0.2 s, once per process) rather than on the first run's start."""
-    toktok.batch_count(["warm"], ENCODING, threads=1)

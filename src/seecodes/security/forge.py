@@ -1,6 +1,6 @@
 """Forge invocation token (FIT) verification.
 
-Rules (DESIGN.md §4.1): RS256 only, `kid` required and resolved through the JWKS, `iss` is
+Rules: RS256 only, `kid` required and resolved through the JWKS, `iss` is
 "forge/invocation-token", `aud` equals the configured app ARI exactly (a string, not a list that
 merely contains it), exp/nbf/iat within a 10 s leeway. Identity is read from the verified claims
 only; request bodies may narrow it, never widen it.

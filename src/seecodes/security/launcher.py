@@ -1,4 +1,4 @@
-"""Launch URLs and the HTTPS launcher page (DESIGN.md §4.9).
+"""Launch URLs and the HTTPS launcher page.
 
 The page escapes every value, reads the target URL from an escaped attribute instead of writing
 it into script, runs only a nonce'd inline script under a strict CSP, sends no Referer, is never

@@ -1,4 +1,4 @@
-"""The retrospective effort formula (DESIGN.md §5), version v1.
+"""The retrospective effort formula, version v1 (the contract's `formula` block carries the same weights).
 
 effortUnits = round(activeMinutes × 1.8 + locChanged × 0.18 + filesChanged × 3
                     + 24·architecture + 14·logic + 10·specificationUi)
