@@ -95,7 +95,6 @@ class Engine:
             return
         if DBOS_LAUNCHED.engine is not None:
             raise RuntimeError("one engine per process executes workflows (DBOS launches once per process)")
-        DBOS_LAUNCHED.engine = self
         if is_sqlite(self._url):
             Path(self._url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         DBOS(
@@ -112,6 +111,7 @@ class Engine:
         # On the event loop's own thread: DBOS runs async workflows on the loop that launched it.
         DBOS.launch()
         self._launched = True
+        DBOS_LAUNCHED.engine = self
         for spec in queues:
             await DBOS.register_queue_async(
                 spec.name,
