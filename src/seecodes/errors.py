@@ -245,6 +245,11 @@ class RunAlreadyFinished(RunConflict):
     default_detail = "The run has already settled."
 
 
+class RunInputsFrozen(RunConflict):
+    code = "run_inputs_frozen"
+    default_detail = "The run has started: its uploads are fixed; init a new run to change them."
+
+
 class RunNotStarted(RunConflict):
     code = "run_not_started"
     default_detail = "The run was never started; start it instead of rerunning it."

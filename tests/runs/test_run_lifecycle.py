@@ -7,7 +7,6 @@ import io
 import json
 import math
 import zipfile
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,87 +16,43 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from seecodes.installations import service as installations
-from seecodes.installations.repository import credit_balance
 from seecodes.models import CreditLedgerEntry
 from seecodes.runs import jobs as run_jobs
 from seecodes.runs import repository as runs_repository
 from seecodes.runs.tokens import count_tokens
 from tests.support.app import runtime_of
 from tests.support.clock import FixedClock
-from tests.support.fake_openai import Fail, FakeOpenAI, Hang, Reply, write_models_file
-from tests.support.forge import INSTALLATION_A, JiraAppClient
-
-PROVIDER_KEY = "sk-test-provider-key-do-not-log"
-BASE_URL = "https://seecodes.example.com"
-SETTLED = {"succeeded", "failed", "cancelled"}
+from tests.support.fake_openai import Fail, FakeOpenAI, Hang, Reply
+from tests.support.forge import JiraAppClient
+from tests.support.runs import (
+    BASE_URL,
+    PROVIDER_KEY,
+    auth,
+    balance,
+    fake_model_settings,
+    grant,
+    init_and_upload,
+    settle,
+    start_engine,
+    task_permit,
+)
 
 
 @pytest.fixture
 def settings_overrides(
     tmp_path: Path, fake_openai_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Any]:
-    monkeypatch.setenv("SEECODES_TEST_PROVIDER_KEY", PROVIDER_KEY)
-    models = write_models_file(
-        tmp_path / "models.toml",
-        fake_openai_server.base_url,
-        {"strict light": "fake-light"},
-        api_key_env="SEECODES_TEST_PROVIDER_KEY",
-    )
-    return {"models_file": models, "provider_max_retries": 2, "run_timeout_seconds": 20}
+    return fake_model_settings(tmp_path, fake_openai_server, monkeypatch)
 
 
 @pytest.fixture
-async def engine(app: FastAPI) -> AsyncIterator[None]:
-    """The in-process engine; the app fixture's teardown stops it."""
-    await runtime_of(app).start(execute_runs=True)
-    return
+async def engine(app: FastAPI) -> None:
+    await start_engine(app)
 
 
 @pytest.fixture
 async def permit(jira: JiraAppClient) -> str:
-    return await jira.permit(project="AUTH", task="AUTH-128")
-
-
-async def grant(app: FastAPI, amount: int) -> None:
-    runtime = runtime_of(app)
-    async with runtime.db.transaction() as session:
-        await installations.grant_credits(
-            session, runtime.clock, installation_id=INSTALLATION_A, amount=amount
-        )
-
-
-async def balance(app: FastAPI) -> int:
-    async with runtime_of(app).db.transaction() as session:
-        return await credit_balance(session, INSTALLATION_A)
-
-
-def auth(permit: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {permit}"}
-
-
-async def init_and_upload(
-    client: httpx.AsyncClient, permit: str, files: dict[str, str] | None = None
-) -> dict[str, Any]:
-    files = files if files is not None else {"list.md": "- [ ] write the changelog\n"}
-    created = await client.post("/v1/tasks/init", headers=auth(permit), json={"files": list(files)})
-    assert created.status_code == 200, created.text
-    body: dict[str, Any] = created.json()
-    for name, content in files.items():
-        uploaded = await client.put(body["uploads"][name].removeprefix(BASE_URL), content=content.encode())
-        assert uploaded.status_code in (200, 201, 204), uploaded.text
-    return body
-
-
-async def settle(client: httpx.AsyncClient, permit: str, run_id: str, within: float = 30) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        polled = await client.get(f"/v1/tasks/{run_id}", headers=auth(permit))
-        status: dict[str, Any] = polled.json()["status"]
-        if status["status"] in SETTLED:
-            return status
-        assert asyncio.get_running_loop().time() < deadline, f"run still {status['status']}"
-        await asyncio.sleep(0.05)
+    return await task_permit(jira)
 
 
 async def test_a_run_goes_from_upload_to_output_and_settles_its_credits(
@@ -314,13 +269,13 @@ async def test_a_429_with_retry_after_is_retried_and_the_run_succeeds(
     assert len(fake_openai.requests_for("fake-light")) == 2
 
 
-async def test_cancel_settles_the_run_releases_credits_and_a_second_cancel_is_409(
+async def test_cancel_settles_the_run_charges_the_input_sent_and_a_second_cancel_is_409(
     client: httpx.AsyncClient, app: FastAPI, engine: None, permit: str, fake_openai: FakeOpenAI
 ) -> None:
     fake_openai.script("fake-light", Hang())
     await grant(app, 1000)
     run = await init_and_upload(client, permit)
-    await client.post(f"/v1/tasks/{run['runId']}/start", headers=auth(permit), json={})
+    started = await client.post(f"/v1/tasks/{run['runId']}/start", headers=auth(permit), json={})
     for _ in range(200):
         if (await client.get(f"/v1/tasks/{run['runId']}", headers=auth(permit))).json()["status"][
             "status"
@@ -335,7 +290,8 @@ async def test_cancel_settles_the_run_releases_credits_and_a_second_cancel_is_40
     assert cancelled.json()["status"] == "cancelled"
     assert again.status_code == 409
     assert again.json()["error"] == "run_already_finished"
-    assert await balance(app) == 1000
+    # processing_remote: the model had the input, so its estimate is charged (not released).
+    assert await balance(app) == 1000 - started.json()["estimatedCredits"]
     await asyncio.sleep(0.3)
     assert (await client.get(f"/v1/tasks/{run['runId']}", headers=auth(permit))).json()["status"][
         "status"

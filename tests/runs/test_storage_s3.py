@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import botocore.auth
@@ -14,20 +14,9 @@ import pytest
 from seecodes.errors import InvalidObjectKey, ObjectNotFound
 from seecodes.runs.storage import S3Storage
 from seecodes.runs.storage import s3 as s3_module
-from tests.support.seaweed import ACCESS_KEY, REGION, SECRET_KEY, SeaweedS3, SeaweedUnavailable, start_seaweed
-from tests.support.tiers import tier_unavailable
+from tests.support.seaweed import ACCESS_KEY, REGION, SECRET_KEY, SeaweedS3
 
 KEY = "runs/run-1/uploads/list.md"
-
-
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    try:
-        server = start_seaweed(tmp_path_factory.mktemp("seaweed"))
-    except SeaweedUnavailable as error:
-        tier_unavailable(f"SeaweedFS could not start: {error}")
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The credit ledger's movements for runs: reserve on start, settle on success, release otherwise.
 
-The balance is the sum of the ledger. A reservation locks the installation row first, so two
+The balance is the sum of the ledger, and no run ever takes it below zero: a charge beyond the
+reservation (the output's tokens) is taken only as far as the balance covers it (`cover`). A reservation locks the installation row first, so two
 starts in different processes cannot both read the same balance and overspend it (SQLite gets the
 same serialisation from BEGIN IMMEDIATE). A partial unique index on (kind, reference) makes each
 run's reserve, settle and release happen at most once, however often a worker retries.
@@ -29,14 +30,27 @@ def run_cost(base: float, per_token: float, tokens: int) -> int:
     return math.ceil(base + per_token * tokens)
 
 
+async def _locked_balance(session: AsyncSession, installation_id: str) -> int:
+    await session.execute(select(Installation.id).where(Installation.id == installation_id).with_for_update())
+    return await credit_balance(session, installation_id)
+
+
 async def reserve(
     session: AsyncSession, clock: Clock, *, installation_id: str, amount: int, run_id: str
 ) -> None:
-    await session.execute(select(Installation.id).where(Installation.id == installation_id).with_for_update())
-    available = await credit_balance(session, installation_id)
+    available = await _locked_balance(session, installation_id)
     if available < amount:
         raise InsufficientCredits(required=amount, available=available)
     await _record(session, clock, installation_id=installation_id, delta=-amount, kind=RESERVE, run_id=run_id)
+
+
+async def cover(session: AsyncSession, *, installation_id: str, reserved: int, charge: int) -> int:
+    """What a run may be charged: its reservation, and beyond it only what the balance still holds,
+    taken under the installation's lock like a reservation of its own."""
+    if charge <= reserved:
+        return charge
+    available = await _locked_balance(session, installation_id)
+    return reserved + max(0, min(charge - reserved, available))
 
 
 async def settle(

@@ -25,10 +25,10 @@ from seecodes.kit.logging import get_logger
 from seecodes.models.run import EXECUTING, Run, RunStatus
 from seecodes.runs import repository
 from seecodes.runs.catalog import Catalog
-from seecodes.runs.layout import output_key, result_zip_key
+from seecodes.runs.layout import input_prefixes, output_key, result_zip_key, started_key
 from seecodes.runs.providers import build_provider
 from seecodes.runs.providers.base import StreamEvent, TextDelta, Usage
-from seecodes.runs.service import read_prompt
+from seecodes.runs.service import prompt_of, read_inputs
 from seecodes.runs.storage import ObjectStorage
 from seecodes.runs.tokens import count_tokens
 
@@ -41,6 +41,17 @@ OUTPUT_FLUSH_CHARS = 4096
 
 class RunTimedOut(Exception):
     """The provider did not finish within the run timeout."""
+
+
+class InputsChanged(Exception):
+    """What the executor would send is not what start estimated and reserved for."""
+
+    def __init__(self, counted: int, estimated: int | None) -> None:
+        self.reason = (
+            f"the run's inputs are not the ones start estimated ({counted} tokens now, "
+            f"{estimated} estimated); nothing was sent to the model"
+        )
+        super().__init__(self.reason)
 
 
 class RunGone(Exception):
@@ -80,8 +91,14 @@ async def call_model(
     if run is None or run.status not in EXECUTING:
         raise RunGone()
     spec = catalog.get(run.model)
-    prompt = await read_prompt(storage, run, run.user_prompt, upload_max_bytes=settings.upload_max_bytes)
+    # The copies start froze; a run started before they existed has only its uploads, and the
+    # token check below holds it to its estimate all the same.
+    frozen = await storage.size(started_key(run, run.files[0])) is not None
+    inputs = await read_inputs(storage, run, upload_max_bytes=settings.upload_max_bytes, started=frozen)
+    prompt = prompt_of(inputs, run.user_prompt)
     prompt_tokens = await asyncio.to_thread(count_tokens, prompt.text)
+    if prompt_tokens != run.estimated_input_tokens:
+        raise InputsChanged(prompt_tokens, run.estimated_input_tokens)
     async with db.transaction() as session:
         now = clock.utcnow()
         moved = await repository.move(session, run_id, RunStatus.PROCESSING_REMOTE, now)
@@ -187,9 +204,14 @@ async def succeed(db: Database, clock: Clock, catalog: Catalog, run_id: str, res
         if run is None:
             return
         spec = catalog.get(run.model)
-        charged = credits.run_cost(
+        cost = credits.run_cost(
             spec.pricing.base, spec.pricing.per_token, result.input_tokens + result.output_tokens
         )
+        reserved = run.estimated_credits or 0
+        charged = await credits.cover(
+            session, installation_id=run.installation_id, reserved=reserved, charge=cost
+        )
+        uncovered = f"; {cost - charged} not covered by the balance" if charged < cost else ""
         now = clock.utcnow()
         settled = await repository.move(
             session,
@@ -197,7 +219,7 @@ async def succeed(db: Database, clock: Clock, catalog: Catalog, run_id: str, res
             RunStatus.SUCCEEDED,
             now,
             log=f"finished: {result.input_tokens} tokens in, {result.output_tokens} tokens out; "
-            f"{charged} credits charged ({run.estimated_credits or 0} reserved)",
+            f"{charged} credits charged ({reserved} reserved{uncovered})",
             finished_at=now,
             input_tokens=result.input_tokens,
             output_tokens=result.output_tokens,
@@ -209,24 +231,17 @@ async def succeed(db: Database, clock: Clock, catalog: Catalog, run_id: str, res
             session,
             clock,
             installation_id=settled.installation_id,
-            reserved=settled.estimated_credits or 0,
+            reserved=reserved,
             charged=charged,
             run_id=run_id,
         )
         await repository.add_usage(
             session,
-            {
-                "installation_id": settled.installation_id,
-                "run_id": run_id,
-                "project_id": settled.project_id,
-                "task_id": settled.task_id,
-                "type": "task_run",
-                "model": settled.model,
-                "input_tokens": result.input_tokens,
-                "output_tokens": result.output_tokens,
-                "credits": charged,
-                "created_at": now,
-            },
+            settled,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            credits=charged,
+            now=now,
         )
     _log.info("run_succeeded", run_id=run_id, credits=charged)
 
@@ -275,7 +290,8 @@ async def purge_uploads(
             session, clock.utcnow() - timedelta(hours=retention_hours), batch, not_yet_purged="uploads"
         )
     for run in runs:
-        await storage.delete_prefix(f"{run.storage_prefix}input/")
+        for prefix in input_prefixes(run):
+            await storage.delete_prefix(prefix)
         async with db.transaction() as session:
             now = clock.utcnow()
             await repository.set_values(session, run.id, now, uploads_purged_at=now)

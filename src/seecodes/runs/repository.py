@@ -27,10 +27,14 @@ def _of_task(statement: Select[Any], scope: PermitScope) -> Select[Any]:
     )
 
 
-async def get_for_task(session: AsyncSession, scope: PermitScope, run_id: str) -> Run | None:
-    found: Run | None = (
-        await session.execute(_of_task(select(Run), scope).where(Run.id == run_id))
-    ).scalar_one_or_none()
+async def get_for_task(
+    session: AsyncSession, scope: PermitScope, run_id: str, *, for_update: bool = False
+) -> Run | None:
+    """for_update: the row stays as read until the transaction ends (no executor moves it meanwhile)."""
+    statement = _of_task(select(Run), scope).where(Run.id == run_id)
+    if for_update:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    found: Run | None = (await session.execute(statement)).scalar_one_or_none()
     return found
 
 
@@ -144,7 +148,22 @@ async def has_output_events(session: AsyncSession, run_id: str) -> bool:
     return bool(found)
 
 
-async def add_usage(session: AsyncSession, values: dict[str, Any]) -> None:
+async def add_usage(
+    session: AsyncSession, run: Run, *, input_tokens: int, output_tokens: int, credits: int, now: datetime
+) -> None:
+    """The run's one usage row (what the Jira App's usage view lists); a retry writes nothing."""
+    values = {
+        "installation_id": run.installation_id,
+        "run_id": run.id,
+        "project_id": run.project_id,
+        "task_id": run.task_id,
+        "type": "task_run",
+        "model": run.model,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "credits": credits,
+        "created_at": now,
+    }
     await session.execute(
         dialect_insert(session, UsageItem).values(**values).on_conflict_do_nothing(index_elements=["run_id"])
     )

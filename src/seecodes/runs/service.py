@@ -17,13 +17,14 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seecodes.db import after_commit
+from seecodes.db import Database, after_commit
 from seecodes.errors import (
     ContextTooLarge,
     InvalidInput,
     RunAlreadyFinished,
     RunAlreadyStarted,
     RunArtifactsPurged,
+    RunInputsFrozen,
     RunNotFound,
     RunNotStarted,
     RunNotSucceeded,
@@ -38,7 +39,7 @@ from seecodes.models import Run, UsageItem
 from seecodes.models.run import RunStatus
 from seecodes.runs import repository
 from seecodes.runs.catalog import Catalog
-from seecodes.runs.layout import output_key, result_zip_key, upload_key
+from seecodes.runs.layout import output_key, result_zip_key, run_of_upload, started_key, upload_key
 from seecodes.runs.prompt import Prompt, build_prompt
 from seecodes.runs.storage import ObjectStorage
 from seecodes.runs.tokens import count_tokens
@@ -103,18 +104,20 @@ async def init_run(
     return InitializedRun(run=run, bucket=storage.bucket, uploads=uploads)
 
 
-async def get_run(session: AsyncSession, scope: PermitScope, run_id: str) -> Run:
-    run = await repository.get_for_task(session, scope, run_id)
+async def get_run(session: AsyncSession, scope: PermitScope, run_id: str, *, for_update: bool = False) -> Run:
+    run = await repository.get_for_task(session, scope, run_id, for_update=for_update)
     if run is None:
         raise RunNotFound()
     return run
 
 
-async def read_prompt(
-    storage: ObjectStorage, run: Run, instruction: str | None, *, upload_max_bytes: int
-) -> Prompt:
-    """The uploads in declared order plus the instruction; missing or oversize uploads refuse."""
-    sizes = await asyncio.gather(*(storage.size(upload_key(run, name)) for name in run.files))
+async def read_inputs(
+    storage: ObjectStorage, run: Run, *, upload_max_bytes: int, started: bool = False
+) -> list[tuple[str, bytes]]:
+    """The run's files in declared order: the uploads (before start) or the copies start froze.
+    Missing or oversize files refuse."""
+    key = started_key if started else upload_key
+    sizes = await asyncio.gather(*(storage.size(key(run, name)) for name in run.files))
     missing = [name for name, size in zip(run.files, sizes, strict=True) if size is None]
     if missing:
         raise UploadsIncomplete(missing)
@@ -125,11 +128,14 @@ async def read_prompt(
     ]
     if oversize:
         raise UploadedFileTooLarge(f"{', '.join(oversize)} exceed the {limit}-byte per-file limit.")
-    contents = await asyncio.gather(*(storage.read(upload_key(run, name)) for name in run.files))
-    files = [
-        (name, data.decode("utf-8", errors="replace")) for name, data in zip(run.files, contents, strict=True)
-    ]
-    return build_prompt(files, instruction)
+    contents = await asyncio.gather(*(storage.read(key(run, name)) for name in run.files))
+    return list(zip(run.files, contents, strict=True))
+
+
+def prompt_of(inputs: list[tuple[str, bytes]], instruction: str | None) -> Prompt:
+    return build_prompt(
+        [(name, data.decode("utf-8", errors="replace")) for name, data in inputs], instruction
+    )
 
 
 async def start_run(
@@ -144,12 +150,17 @@ async def start_run(
     user_prompt: str | None,
     upload_max_bytes: int,
 ) -> Run:
-    """Estimate, reserve and queue; the run is executed once this transaction commits."""
+    """Estimate, reserve and queue; the run is executed once this transaction commits.
+
+    What was estimated is frozen: the bytes counted are copied to keys no URL was signed for, and
+    the executor reads only those (a signed S3 PUT URL cannot be revoked; the local backend also
+    refuses its own, see `check_upload_open`)."""
     run = await get_run(session, scope, run_id)
     if run.status != RunStatus.INITIALIZED:
         raise RunAlreadyStarted(f"The run is already {run.status}.")
     spec = catalog.usable(model or run.model)
-    prompt = await read_prompt(storage, run, user_prompt, upload_max_bytes=upload_max_bytes)
+    inputs = await read_inputs(storage, run, upload_max_bytes=upload_max_bytes)
+    prompt = prompt_of(inputs, user_prompt)
     tokens = await asyncio.to_thread(count_tokens, prompt.text)
     if tokens > spec.max_context:
         raise ContextTooLarge(
@@ -174,6 +185,8 @@ async def start_run(
     )
     if queued is None:  # a concurrent start won; its reservation is the one that stands
         raise RunAlreadyStarted()
+    for name, data in inputs:
+        await storage.write(started_key(queued, name), data, content_type="application/octet-stream")
     after_commit(session, execution_of(queued.id, queued.model))
     return queued
 
@@ -251,27 +264,49 @@ async def list_runs(
 
 
 async def cancel_run(session: AsyncSession, clock: Clock, scope: PermitScope, run_id: str) -> Run:
-    """Settle as cancelled and release any reservation; the workflow is cancelled after the commit."""
-    run = await get_run(session, scope, run_id)
+    """Settle as cancelled; the workflow is cancelled after the commit. Before the model was called
+    the reservation is released; once it was (processing_remote), the input was sent and paid for,
+    so the reservation (the input's cost) is charged."""
+    run = await get_run(session, scope, run_id, for_update=True)
+    called = run.status == RunStatus.PROCESSING_REMOTE
+    reserved = run.estimated_credits
     now = clock.utcnow()
     cancelled = await repository.move(
         session,
         run.id,
         RunStatus.CANCELLED,
         now,
-        log="cancelled by the user; reserved credits released",
+        log=(
+            f"cancelled by the user after the model was called; {reserved} reserved credits charged"
+            if called
+            else "cancelled by the user; reserved credits released"
+        ),
         finished_at=now,
         error="cancelled by the user",
+        credits_charged=reserved if called else None,
     )
     if cancelled is None:
         raise RunAlreadyFinished(f"The run has already settled as {run.status}.")
-    if cancelled.estimated_credits is not None:
-        await credits.release(
+    if reserved is not None and called:
+        await credits.settle(
             session,
             clock,
             installation_id=cancelled.installation_id,
-            reserved=cancelled.estimated_credits,
-            run_id=cancelled.id,
+            reserved=reserved,
+            charged=reserved,
+            run_id=run.id,
+        )
+        await repository.add_usage(
+            session,
+            cancelled,
+            input_tokens=cancelled.estimated_input_tokens or 0,
+            output_tokens=0,
+            credits=reserved,
+            now=now,
+        )
+    elif reserved is not None:
+        await credits.release(
+            session, clock, installation_id=cancelled.installation_id, reserved=reserved, run_id=cancelled.id
         )
     after_commit(session, CancelWorkflow(cancelled.id))
     return cancelled
@@ -304,8 +339,10 @@ async def rerun(
         files=list(original.files),
         upload_url_ttl_seconds=upload_url_ttl_seconds,
     )
-    for name in original.files:
-        data = await storage.read(upload_key(original, name))
+    # The inputs the original ran on (older runs have only their uploads).
+    frozen = await storage.size(started_key(original, original.files[0])) is not None
+    inputs = await read_inputs(storage, original, upload_max_bytes=upload_max_bytes, started=frozen)
+    for name, data in inputs:
         await storage.write(upload_key(fresh.run, name), data, content_type="text/plain; charset=utf-8")
     fresh.run.rerun_of = original.id
     await session.flush()
@@ -325,3 +362,17 @@ async def rerun(
 async def usage_of(session: AsyncSession, installation_id: str) -> tuple[list[UsageItem], int]:
     items = list(await repository.recent_usage(session, installation_id, USAGE_ITEMS_SHOWN))
     return items, await credit_balance(session, installation_id)
+
+
+async def check_upload_open(db: Database, key: str) -> None:
+    """A signed upload URL of a run writes only until the run starts; afterwards the inputs are
+    what the estimate counted (the local backend asks before storing; S3 cannot, see start_run).
+    Its own short unit of work: the upload that follows streams for as long as the client takes,
+    and no transaction may stay open meanwhile."""
+    run_id = run_of_upload(key)
+    if run_id is None:
+        return
+    async with db.transaction() as session:
+        run = await repository.get(session, run_id)
+    if run is not None and run.status != RunStatus.INITIALIZED:
+        raise RunInputsFrozen()

@@ -16,11 +16,13 @@ from seecodes.errors import (
     InvalidObjectKey,
     NotFound,
     ObjectNotFound,
+    RunInputsFrozen,
     StorageUrlExpired,
     StorageUrlRejected,
     UploadTooLarge,
     responses,
 )
+from seecodes.runs.service import check_upload_open
 from seecodes.runs.storage.local import STORAGE_ROUTE_PREFIX, LocalStorage
 from seecodes.runs.storage.schemas import StoredObject
 
@@ -53,7 +55,9 @@ Signature = Annotated[str | None, Query(description="HMAC over method, bucket, k
     _OBJECT_PATH,
     summary="Upload an object through a signed URL",
     # 404: a key with a line break never matches `{key:path}` (no such URL can have been signed).
-    responses=responses(StorageUrlRejected, StorageUrlExpired, UploadTooLarge, InvalidObjectKey, NotFound),
+    responses=responses(
+        StorageUrlRejected, StorageUrlExpired, UploadTooLarge, InvalidObjectKey, RunInputsFrozen, NotFound
+    ),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -63,6 +67,7 @@ Signature = Annotated[str | None, Query(description="HMAC over method, bucket, k
 )
 async def upload_object(
     request: Request,
+    runtime: RuntimeDep,
     storage: LocalStorageDep,
     bucket: BucketPath,
     key: KeyPath,
@@ -70,6 +75,7 @@ async def upload_object(
     signature: Signature = None,
 ) -> StoredObject:
     storage.authorize("PUT", bucket=bucket, key=key, expires=expires, signature=signature)
+    await check_upload_open(runtime.db, key)
     size = await storage.receive(key, request.stream(), declared_size=_declared_size(request))
     return StoredObject(key=key, size=size)
 
