@@ -35,6 +35,8 @@ def test_production_with_safe_settings_starts() -> None:
         ({"forge_jwks_url": "http://forge.example.com/jwks.json"}, "SEECODES_FORGE_JWKS_URL"),
         ({"forge_jwks_url": "/etc/jwks.json"}, "SEECODES_FORGE_JWKS_URL"),
         ({"database_url": ""}, "SEECODES_DATABASE_URL"),
+        ({"previous_secret_keys": "change-me"}, "SEECODES_PREVIOUS_SECRET_KEYS entry 1"),
+        ({"previous_secret_keys": "a-real-secret-a-real-secret-a-real-secret-2,short"}, "entry 2"),
     ],
 )
 def test_production_refuses_unsafe_settings(change: dict[str, str], complaint: str) -> None:
@@ -89,3 +91,24 @@ def _now() -> int:
     import time
 
     return int(time.time())
+
+
+@pytest.mark.parametrize("env", ["test", "dev"])
+async def test_no_environment_signs_or_accepts_a_permit_with_the_placeholder_secret(
+    env: str, tmp_path: Path, sqlite_template: Path
+) -> None:
+    database = tmp_path / "seecodes.db"
+    shutil.copyfile(sqlite_template, database)
+    settings = Settings(
+        env=env,
+        var_dir=tmp_path / "var",
+        database_url=f"sqlite:///{database}",
+        previous_secret_keys="change-me",  # a placeholder among the previous keys verifies nothing either
+    )
+
+    secrets = settings.signing_secrets()
+
+    assert b"change-me" not in secrets
+    assert len(secrets) == 1
+    assert len(secrets[0]) >= 32
+    assert settings.secret_key_bytes() == secrets[0]  # also what the Jira token key derives from

@@ -179,6 +179,11 @@ class Settings(BaseSettings):
         problems = []
         if _is_placeholder(self.secret_key):
             problems.append("SEECODES_SECRET_KEY is a placeholder or shorter than 32 characters")
+        for position, previous in enumerate(self.previous_secret_keys, start=1):
+            if _is_placeholder(previous):
+                problems.append(
+                    f"SEECODES_PREVIOUS_SECRET_KEYS entry {position} is a placeholder or shorter than 32 characters"
+                )
         if not self.forge_app_id:
             problems.append("SEECODES_FORGE_APP_ID is empty")
         if not self.forge_jwks_url.startswith("https://"):
@@ -228,11 +233,17 @@ class Settings(BaseSettings):
         return self.var_dir / "dev-forge-key.pem"
 
     def signing_secrets(self) -> list[bytes]:
-        """Current secret first; previous ones still verify what they signed until they expire."""
-        return [self.secret_key_bytes(), *(s.get_secret_value().encode() for s in self.previous_secret_keys)]
+        """Current secret first; previous ones still verify what they signed until they expire.
+        A placeholder never verifies anything (production refuses to start with one)."""
+        previous = [
+            s.get_secret_value().encode() for s in self.previous_secret_keys if not _is_placeholder(s)
+        ]
+        return [self.secret_key_bytes(), *previous]
 
     def secret_key_bytes(self) -> bytes:
-        if _is_placeholder(self.secret_key) and self.env is Environment.DEV:
+        """Outside production an unset (placeholder) secret is replaced by a random one kept under
+        var/, so no environment signs with a value anyone can read in this repository."""
+        if _is_placeholder(self.secret_key) and self.env is not Environment.PRODUCTION:
             return _dev_secret(self.var_dir)
         return self.secret_key.get_secret_value().encode()
 

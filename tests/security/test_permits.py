@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 import jwt
 import pytest
@@ -150,3 +152,47 @@ async def test_permits_are_listed_by_jti_without_the_token(jira: JiraAppClient, 
     assert len(rows) == 1
     assert rows[0].jti == jwt.decode(permit, options={"verify_signature": False})["jti"]
     assert permit not in str(vars(rows[0]))
+
+
+async def test_a_real_jti_with_another_task_user_or_project_is_401(
+    jira: JiraAppClient, client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """A leaked signing secret plus one real jti must not open the installation's other tasks."""
+    permit = await jira.permit(project="AUTH", task="AUTH-128")
+    runtime = runtime_of(app)
+    scope = runtime.permits.decode(permit)
+    now = int(runtime.clock.now())
+    answers = []
+    for change in ({"task_id": "AUTH-129"}, {"project_id": "OTHER"}, {"user_account_id": "someone-else"}):
+        forged = runtime.permits.encode(replace(scope, **change), issued_at=now, expires_at=now + 60)
+        answers.append(await client.get("/v1/tasks/context", headers=_auth(forged)))
+
+    assert [answer.status_code for answer in answers] == [401, 401, 401]
+    assert (await client.get("/v1/tasks/context", headers=_auth(permit))).status_code in (200, 404)
+
+
+@pytest.mark.parametrize("route", ["/v1/security/task-permit", "/v1/security/vscode-link"])
+async def test_a_response_that_hands_out_a_credential_is_never_cached(
+    jira: JiraAppClient, route: str
+) -> None:
+    response = await jira.call("POST", route, json={"projectId": "AUTH", "taskId": "AUTH-128"})
+
+    assert response.status_code == 200, response.text
+    assert response.headers.get_list("cache-control") == ["no-store"]
+    assert response.headers["pragma"] == "no-cache"
+
+
+async def test_the_launch_exchange_answer_is_never_cached(
+    jira: JiraAppClient, client: httpx.AsyncClient
+) -> None:
+    link = (
+        await jira.call("POST", "/v1/security/vscode-link", json={"projectId": "AUTH", "taskId": "AUTH-128"})
+    ).json()
+
+    exchanged = await client.post(
+        "/v1/security/launch-exchange",
+        json={"code": link["launchCode"], "projectId": "AUTH", "taskId": "AUTH-128"},
+    )
+
+    assert exchanged.status_code == 200
+    assert exchanged.headers["cache-control"] == "no-store"

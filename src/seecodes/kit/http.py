@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import orjson
 import structlog
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seecodes.errors import PayloadTooLarge
@@ -29,6 +30,12 @@ _log = get_logger("seecodes.http")
 def set_next_request_key(scope: Scope, key: str) -> None:
     """Every response after a successful key check carries the successor, errors included."""
     scope.setdefault("state", {})["next_request_key"] = key
+
+
+def carries_credential(request: Request) -> None:
+    """A route dependency: the response holds a credential (a permit, a launch code, a key), so no
+    cache may keep it (RFC 6749 §5.1: `Cache-Control: no-store`, `Pragma: no-cache`)."""
+    request.scope.setdefault("state", {})["carries_credential"] = True
 
 
 class RequestContextMiddleware:
@@ -52,10 +59,13 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
-                next_key = scope.get("state", {}).get("next_request_key")
+                state = scope.get("state", {})
+                next_key = state.get("next_request_key")
                 if next_key:
                     headers.append((NEXT_REQUEST_KEY_HEADER.lower().encode(), next_key.encode()))
-                    headers.append((b"cache-control", b"no-store"))
+                if next_key or state.get("carries_credential"):
+                    headers = [(name, value) for name, value in headers if name.lower() != b"cache-control"]
+                    headers += [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
                 message["headers"] = headers
             await send(message)
 

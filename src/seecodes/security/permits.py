@@ -155,14 +155,24 @@ async def issue_permit(
 
 async def authenticate_permit(session: AsyncSession, codec: PermitCodec, token: str) -> PermitScope:
     scope = codec.decode(token)
+    # The row it was minted with binds every claim: a signature alone (a leaked secret) grants
+    # nothing beyond the project, task and user its jti row names.
     row = (
         await session.execute(
             select(TaskPermit.revoked_at, Installation.status)
             .join(Installation, Installation.id == TaskPermit.installation_id)
-            .where(TaskPermit.jti == scope.jti, TaskPermit.installation_id == scope.installation_id)
+            .where(
+                TaskPermit.jti == scope.jti,
+                TaskPermit.installation_id == scope.installation_id,
+                TaskPermit.project_id == scope.project_id,
+                TaskPermit.task_id == scope.task_id,
+                TaskPermit.user_account_id == scope.user_account_id,
+            )
         )
     ).one_or_none()
-    if row is None or row.revoked_at is not None:
+    if row is None:
+        raise InvalidPermit()
+    if row.revoked_at is not None:
         raise InvalidPermit("The task permit has been revoked.")
     if row.status != InstallationStatus.ACTIVE:
         raise InvalidPermit("The installation this permit belongs to is not active.")

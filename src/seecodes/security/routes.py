@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from seecodes.deps import RuntimeDep, SessionDep
@@ -23,7 +23,7 @@ from seecodes.errors import (
     PrincipalMismatch,
     responses,
 )
-from seecodes.kit.http import set_next_request_key
+from seecodes.kit.http import carries_credential, set_next_request_key
 from seecodes.security import service
 from seecodes.security.deps import REQUEST_KEY_ERRORS, ForgeCaller, IssuerCaller
 from seecodes.security.launcher import render_launcher
@@ -39,12 +39,15 @@ from seecodes.security.schemas import (
 )
 
 router = APIRouter()
+# Responses that hand out a credential are never cached.
+NO_STORE = Depends(carries_credential)
 
 ISSUER_ERRORS = (*REQUEST_KEY_ERRORS, InstanceKeyRejected, HintMismatch, PrincipalMismatch, InvalidInput)
 
 
 @router.post(
     "/v1/jira/request-key",
+    dependencies=[NO_STORE],
     tags=["security"],
     summary="Start a single-use Jira request-key chain",
     responses=responses(InvalidForgeToken, InstallationInactive, InvalidInput),
@@ -65,6 +68,7 @@ async def issue_request_key(
 
 @router.post(
     "/v1/security/vscode-link",
+    dependencies=[NO_STORE],
     tags=["security"],
     summary="Mint a one-time launch code and the IDE launch URLs",
     responses=responses(*ISSUER_ERRORS),
@@ -87,6 +91,7 @@ async def create_vscode_link(
 
 @router.post(
     "/v1/security/task-permit",
+    dependencies=[NO_STORE],
     tags=["security"],
     summary="Mint a task-scoped permit directly",
     responses=responses(*ISSUER_ERRORS),
@@ -102,6 +107,7 @@ async def create_task_permit(
 
 @router.post(
     "/v1/security/launch-exchange",
+    dependencies=[NO_STORE],
     tags=["security"],
     summary="Exchange a one-time launch code for the task permit",
     responses=responses(
@@ -155,6 +161,7 @@ def launch_page(
 
 @router.post(
     "/public/connect",
+    dependencies=[NO_STORE],
     tags=["legacy"],
     summary="Legacy bridge: enroll a Jira site (needs an operator enrollment token)",
     responses=responses(NotFound, EnrollmentRejected, InvalidInput),
