@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from tests.support.app import runtime_of
 from tests.support.forge import JiraAppClient
 
 
@@ -166,3 +171,74 @@ async def test_free_form_documents_refuse_nul_keys_and_huge_numbers(jira: JiraAp
         )
 
         _assert_envelope(response, 422)
+
+
+def _cursor(created_at: str, run_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([created_at, run_id]).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        _cursor("2026-11-30T10:00:00", "run_x"),  # a naive datetime: ours always carry an offset
+        _cursor("not a date", "run_x"),
+        base64.urlsafe_b64encode(b"[1, 2, 3]").decode(),
+        "%%%",
+    ],
+)
+async def test_a_forged_runs_cursor_is_422(client: httpx.AsyncClient, permit: str, cursor: str) -> None:
+    response = await client.get(
+        "/v1/tasks/runs", params={"cursor": cursor}, headers={"Authorization": f"Bearer {permit}"}
+    )
+
+    _assert_envelope(response, 422)
+
+
+async def test_a_last_event_id_beyond_64_bits_is_422(client: httpx.AsyncClient, permit: str) -> None:
+    run = (await client.post("/v1/tasks/init", headers={"Authorization": f"Bearer {permit}"}, json={})).json()
+
+    response = await client.get(
+        f"/v1/tasks/{run['runId']}/events",
+        headers={"Authorization": f"Bearer {permit}", "Last-Event-ID": str(2**63)},
+    )
+
+    _assert_envelope(response, 422)
+
+
+async def test_a_client_that_leaves_mid_upload_is_an_info_line_and_stores_nothing(
+    app: FastAPI, client: httpx.AsyncClient, permit: str, log_lines: io.StringIO
+) -> None:
+    run = (await client.post("/v1/tasks/init", headers={"Authorization": f"Bearer {permit}"}, json={})).json()
+    url = httpx.URL(run["uploads"]["list.md"])
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b"- [ ] half of", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PUT",
+        "scheme": "http",
+        "path": url.path,
+        "raw_path": url.raw_path.split(b"?")[0],
+        "query_string": url.query,
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/octet-stream")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await app(scope, receive, send)
+
+    logged = log_lines.getvalue()
+    assert "client_disconnected" in logged
+    assert "unhandled_error" not in logged
+    assert "Traceback" not in logged
+    assert await runtime_of(app).storage.size(f"{run['prefix']}input/list.md") is None

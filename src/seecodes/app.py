@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from seecodes import __version__
 from seecodes.analytics.routes import router as analytics_router
@@ -190,7 +191,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         unavailable = ServiceUnavailable("The database is unavailable; retry shortly.")
         return _envelope(503, unavailable.envelope(), {"Retry-After": "2"})
 
+    async def on_client_gone(request: Request, _error: Exception) -> Response:
+        # A client that goes away mid-upload is a normal event, not a server error: nothing was
+        # stored (the partial file is removed), and nobody is left to read an answer.
+        _log.info("client_disconnected", method=request.method, path=request.url.path)
+        return Response(status_code=400)
+
     app.add_exception_handler(SeecodesError, on_domain_error)
+    app.add_exception_handler(ClientDisconnect, on_client_gone)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     for database_error in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):

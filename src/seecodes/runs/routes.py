@@ -231,7 +231,8 @@ async def run_events(
     session: SessionDep,
     permit: TaskPermitCaller,
     runId: RunIdPath,
-    last_event_id: Annotated[int, Header(alias="Last-Event-ID", ge=0)] = 0,
+    # Event ids are 64-bit row ids: anything larger names no event (and would overflow the query).
+    last_event_id: Annotated[int, Header(alias="Last-Event-ID", ge=0, le=2**63 - 1)] = 0,
 ) -> StreamingResponse:
     run = await service.get_run(session, permit, runId)
     return StreamingResponse(

@@ -247,9 +247,12 @@ def _encode_cursor(run: Run) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created_at, run_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created_at), str(run_id)
+        moment = datetime.fromisoformat(created_at)
     except (ValueError, TypeError) as error:
         raise InvalidInput("The cursor is not one this server issued.") from error
+    if moment.tzinfo is None:  # ours always carry their UTC offset
+        raise InvalidInput("The cursor is not one this server issued.")
+    return moment, str(run_id)
 
 
 async def list_runs(
