@@ -3,6 +3,7 @@ keeps its writes commits them, and nothing else survives an error."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -109,3 +110,17 @@ async def test_a_failed_send_never_undoes_or_fails_the_committed_work(database: 
     await _write(database, "kept")
 
     assert await _notes(database) == ["kept"]
+
+
+async def test_a_reading_unit_of_work_never_holds_the_write_lock(database: Database) -> None:
+    await _write(database, "before")
+    database.dispatch_with(Recorder(database))
+
+    async with database.reading() as reader:
+        seen = list((await reader.execute(text("SELECT body FROM notes"))).scalars())
+        # With BEGIN IMMEDIATE the reader would hold SQLite's write lock and this would wait out
+        # the 15 s busy timeout; deferred, the writer commits at once.
+        await asyncio.wait_for(_write(database, "during"), timeout=5)
+
+    assert seen == ["before"]
+    assert await _notes(database) == ["before", "during"]

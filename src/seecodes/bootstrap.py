@@ -23,6 +23,7 @@ from seecodes.models import ProgressReport
 from seecodes.runs import jobs as run_jobs
 from seecodes.runs.catalog import load_catalog
 from seecodes.runs.storage import build_storage
+from seecodes.runs.streams import StreamGate
 from seecodes.runtime import Runtime, Workflows
 from seecodes.security.callers import ignore_forge_token
 from seecodes.security.dev_keys import jwks_document, load_or_create_private_key
@@ -62,6 +63,9 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             settings.telemetry_rate_limit,
             redis_url=settings.redis_url.get_secret_value() if settings.redis_url else None,
             namespace="telemetry-events",
+        ),
+        streams=StreamGate(
+            per_permit=settings.run_events_per_permit, per_installation=settings.run_events_per_installation
         ),
         forge_tokens=ignore_forge_token,
         workflows=WORKFLOWS,

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     run_engine_database_url: str = ""  # DBOS system database; empty: var_dir/dbos.sqlite or database_url
     run_queue_poll_seconds: float = Field(default=0.05, ge=0.005, le=10)
     run_timeout_seconds: float = Field(default=600, ge=1, le=24 * 3600)
+    # Server-sent event streams (GET /v1/tasks/{runId}/events), counted per API process: beyond
+    # these a new stream is 429 with Retry-After; after the lifetime a stream closes and the client
+    # resumes with Last-Event-ID.
+    run_events_per_permit: int = Field(default=4, ge=1, le=1000)
+    run_events_per_installation: int = Field(default=64, ge=1, le=100_000)
+    run_events_max_seconds: float = Field(default=300, ge=1, le=24 * 3600)
     provider_max_retries: int = Field(default=3, ge=0, le=10)
     # Longest wait for a provider to answer a request or send the stream's next chunk.
     provider_timeout_seconds: float = Field(default=120, ge=0.1, le=3600)

@@ -2,7 +2,8 @@
 
 One URL setting serves both dialects. SQLite runs every transaction as BEGIN IMMEDIATE so two
 writers queue on the database lock instead of failing a read-to-write upgrade, and waits up to the
-busy timeout for other processes. PostgreSQL needs nothing special: single-use rules are atomic
+busy timeout for other processes; a unit of work that only reads (`Database.reading`) begins
+deferred and never takes the write lock. PostgreSQL needs nothing special: single-use rules are atomic
 conditional UPDATEs that row locks serialise. Waiting for the database is bounded (connect and
 pool timeouts: an outage is a prompt 503, never a hang), and pooled connections the server closed
 are replaced at checkout, so a database restart costs no request.
@@ -39,6 +40,7 @@ _log = get_logger("seecodes.db")
 # Keys in a session's `info`: what the unit of work does when it ends (see `Database.transaction`).
 _AFTER_COMMIT = "seecodes.after_commit"
 _KEEP_WRITES = "seecodes.keep_writes"
+_READ_ONLY = "seecodes_read_only"
 
 # How a unit of work hands its after-commit actions on: awaited at once (jobs, the CLI), or
 # scheduled to run after the HTTP response (a request's transaction passes BackgroundTasks).
@@ -125,6 +127,10 @@ class Database:
         else:
             _discard_connections_the_server_closed(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # Same pool; the option tells the SQLite begin hook that this transaction only reads.
+        self._reader_sessions = async_sessionmaker(
+            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False, autoflush=False
+        )
         self._dispatcher: Dispatcher | None = None
 
     def dispatch_with(self, dispatcher: Dispatcher) -> None:
@@ -149,6 +155,13 @@ class Database:
                 await self.send(actions)
             else:
                 defer(self.send, actions)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work that only reads: never the write lock on SQLite, never a commit (closing
+        the session ends its transaction; what it loaded stays readable)."""
+        async with self._reader_sessions() as session:
+            yield session
 
     async def send(self, actions: Sequence[AfterCommit]) -> None:
         """Never raises: the work is committed, and each job has a sweep that repairs a lost enqueue."""
@@ -199,4 +212,5 @@ def _use_immediate_transactions(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

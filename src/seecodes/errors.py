@@ -201,6 +201,11 @@ class RateLimited(SeecodesError):
     default_detail = "Too many requests for this credential; retry after the Retry-After seconds."
 
 
+class TooManyStreams(RateLimited):
+    code = "too_many_streams"
+    default_detail = "Too many open event streams for this permit or installation; close one or retry later."
+
+
 class InvalidObjectKey(InvalidInput):
     code = "invalid_object_key"
     default_detail = "The storage key is not a valid relative path."

@@ -15,6 +15,7 @@ from seecodes.engine import Engine, QueueSpec, ScheduleSpec
 from seecodes.kit.clock import Clock
 from seecodes.runs.catalog import Catalog
 from seecodes.runs.storage import ObjectStorage
+from seecodes.runs.streams import StreamGate
 from seecodes.security.callers import ForgeTokenSink
 from seecodes.security.forge import ForgeVerifier
 from seecodes.security.permits import PermitCodec
@@ -42,6 +43,7 @@ class Runtime:
     catalog: Catalog
     storage: ObjectStorage
     telemetry_limiter: RateLimiter
+    streams: StreamGate
     # Ports the connector fills: security keeps the Forge system token through it, and a saved
     # progress report is handed to it inside the POST's transaction. Both do nothing by default.
     forge_tokens: ForgeTokenSink

@@ -4,6 +4,10 @@ Each event's id is its row id, so a client that reconnects with `Last-Event-ID` 
 events after the last one it saw. Events are read from the database, so the stream works whichever
 process executes the run. A comment line every HEARTBEAT_SECONDS keeps idle connections open, and
 the first bytes pad past the buffers of proxies that hold small responses back.
+
+Every poll is a read-only unit of work (never SQLite's write lock). A run that has not started has
+nothing to follow yet: its stream sends what there is and closes, asking the client to come back
+in UNSTARTED_RETRY_MS; and every stream closes after its lifetime, for the client to resume.
 """
 
 from __future__ import annotations
@@ -13,13 +17,16 @@ import json
 from collections.abc import AsyncIterator
 
 from seecodes.db import Database
-from seecodes.models.run import SETTLED
+from seecodes.models.run import SETTLED, RunStatus
 from seecodes.runs import repository
+from seecodes.runs.streams import StreamSlot
 
 POLL_SECONDS = 0.2
 HEARTBEAT_SECONDS = 15.0
 BATCH = 500
 PROXY_PADDING = ":" + " " * 2048 + "\n\n"
+RETRY_MS = 2000
+UNSTARTED_RETRY_MS = 5000
 
 
 def _frame(event_id: int, kind: str, data: str) -> str:
@@ -28,14 +35,24 @@ def _frame(event_id: int, kind: str, data: str) -> str:
     return f"id: {event_id}\nevent: {kind}\n{lines}\n"
 
 
-async def stream(db: Database, run_id: str, last_event_id: int) -> AsyncIterator[str]:
+async def stream(
+    db: Database, run_id: str, last_event_id: int, *, slot: StreamSlot, max_seconds: float
+) -> AsyncIterator[str]:
     """Outlives the request's transaction (the response streams after it), so each poll is a short
-    unit of work of its own."""
-    yield PROXY_PADDING + "retry: 2000\n\n"
+    unit of work of its own. Gives its slot back however it ends (the client may simply leave)."""
+    async with slot.held():
+        async for frame in _frames(db, run_id, last_event_id, max_seconds):
+            yield frame
+
+
+async def _frames(db: Database, run_id: str, last_event_id: int, max_seconds: float) -> AsyncIterator[str]:
+    yield PROXY_PADDING + f"retry: {RETRY_MS}\n\n"
     cursor = last_event_id
     idle = 0.0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_seconds
     while True:
-        async with db.transaction() as session:
+        async with db.reading() as session:
             # The run first: if it has settled, the events read next include its final ones.
             run = await repository.get(session, run_id)
             events = await repository.events_after(session, run_id, cursor, BATCH)
@@ -51,6 +68,11 @@ async def stream(db: Database, run_id: str, last_event_id: int) -> AsyncIterator
             return
         if len(events) == BATCH:
             continue
+        if run.status == RunStatus.INITIALIZED:
+            yield f"retry: {UNSTARTED_RETRY_MS}\n\n"
+            return
+        if loop.time() >= deadline:
+            return  # the client reconnects after `retry` ms with Last-Event-ID
         await asyncio.sleep(POLL_SECONDS)
         idle += POLL_SECONDS
         if idle >= HEARTBEAT_SECONDS:

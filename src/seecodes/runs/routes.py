@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
+from starlette.background import BackgroundTask
 
 from seecodes.deps import RuntimeDep, SessionDep
 from seecodes.errors import (
@@ -24,6 +25,7 @@ from seecodes.errors import (
     RunNotFound,
     RunNotStarted,
     RunNotSucceeded,
+    TooManyStreams,
     UploadedFileTooLarge,
     UploadsIncomplete,
     responses,
@@ -224,7 +226,7 @@ async def rerun(
     "/v1/tasks/{runId}/events",
     summary="Follow a run as server-sent events (status, log, output, reset, end); resumable",
     response_class=StreamingResponse,
-    responses={**SSE, **responses(InvalidPermit, RunNotFound)},
+    responses={**SSE, **responses(InvalidPermit, RunNotFound, TooManyStreams)},
 )
 async def run_events(
     runtime: RuntimeDep,
@@ -235,10 +237,15 @@ async def run_events(
     last_event_id: Annotated[int, Header(alias="Last-Event-ID", ge=0, le=2**63 - 1)] = 0,
 ) -> StreamingResponse:
     run = await service.get_run(session, permit, runId)
+    slot = runtime.streams.open(permit_jti=permit.jti, installation_id=permit.installation_id)
     return StreamingResponse(
-        events.stream(runtime.db, run.id, last_event_id),
+        events.stream(
+            runtime.db, run.id, last_event_id, slot=slot, max_seconds=runtime.settings.run_events_max_seconds
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"},
+        # Also when the body never starts (the client left at once): the slot is given back once.
+        background=BackgroundTask(slot.release),
     )
 
 
