@@ -152,6 +152,10 @@ def serve(
         port=port,
         workers=workers,
         access_log=False,  # ours omits query strings, which can carry launch codes
+        # Request heads bounded in size, count and time (kit/http_server.py); the body's pace is
+        # bounded in the app; connections per process here.
+        http="seecodes.kit.http_server:GuardedHttpToolsProtocol",
+        limit_concurrency=settings.http_max_connections,
         log_config=None,
         server_header=False,
         proxy_headers=False,

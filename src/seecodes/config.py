@@ -101,6 +101,15 @@ class Settings(BaseSettings):
     uploads_retention_hours: float = Field(default=48, ge=0, le=24 * 365)
     artifacts_retention_days: float = Field(default=0, ge=0, le=3650)  # 0: output and logs kept
 
+    # -- HTTP limits `seecodes serve` enforces before any route runs (kit/http_server.py) ---------
+    http_max_header_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024)
+    http_max_headers: int = Field(default=100, ge=10, le=1000)
+    http_header_timeout_seconds: float = Field(default=10, ge=0.1, le=600)
+    # Longest pause while a request body is still arriving.
+    http_body_timeout_seconds: float = Field(default=30, ge=0.1, le=3600)
+    # Open connections per process; beyond it uvicorn answers 503 at once.
+    http_max_connections: int = Field(default=1000, ge=10, le=100_000)
+
     # -- runs -----------------------------------------------------------------------------------
     models_file: Path | None = None  # TOML model catalog; empty: the built-in catalog
     run_execution: RunExecution = RunExecution.IN_PROCESS

@@ -6,6 +6,7 @@ must see the response headers of error responses too.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -115,17 +116,25 @@ def _request_id(scope: Scope) -> str:
 
 
 class BodyLimitMiddleware:
-    """413 for a declared Content-Length over the limit, and for a streamed body that grows past it.
+    """413 for a declared Content-Length over the limit, and for a streamed body that grows past it;
+    408 when the client pauses longer than `body_timeout_seconds` before the body is complete (a
+    body trickled a byte at a time would otherwise hold its request open for ever).
 
     `path_limits` maps a path prefix to its own limit (file uploads take more than API bodies);
     the longest matching prefix wins.
     """
 
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, path_limits: Mapping[str, int] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        path_limits: Mapping[str, int] | None = None,
+        body_timeout_seconds: float | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_seconds = body_timeout_seconds
         self.path_limits = sorted((path_limits or {}).items(), key=lambda item: len(item[0]), reverse=True)
 
     def _limit_for(self, path: str) -> int:
@@ -144,11 +153,23 @@ class BodyLimitMiddleware:
             await _send_too_large(send, limit)
             return
         received = 0
+        body_complete = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_complete
+            if body_complete:
+                # Afterwards the app only listens for the client leaving, which may take as long
+                # as a response streams.
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout_seconds)
+            except TimeoutError:
+                # Closed after the answer: what the client sends later is not a request.
+                raise HTTPException(
+                    408, "The request body did not arrive in time.", headers={"Connection": "close"}
+                ) from None
             if message["type"] == "http.request":
+                body_complete = not message.get("more_body", False)
                 received += len(message.get("body", b""))
                 if received > limit:
                     # An HTTPException, not PayloadTooLarge: FastAPI turns any other error raised
