@@ -165,7 +165,12 @@ async def service_upsert(bench: BenchApp, project: str, requests: list[IndexUpse
     for request in requests:
         async with bench.runtime.db.transaction() as session:
             await service.upsert(
-                session, bench.runtime.clock, permit=scope_of(project), project_id=project, request=request
+                session,
+                bench.runtime.clock,
+                permit=scope_of(project),
+                project_id=project,
+                request=request,
+                max_entries=bench.runtime.settings.max_index_entries_per_project,
             )
 
 

@@ -29,11 +29,12 @@ from seecodes.security.callers import ignore_forge_token
 from seecodes.security.dev_keys import jwks_document, load_or_create_private_key
 from seecodes.security.forge import ForgeIdentity, ForgeVerifier, JwksKeys
 from seecodes.security.permits import PermitCodec
+from seecodes.tasks import jobs as task_jobs
 from seecodes.telemetry.limiter import RateLimiter
 
 WORKFLOWS = Workflows(
     queues=(run_jobs.run_queues, jira_jobs.jira_queues),
-    schedules=(*run_jobs.SCHEDULES, *jira_jobs.SCHEDULES),
+    schedules=(*run_jobs.SCHEDULES, *jira_jobs.SCHEDULES, *task_jobs.SCHEDULES),
 )
 
 

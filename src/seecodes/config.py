@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     download_url_ttl_seconds: int = Field(default=3600, ge=30, le=7 * 86400)
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=5 * 1024**3)
     uploads_retention_hours: float = Field(default=48, ge=0, le=24 * 365)
+    # A run never started: cancelled and its uploads deleted after this long.
+    unstarted_runs_expire_hours: float = Field(default=24, ge=0.01, le=24 * 365)
+    # Per installation: runs initialized and not started yet (init beyond it is 409), and bytes of
+    # uploaded input held for started runs until their uploads are purged (start beyond it is 413).
+    max_unstarted_runs: int = Field(default=200, ge=1, le=100_000)
+    # Progress versions kept per task (the newest always); older ones are pruned every 10 minutes.
+    max_progress_versions: int = Field(default=100, ge=1, le=100_000)
+    # Files one project's shared index may hold; an upsert past it is 413.
+    max_index_entries_per_project: int = Field(default=1_000_000, ge=100, le=100_000_000)
+    storage_quota_bytes: int = Field(default=1024**3, ge=1024, le=1024**5)
     artifacts_retention_days: float = Field(default=0, ge=0, le=3650)  # 0: output and logs kept
 
     # -- HTTP limits `seecodes serve` enforces before any route runs (kit/http_server.py) ---------

@@ -255,6 +255,13 @@ class RunInputsFrozen(RunConflict):
     default_detail = "The run has started: its uploads are fixed; init a new run to change them."
 
 
+class TooManyUnstartedRuns(RunConflict):
+    code = "too_many_unstarted_runs"
+    default_detail = (
+        "The installation has too many runs that were initialized and never started; start or cancel some."
+    )
+
+
 class RunNotStarted(RunConflict):
     code = "run_not_started"
     default_detail = "The run was never started; start it instead of rerunning it."
@@ -304,6 +311,18 @@ class InsufficientCredits(SeecodesError):
 class ContextTooLarge(InvalidInput):
     code = "context_too_large"
     default_detail = "The uploads and prompt exceed the model's context window."
+
+
+class StorageQuotaExceeded(SeecodesError):
+    status_code = 413
+    code = "storage_quota_exceeded"
+    default_detail = "The installation's stored run inputs would pass its storage quota."
+
+
+class IndexFull(SeecodesError):
+    status_code = 413
+    code = "index_full"
+    default_detail = "The project's index holds as many files as it may."
 
 
 class UploadedFileTooLarge(InvalidInput):

@@ -306,3 +306,20 @@ async def test_a_full_batch_round_trips(client: httpx.AsyncClient, permit: str) 
     assert upserted.json()["totalFiles"] == 5000
     assert len(body["matches"]) == 5000
     assert all(match["pathMatched"] and match["entry"] for match in body["matches"].values())
+
+
+@pytest.mark.parametrize("settings_overrides", [{"max_index_entries_per_project": 100}])
+async def test_an_upsert_past_the_projects_bound_is_413_and_writes_nothing(
+    client: httpx.AsyncClient, permit: str
+) -> None:
+    first = await _upsert(client, permit, {f"src/file{n}.ts": ENTRY for n in range(90)})
+    refused = await _upsert(client, permit, {f"src/more{n}.ts": ENTRY for n in range(20)})
+    replaced = await _upsert(
+        client, permit, {f"src/more{n}.ts": ENTRY for n in range(20)}, [f"src/file{n}.ts" for n in range(10)]
+    )
+
+    assert first.status_code == 200
+    assert refused.status_code == 413
+    assert refused.json()["error"] == "index_full"
+    assert replaced.status_code == 200  # deletes in the same request make room
+    assert replaced.json()["totalFiles"] == 100

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from seecodes.models import ProgressReport
+from seecodes.tasks.service import prune_progress_versions
 from tests.support.app import runtime_of
 from tests.support.forge import CLOUD_A, CLOUD_B, INSTALLATION_B, JiraAppClient
 
@@ -127,3 +128,28 @@ async def test_invalid_progress_is_422_and_nothing_is_stored(
     assert response.json()["ok"] is False
     assert response.json()["fields"]
     assert read.json()["progress"] is None
+
+
+async def test_versions_beyond_the_newest_ones_kept_are_pruned_and_the_newest_stays(
+    client: httpx.AsyncClient, permit: str, app: FastAPI, jira: JiraAppClient
+) -> None:
+    other = await jira.permit(project="AUTH", task="AUTH-7")
+    for percent in range(10, 60, 10):
+        await client.post(
+            "/v1/tasks/AUTH-128/progress", headers=_auth(permit), json={**DOCUMENT, "progress": f"{percent}%"}
+        )
+    await client.post("/v1/tasks/AUTH-7/progress", headers=_auth(other), json=DOCUMENT)
+
+    async with runtime_of(app).db.transaction() as session:
+        pruned = await prune_progress_versions(session, keep=3)
+    read = await client.get("/v1/tasks/AUTH-128/progress?projectId=AUTH", headers=_auth(permit))
+
+    assert pruned == 2
+    assert read.json()["progress"]["progress"] == "50%"
+    async with runtime_of(app).db.transaction() as session:
+        kept = (
+            await session.execute(
+                select(ProgressReport.task_id, func.count()).group_by(ProgressReport.task_id)
+            )
+        ).all()
+    assert dict(kept) == {"AUTH-128": 3, "AUTH-7": 1}

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Path, Response
 
 from seecodes.deps import RuntimeDep, SessionDep
-from seecodes.errors import InvalidInput, InvalidPermit, PermitScopeMismatch, responses
+from seecodes.errors import IndexFull, InvalidInput, InvalidPermit, PermitScopeMismatch, responses
 from seecodes.indexes import service
 from seecodes.indexes.schemas import (
     MAX_DELETE_PATHS,
@@ -50,7 +50,7 @@ async def query_project_index(
     description=f"Up to {MAX_UPSERT_ENTRIES} entries by path and {MAX_DELETE_PATHS} `deletePaths`, "
     "applied in one transaction (a path may not be in both). Hashes are 64 lowercase hex digits; "
     "`updatedAt` is epoch milliseconds.",
-    responses=responses(InvalidPermit, PermitScopeMismatch, InvalidInput),
+    responses=responses(InvalidPermit, PermitScopeMismatch, InvalidInput, IndexFull),
 )
 async def upsert_project_index(
     runtime: RuntimeDep,
@@ -59,7 +59,14 @@ async def upsert_project_index(
     projectId: ProjectIdPath,
     body: IndexUpsert,
 ) -> IndexUpsertResponse:
-    outcome = await service.upsert(session, runtime.clock, permit=permit, project_id=projectId, request=body)
+    outcome = await service.upsert(
+        session,
+        runtime.clock,
+        permit=permit,
+        project_id=projectId,
+        request=body,
+        max_entries=runtime.settings.max_index_entries_per_project,
+    )
     return IndexUpsertResponse(
         updatedAt=outcome.updated_at_ms,
         upserted=outcome.upserted,

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seecodes.errors import IndexFull
 from seecodes.indexes import repository
 from seecodes.indexes.schemas import IndexQuery, IndexUpsert
 from seecodes.kit.clock import Clock
@@ -68,9 +69,16 @@ async def query(
 
 
 async def upsert(
-    session: AsyncSession, clock: Clock, *, permit: PermitScope, project_id: str, request: IndexUpsert
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    permit: PermitScope,
+    project_id: str,
+    request: IndexUpsert,
+    max_entries: int,
 ) -> UpsertOutcome:
-    """Deletes and writes in one transaction, so a reader never sees half of a rename."""
+    """Deletes and writes in one transaction, so a reader never sees half of a rename. A project
+    holds at most `max_entries` files; an upsert that would pass it writes nothing."""
     permit.require_project(project_id)
     now_ms = int(clock.now() * 1000)
     scope = (permit.installation_id, project_id)
@@ -78,6 +86,8 @@ async def upsert(
     deleted = await repository.delete_paths(session, *scope, request.deletePaths)
     paths = list(request.entries)
     known = await repository.existing_paths(session, *scope, paths)
+    if total - deleted + len(paths) - len(known) > max_entries:
+        raise IndexFull(f"The project's index holds at most {max_entries} files; delete some paths first.")
     stored_at = clock.utcnow()
     await repository.upsert_entries(
         session,

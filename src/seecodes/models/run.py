@@ -77,6 +77,9 @@ class Run(Base):
     rerun_of: Mapped[str | None] = mapped_column(String(40))
     estimated_input_tokens: Mapped[int | None] = mapped_column(Integer)
     estimated_credits: Mapped[int | None] = mapped_column(BigInteger)
+    # Bytes start froze (the uploads and their frozen copies), counted against the storage quota
+    # until the uploads are purged.
+    input_bytes: Mapped[int | None] = mapped_column(BigInteger)
     input_tokens: Mapped[int | None] = mapped_column(Integer)
     output_tokens: Mapped[int | None] = mapped_column(Integer)
     credits_charged: Mapped[int | None] = mapped_column(BigInteger)

@@ -299,6 +299,37 @@ async def purge_uploads(
     return len(runs)
 
 
+async def expire_unstarted(
+    db: Database, clock: Clock, storage: ObjectStorage, *, expire_hours: float, batch: int = 200
+) -> int:
+    """Runs initialized and never started within `expire_hours`: cancelled, their uploads deleted.
+    They reserved nothing, so no credit moves."""
+    async with db.transaction() as session:
+        stale = await repository.unstarted_before(
+            session, clock.utcnow() - timedelta(hours=expire_hours), batch
+        )
+    expired = 0
+    for run in stale:
+        async with db.transaction() as session:
+            now = clock.utcnow()
+            cancelled = await repository.move(
+                session,
+                run.id,
+                RunStatus.CANCELLED,
+                now,
+                log=f"expired: not started within {expire_hours:g} h; its uploads are deleted",
+                finished_at=now,
+                uploads_purged_at=now,
+                error="expired before it was started",
+            )
+        if cancelled is None:
+            continue  # started (or cancelled) meanwhile
+        for prefix in input_prefixes(run):
+            await storage.delete_prefix(prefix)
+        expired += 1
+    return expired
+
+
 async def purge_artifacts(
     db: Database, clock: Clock, storage: ObjectStorage, *, retention_days: float, batch: int = 200
 ) -> int:

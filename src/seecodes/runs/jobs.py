@@ -109,6 +109,14 @@ async def purge_uploads_step() -> int:
     )
 
 
+@DBOS.step(name="seecodes.runs.expire_unstarted")
+async def expire_unstarted_step() -> int:
+    runtime = executing_runtime()
+    return await execution.expire_unstarted(
+        runtime.db, runtime.clock, runtime.storage, expire_hours=runtime.settings.unstarted_runs_expire_hours
+    )
+
+
 @DBOS.step(name="seecodes.runs.purge_artifacts")
 async def purge_artifacts_step() -> int:
     runtime = executing_runtime()
@@ -125,6 +133,9 @@ async def purge(scheduled_time: datetime, context: Any) -> None:
     expired = await purge_artifacts_step()
     if expired:
         _log.info("run_artifacts_purged", runs=expired)
+    unstarted = await expire_unstarted_step()
+    if unstarted:
+        _log.info("unstarted_runs_expired", runs=unstarted)
 
 
 SCHEDULES = (

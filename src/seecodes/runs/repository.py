@@ -184,6 +184,44 @@ async def recent_usage(session: AsyncSession, installation_id: str, limit: int) 
     )
 
 
+async def unstarted_count(session: AsyncSession, installation_id: str) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Run)
+            .where(Run.installation_id == installation_id, Run.status == RunStatus.INITIALIZED.value)
+        )
+        or 0
+    )
+
+
+async def stored_input_bytes(session: AsyncSession, installation_id: str) -> int:
+    """Input bytes of started runs whose uploads are still kept (unstarted runs are bounded by count)."""
+    return int(
+        await session.scalar(
+            select(func.coalesce(func.sum(Run.input_bytes), 0)).where(
+                Run.installation_id == installation_id, Run.uploads_purged_at.is_(None)
+            )
+        )
+        or 0
+    )
+
+
+async def unstarted_before(session: AsyncSession, moment: datetime, limit: int) -> Sequence[Run]:
+    return (
+        (
+            await session.execute(
+                select(Run)
+                .where(Run.status == RunStatus.INITIALIZED.value, Run.created_at < moment)
+                .order_by(Run.created_at)
+                .limit(limit)
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
 async def queued_before(session: AsyncSession, moment: datetime, limit: int) -> Sequence[tuple[str, str]]:
     rows = await session.execute(
         select(Run.id, Run.model)

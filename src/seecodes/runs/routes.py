@@ -25,7 +25,9 @@ from seecodes.errors import (
     RunNotFound,
     RunNotStarted,
     RunNotSucceeded,
+    StorageQuotaExceeded,
     TooManyStreams,
+    TooManyUnstartedRuns,
     UploadedFileTooLarge,
     UploadsIncomplete,
     responses,
@@ -60,7 +62,7 @@ TEXT: dict[int | str, dict[str, Any]] = {200: {"content": {"text/plain": {}}}}
 @router.post(
     "/v1/tasks/init",
     summary="Initialize an AI run",
-    responses=responses(InvalidPermit, InvalidInput),
+    responses=responses(InvalidPermit, InvalidInput, TooManyUnstartedRuns),
 )
 async def init_run(
     runtime: RuntimeDep, session: SessionDep, permit: TaskPermitCaller, body: InitRunRequest
@@ -74,6 +76,7 @@ async def init_run(
         model=body.model,
         files=body.files,
         upload_url_ttl_seconds=runtime.settings.upload_url_ttl_seconds,
+        max_unstarted_runs=runtime.settings.max_unstarted_runs,
     )
     return InitRunResponse(
         runId=created.run.id,
@@ -110,6 +113,7 @@ async def list_runs(
         InsufficientCredits,
         ContextTooLarge,
         UploadedFileTooLarge,
+        StorageQuotaExceeded,
     ),
 )
 async def start_run(
@@ -129,6 +133,7 @@ async def start_run(
         model=body.model,
         user_prompt=body.userPrompt,
         upload_max_bytes=runtime.settings.upload_max_bytes,
+        storage_quota_bytes=runtime.settings.storage_quota_bytes,
     )
     return StartRunResponse.of(run)
 
@@ -200,7 +205,14 @@ async def cancel_run(
     "/v1/tasks/{runId}/rerun",
     summary="Start a new run with the same uploads, model and prompt",
     responses=responses(
-        InvalidPermit, RunNotFound, RunNotStarted, UploadsIncomplete, InsufficientCredits, ContextTooLarge
+        InvalidPermit,
+        RunNotFound,
+        RunNotStarted,
+        UploadsIncomplete,
+        InsufficientCredits,
+        ContextTooLarge,
+        TooManyUnstartedRuns,
+        StorageQuotaExceeded,
     ),
 )
 async def rerun(
@@ -218,6 +230,8 @@ async def rerun(
         runId,
         upload_url_ttl_seconds=runtime.settings.upload_url_ttl_seconds,
         upload_max_bytes=runtime.settings.upload_max_bytes,
+        max_unstarted_runs=runtime.settings.max_unstarted_runs,
+        storage_quota_bytes=runtime.settings.storage_quota_bytes,
     )
     return StartRunResponse.of(run)
 

@@ -28,6 +28,8 @@ from seecodes.errors import (
     RunNotFound,
     RunNotStarted,
     RunNotSucceeded,
+    StorageQuotaExceeded,
+    TooManyUnstartedRuns,
     UploadedFileTooLarge,
     UploadsIncomplete,
 )
@@ -77,7 +79,12 @@ async def init_run(
     model: str | None,
     files: list[str],
     upload_url_ttl_seconds: int,
+    max_unstarted_runs: int,
 ) -> InitializedRun:
+    """A run waiting for its uploads. Each costs nothing until it starts, so an installation may
+    hold only so many (they expire, see `execution.expire_unstarted`)."""
+    if await repository.unstarted_count(session, scope.installation_id) >= max_unstarted_runs:
+        raise TooManyUnstartedRuns()
     spec = catalog.get(model) if model else catalog.default
     now = clock.utcnow()
     run_id = f"run_{uuid.uuid4().hex[:20]}"
@@ -149,6 +156,7 @@ async def start_run(
     model: str | None,
     user_prompt: str | None,
     upload_max_bytes: int,
+    storage_quota_bytes: int,
 ) -> Run:
     """Estimate, reserve and queue; the run is executed once this transaction commits.
 
@@ -167,9 +175,17 @@ async def start_run(
             f"The uploads and prompt are {tokens} tokens; model {spec.id!r} accepts {spec.max_context}."
         )
     estimate = credits.run_cost(spec.pricing.base, spec.pricing.per_token, tokens)
+    # The reservation locks the installation's row, so two starts cannot both fit the last bytes.
     await credits.reserve(
         session, clock, installation_id=scope.installation_id, amount=estimate, run_id=run.id
     )
+    input_bytes = sum(len(data) for _, data in inputs)
+    stored = await repository.stored_input_bytes(session, scope.installation_id)
+    if stored + input_bytes > storage_quota_bytes:
+        raise StorageQuotaExceeded(
+            f"The run's {input_bytes} bytes of input and the {stored} already kept would pass the "
+            f"installation's {storage_quota_bytes}-byte quota; kept inputs are deleted after their retention."
+        )
     now = clock.utcnow()
     queued = await repository.move(
         session,
@@ -181,6 +197,7 @@ async def start_run(
         user_prompt=user_prompt,
         estimated_input_tokens=tokens,
         estimated_credits=estimate,
+        input_bytes=input_bytes,
         queued_at=now,
     )
     if queued is None:  # a concurrent start won; its reservation is the one that stands
@@ -325,6 +342,8 @@ async def rerun(
     *,
     upload_url_ttl_seconds: int,
     upload_max_bytes: int,
+    max_unstarted_runs: int,
+    storage_quota_bytes: int,
 ) -> Run:
     """A new run on a copy of the same uploads, started with the same model and instruction."""
     original = await get_run(session, scope, run_id)
@@ -341,6 +360,7 @@ async def rerun(
         model=original.model,
         files=list(original.files),
         upload_url_ttl_seconds=upload_url_ttl_seconds,
+        max_unstarted_runs=max_unstarted_runs,
     )
     # The inputs the original ran on (older runs have only their uploads).
     frozen = await storage.size(started_key(original, original.files[0])) is not None
@@ -359,6 +379,7 @@ async def rerun(
         model=original.model,
         user_prompt=original.user_prompt,
         upload_max_bytes=upload_max_bytes,
+        storage_quota_bytes=storage_quota_bytes,
     )
 
 

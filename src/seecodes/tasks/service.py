@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.errors import ContextNotFound
@@ -132,3 +132,25 @@ async def read_progress(
     return await latest_progress(
         session, installation_id=reader.installation_id, project_id=project_id, task_id=task_id
     )
+
+
+async def prune_progress_versions(session: AsyncSession, *, keep: int) -> int:
+    """Delete every report beyond the newest `keep` of its task; returns how many went."""
+    newest_first = (
+        select(
+            ProgressReport.id,
+            func.row_number()
+            .over(
+                partition_by=(
+                    ProgressReport.installation_id,
+                    ProgressReport.project_id,
+                    ProgressReport.task_id,
+                ),
+                order_by=ProgressReport.id.desc(),
+            )
+            .label("position"),
+        )
+    ).subquery()
+    beyond = select(newest_first.c.id).where(newest_first.c.position > keep)
+    result = await session.execute(delete(ProgressReport).where(ProgressReport.id.in_(beyond)))
+    return int(getattr(result, "rowcount", 0) or 0)
