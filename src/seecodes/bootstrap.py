@@ -49,6 +49,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     )
     engine = Engine(settings)
     db.dispatch_with(engine)
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     runtime = Runtime(
         settings=settings,
         clock=clock,
@@ -61,9 +62,10 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         catalog=load_catalog(settings.models_file),
         storage=build_storage(settings, clock),
         telemetry_limiter=RateLimiter(
-            settings.telemetry_rate_limit,
-            redis_url=settings.redis_url.get_secret_value() if settings.redis_url else None,
-            namespace="telemetry-events",
+            settings.telemetry_rate_limit, redis_url=redis_url, namespace="telemetry-events"
+        ),
+        ticket_draft_limiter=RateLimiter(
+            settings.jira_ticket_drafts_rate_limit, redis_url=redis_url, namespace="ticket-drafts"
         ),
         streams=StreamGate(
             per_permit=settings.run_events_per_permit, per_installation=settings.run_events_per_installation

@@ -158,6 +158,8 @@ class Settings(BaseSettings):
     jira_max_retries: int = Field(default=5, ge=0, le=20)  # 429 / 5xx retries of one write
     jira_max_retry_after_seconds: float = Field(default=300, ge=1, le=24 * 3600)  # longer: give up
     jira_ticket_model: str = ""  # catalog model that drafts execution tickets; empty: the default
+    # Model drafts of execution tickets per installation (each is charged like a run).
+    jira_ticket_drafts_rate_limit: str = "10/minute"
 
     @field_validator("previous_secret_keys", "jira_encryption_keys", mode="before")
     @classmethod
@@ -173,7 +175,7 @@ class Settings(BaseSettings):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("telemetry_rate_limit")
+    @field_validator("telemetry_rate_limit", "jira_ticket_drafts_rate_limit")
     @classmethod
     def _parseable_rate_limit(cls, value: str) -> str:
         try:

@@ -43,6 +43,7 @@ class Runtime:
     catalog: Catalog
     storage: ObjectStorage
     telemetry_limiter: RateLimiter
+    ticket_draft_limiter: RateLimiter
     streams: StreamGate
     # Ports the connector fills: security keeps the Forge system token through it, and a saved
     # progress report is handed to it inside the POST's transaction. Both do nothing by default.
@@ -65,6 +66,7 @@ class Runtime:
         await self.engine.stop()
         _executing.release(self)
         await self.telemetry_limiter.close()
+        await self.ticket_draft_limiter.close()
         await self.storage.close()
         await self.db.dispose()
 

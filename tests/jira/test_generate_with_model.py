@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,10 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from seecodes.installations import service as installations
+from seecodes.installations.repository import credit_balance
 from seecodes.jira.execution.generator import SYSTEM_PROMPT
 from seecodes.models import ExecutionTicket
+from seecodes.telemetry.limiter import RateLimiter
 from tests.support.app import runtime_of
 from tests.support.fake_openai import Fail, FakeOpenAI, write_models_file
 from tests.support.forge import INSTALLATION_A, JiraAppClient
@@ -57,13 +60,27 @@ def settings_overrides(
     }
 
 
+@pytest.fixture
+async def funded(installed: JiraAppClient, app: FastAPI) -> int:
+    """Drafting is paid for: the installation holds credits."""
+    runtime = runtime_of(app)
+    async with runtime.db.transaction() as session:
+        await installations.grant_credits(session, runtime.clock, installation_id=INSTALLATION_A, amount=1000)
+    return 1000
+
+
+async def _balance(app: FastAPI) -> int:
+    async with runtime_of(app).db.transaction() as session:
+        return await credit_balance(session, INSTALLATION_A)
+
+
 async def _ticket_count(app: FastAPI) -> int:
     async with runtime_of(app).db.transaction() as session:
         return int(await session.scalar(select(func.count()).select_from(ExecutionTicket)) or 0)
 
 
 async def test_prose_is_drafted_by_the_configured_model_over_http(
-    installed: JiraAppClient, fake_openai: FakeOpenAI, app: FastAPI
+    installed: JiraAppClient, fake_openai: FakeOpenAI, app: FastAPI, funded: int
 ) -> None:
     fake_openai.reply(TICKET_MODEL, json.dumps(DRAFTED), chunk_chars=5)
 
@@ -93,7 +110,7 @@ async def test_prose_is_drafted_by_the_configured_model_over_http(
     ],
 )
 async def test_an_answer_that_does_not_validate_is_a_clear_error_and_stores_nothing(
-    installed: JiraAppClient, fake_openai: FakeOpenAI, app: FastAPI, answer: str, detail: str
+    installed: JiraAppClient, fake_openai: FakeOpenAI, app: FastAPI, answer: str, detail: str, funded: int
 ) -> None:
     fake_openai.reply(TICKET_MODEL, answer)
 
@@ -109,7 +126,7 @@ async def test_an_answer_that_does_not_validate_is_a_clear_error_and_stores_noth
 
 
 async def test_a_failing_model_is_a_clear_error_and_stores_nothing(
-    installed: JiraAppClient, fake_openai: FakeOpenAI, app: FastAPI
+    installed: JiraAppClient, fake_openai: FakeOpenAI, app: FastAPI, funded: int
 ) -> None:
     fake_openai.script(TICKET_MODEL, Fail(500, message="the planner is down"))
 
@@ -119,6 +136,53 @@ async def test_a_failing_model_is_a_clear_error_and_stores_nothing(
     assert response.json()["error"] == "ticket_generation_failed"
     assert response.json()["detail"].startswith("The model failed")
     assert await _ticket_count(app) == 0
+    assert await _balance(app) == funded  # the reservation was released
+
+
+async def test_drafting_is_charged_like_a_run_with_a_usage_row_of_its_own(
+    installed: JiraAppClient, fake_openai: FakeOpenAI, app: FastAPI, funded: int
+) -> None:
+    fake_openai.reply(TICKET_MODEL, json.dumps(DRAFTED), prompt_tokens=300, completion_tokens=100)
+
+    response = await installed.call("POST", "/v1/execution/generate", json={"markdown": PROSE})
+    usage = (await installed.call("GET", "/v1/jira/usage")).json()
+
+    assert response.status_code == 200, response.text
+    cost = math.ceil(10 + 0.001 * (300 + 100))
+    assert await _balance(app) == funded - cost
+    (row,) = usage["items"]
+    assert (row["type"], row["credits"], row["model"]) == ("ticket_draft", cost, "planner")
+    assert (row["inputTokens"], row["outputTokens"]) == (300, 100)
+    assert usage["availableCredits"] == funded - cost
+
+
+async def test_drafting_without_the_credits_is_402_and_reaches_no_model(
+    installed: JiraAppClient, fake_openai: FakeOpenAI, app: FastAPI
+) -> None:
+    fake_openai.reply(TICKET_MODEL, json.dumps(DRAFTED))
+
+    response = await installed.call("POST", "/v1/execution/generate", json={"markdown": PROSE})
+
+    assert response.status_code == 402
+    assert response.json()["error"] == "insufficient_credits"
+    assert fake_openai.requests_for(TICKET_MODEL) == []
+    assert await _ticket_count(app) == 0
+
+
+async def test_drafting_is_rate_limited_per_installation(
+    installed: JiraAppClient, fake_openai: FakeOpenAI, app: FastAPI, funded: int
+) -> None:
+    runtime_of(app).ticket_draft_limiter = RateLimiter("2/minute", namespace="ticket-drafts-test")
+    for _ in range(3):
+        fake_openai.reply(TICKET_MODEL, json.dumps(DRAFTED))
+
+    answers = [
+        await installed.call("POST", "/v1/execution/generate", json={"markdown": PROSE}) for _ in range(3)
+    ]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    assert answers[2].headers["retry-after"]
+    assert len(fake_openai.requests_for(TICKET_MODEL)) == 2
 
 
 async def _settle(client: httpx.AsyncClient, permit: str, run_id: str) -> dict[str, Any]:

@@ -148,17 +148,50 @@ async def has_output_events(session: AsyncSession, run_id: str) -> bool:
     return bool(found)
 
 
+TASK_RUN = "task_run"
+TICKET_DRAFT = "ticket_draft"  # execution tickets drafted from prose by a model; no task of their own
+
+
 async def add_usage(
     session: AsyncSession, run: Run, *, input_tokens: int, output_tokens: int, credits: int, now: datetime
 ) -> None:
     """The run's one usage row (what the Jira App's usage view lists); a retry writes nothing."""
+    await add_usage_row(
+        session,
+        installation_id=run.installation_id,
+        reference=run.id,
+        project_id=run.project_id,
+        task_id=run.task_id,
+        kind=TASK_RUN,
+        model=run.model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        credits=credits,
+        now=now,
+    )
+
+
+async def add_usage_row(
+    session: AsyncSession,
+    *,
+    installation_id: str,
+    reference: str,
+    project_id: str,
+    task_id: str,
+    kind: str,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    credits: int,
+    now: datetime,
+) -> None:
     values = {
-        "installation_id": run.installation_id,
-        "run_id": run.id,
-        "project_id": run.project_id,
-        "task_id": run.task_id,
-        "type": "task_run",
-        "model": run.model,
+        "installation_id": installation_id,
+        "run_id": reference,
+        "project_id": project_id,
+        "task_id": task_id,
+        "type": kind,
+        "model": model,
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "credits": credits,

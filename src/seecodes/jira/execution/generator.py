@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -19,7 +20,8 @@ from seecodes.errors import ContextTooLarge, TicketGenerationFailed
 from seecodes.jira.execution.checklist import MAX_TICKETS, DraftTicket, clean_labels
 from seecodes.runs.catalog import Catalog, ModelSpec
 from seecodes.runs.providers import build_provider
-from seecodes.runs.providers.base import ModelProvider, ProviderError, TextDelta
+from seecodes.runs.providers.base import ModelProvider, ProviderError, TextDelta, Usage
+from seecodes.runs.tokens import count_tokens
 
 PROMPT_VERSION = 1
 SYSTEM_PROMPT = """You turn a planning document into execution tickets for Jira.
@@ -63,31 +65,51 @@ def user_prompt(document: str) -> str:
     return f"The document:\n\n{document}"
 
 
-async def draft_with_model(
-    catalog: Catalog, settings: Settings, document: str, *, provider_factory: ProviderFactory | None = None
-) -> list[DraftTicket]:
+@dataclass(frozen=True, slots=True)
+class Drafted:
+    tickets: list[DraftTicket]
+    usage: Usage
+
+
+def drafting_model(catalog: Catalog, settings: Settings, document: str) -> ModelSpec:
+    """The model that drafts, once the document is known to fit it."""
     spec = catalog.usable(settings.jira_ticket_model or catalog.default.id)
     budget = (spec.max_context - spec.max_output_tokens) * CHARS_PER_TOKEN - len(SYSTEM_PROMPT)
     if len(document) > budget:
         raise ContextTooLarge(
             f"The document is too long for model {spec.id!r}; split it, or write it as a checklist."
         )
+    return spec
+
+
+def prompt_tokens(document: str) -> int:
+    return count_tokens(f"{SYSTEM_PROMPT}\n\n{user_prompt(document)}")
+
+
+async def draft_with_model(
+    spec: ModelSpec, settings: Settings, document: str, *, provider_factory: ProviderFactory | None = None
+) -> Drafted:
     try:
         provider = (provider_factory or build_provider)(spec, settings)
     except ProviderError as error:
         raise TicketGenerationFailed(f"The model could not be reached: {error.reason}") from None
     parts: list[str] = []
+    usage: Usage | None = None
     try:
         async for event in provider.stream(
             SYSTEM_PROMPT, user_prompt(document), max_output_tokens=spec.max_output_tokens
         ):
             if isinstance(event, TextDelta):
                 parts.append(event.text)
+            elif isinstance(event, Usage):
+                usage = event
     except ProviderError as error:
         raise TicketGenerationFailed(f"The model failed: {error.reason}") from None
     finally:
         await provider.close()
-    return parse_answer("".join(parts))
+    answer = "".join(parts)
+    counted = usage or Usage(input_tokens=prompt_tokens(document), output_tokens=count_tokens(answer))
+    return Drafted(parse_answer(answer), counted)
 
 
 def parse_answer(answer: str) -> list[DraftTicket]:

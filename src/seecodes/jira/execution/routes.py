@@ -9,7 +9,9 @@ from fastapi import APIRouter, Query
 from seecodes.deps import RuntimeDep, SessionDep
 from seecodes.errors import (
     ContextTooLarge,
+    InsufficientCredits,
     ModelUnavailable,
+    RateLimited,
     RunNotFound,
     RunNotSucceeded,
     TicketGenerationFailed,
@@ -47,6 +49,8 @@ router = APIRouter(prefix="/v1/execution", tags=["execution"])
         UnknownModel,
         ModelUnavailable,
         TicketGenerationFailed,
+        InsufficientCredits,
+        RateLimited,
     ),
 )
 async def generate(
@@ -58,6 +62,7 @@ async def generate(
         runtime.settings,
         runtime.storage,
         runtime.catalog,
+        runtime.ticket_draft_limiter,
         manager,
         run_id=body.runId,
         markdown=body.markdown,

@@ -8,6 +8,7 @@ issue id is never pushed again, and a ticket being pushed is claimed by one cond
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seecodes.config import Settings
 from seecodes.db import Database
 from seecodes.errors import InvalidInput, ObjectNotFound, RunNotFound, RunNotSucceeded, TicketNotFound
+from seecodes.installations import credits
 from seecodes.jira import adf, repository
 from seecodes.jira.client import (
     AtlassianError,
@@ -28,17 +30,19 @@ from seecodes.jira.client import (
     JiraRest,
 )
 from seecodes.jira.execution.checklist import DraftTicket, is_checklist, parse_checklist
-from seecodes.jira.execution.generator import draft_with_model
+from seecodes.jira.execution.generator import draft_with_model, drafting_model, prompt_tokens
 from seecodes.jira.priorities import PriorityChoice, choose_priority
 from seecodes.jira.service import JiraSite, domain_error, open_site
 from seecodes.kit.clock import Clock
 from seecodes.kit.logging import get_logger
 from seecodes.models import ExecutionTicket, Run
 from seecodes.models.run import RunStatus
+from seecodes.runs import repository as runs_repository
 from seecodes.runs.catalog import Catalog
 from seecodes.runs.layout import output_key
 from seecodes.runs.storage import ObjectStorage
 from seecodes.security.callers import InstallationManager
+from seecodes.telemetry.limiter import RateLimiter
 
 _log = get_logger("seecodes.jira.execution")
 
@@ -80,12 +84,14 @@ async def generate(
     settings: Settings,
     storage: ObjectStorage,
     catalog: Catalog,
+    limiter: RateLimiter,
     manager: InstallationManager,
     *,
     run_id: str | None,
     markdown: str | None,
 ) -> Generated:
-    """A checklist is parsed; other prose is drafted by a model (no transaction is open meanwhile)."""
+    """A checklist is parsed; other prose is drafted by a model (no transaction is open meanwhile),
+    which the installation pays for like a run."""
     if markdown is not None:
         document = markdown
     else:
@@ -94,10 +100,76 @@ async def generate(
     if is_checklist(document):
         drafts, source = parse_checklist(document), "checklist"
     else:
-        drafts, source = await draft_with_model(catalog, settings, document), "ai"
+        drafts = await _draft_paid(db, clock, settings, catalog, limiter, manager.installation_id, document)
+        source = "ai"
     if not drafts:
         raise InvalidInput("The document holds no open task to turn into a ticket.")
     return await _store(db, clock, manager, drafts, source=source, run_id=run_id)
+
+
+async def _draft_paid(
+    db: Database,
+    clock: Clock,
+    settings: Settings,
+    catalog: Catalog,
+    limiter: RateLimiter,
+    installation_id: str,
+    document: str,
+) -> list[DraftTicket]:
+    """Limited per installation; estimated on the prompt and reserved (402 when the balance is
+    short); settled on the model's own count with a usage row of its own type; released when the
+    model fails or answers nothing usable."""
+    spec = drafting_model(catalog, settings, document)
+    await limiter.hit(installation_id)
+    tokens = await asyncio.to_thread(prompt_tokens, document)
+    reserved = credits.run_cost(spec.pricing.base, spec.pricing.per_token, tokens)
+    reference = new_id("draft")
+    async with db.transaction() as session:
+        await credits.reserve(
+            session, clock, installation_id=installation_id, amount=reserved, run_id=reference
+        )
+    try:
+        drafted = await draft_with_model(spec, settings, document)
+    except BaseException:
+        await asyncio.shield(_release(db, clock, installation_id, reserved, reference))
+        raise
+    usage = drafted.usage
+    async with db.transaction() as session:
+        cost = credits.run_cost(
+            spec.pricing.base, spec.pricing.per_token, usage.input_tokens + usage.output_tokens
+        )
+        charged = await credits.cover(
+            session, installation_id=installation_id, reserved=reserved, charge=cost
+        )
+        await credits.settle(
+            session,
+            clock,
+            installation_id=installation_id,
+            reserved=reserved,
+            charged=charged,
+            run_id=reference,
+        )
+        await runs_repository.add_usage_row(
+            session,
+            installation_id=installation_id,
+            reference=reference,
+            project_id="",
+            task_id="",
+            kind=runs_repository.TICKET_DRAFT,
+            model=spec.id,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            credits=charged,
+            now=clock.utcnow(),
+        )
+    return drafted.tickets
+
+
+async def _release(db: Database, clock: Clock, installation_id: str, reserved: int, reference: str) -> None:
+    async with db.transaction() as session:
+        await credits.release(
+            session, clock, installation_id=installation_id, reserved=reserved, run_id=reference
+        )
 
 
 async def _run_output(db: Database, storage: ObjectStorage, manager: InstallationManager, run_id: str) -> str:
