@@ -160,6 +160,9 @@ class Settings(BaseSettings):
     jira_ticket_model: str = ""  # catalog model that drafts execution tickets; empty: the default
     # Model drafts of execution tickets per installation (each is charged like a run).
     jira_ticket_drafts_rate_limit: str = "10/minute"
+    # How long /v1/execution/generate waits for a model draft (Forge gives a request 25 s); after
+    # it the answer says the batch is pending, and the draft still lands in it.
+    jira_draft_wait_seconds: float = Field(default=20, ge=0.1, le=600)
 
     @field_validator("previous_secret_keys", "jira_encryption_keys", mode="before")
     @classmethod

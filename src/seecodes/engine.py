@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbos import DBOS, DBOSClient, EnqueueOptions, ScheduleInput
+from dbos import DBOS, DBOSClient, EnqueueOptions, ScheduleInput, WorkflowHandleAsync
 
 from seecodes.config import RunExecution, Settings
 from seecodes.db import is_sqlite, sync_url
@@ -32,6 +32,8 @@ from seecodes.kit.logging import get_logger
 _log = get_logger("seecodes.engine")
 
 APP_NAME = "seecodes"
+# How often a waiting request looks for a workflow's result (a query on the system database).
+RESULT_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,16 @@ class Engine:
 
     async def enqueue(self, job: Enqueue) -> None:
         """Enqueue by name, so the process that executes may be another one."""
+        await self._enqueue(job)
+
+    async def run(self, job: Enqueue, *, wait_seconds: float) -> Any:
+        """Enqueue and wait for the result (`kit.dispatch.WorkflowRunner`)."""
+        handle = await self._enqueue(job)
+        return await asyncio.wait_for(
+            handle.get_result(polling_interval_sec=RESULT_POLL_SECONDS), wait_seconds
+        )
+
+    async def _enqueue(self, job: Enqueue) -> WorkflowHandleAsync[Any]:
         options: EnqueueOptions = {
             "queue_name": job.queue,
             "workflow_name": job.workflow,
@@ -156,11 +168,10 @@ class Engine:
             options["duplication_policy"] = "return-existing"
         args = job.args
         if self._launched:
-            await DBOS.enqueue_workflow_with_options_async(options, *args)
-        elif self._client is not None:
-            await self._client.enqueue_async(options, *args)
-        else:
-            raise RuntimeError("the engine is not started")
+            return await DBOS.enqueue_workflow_with_options_async(options, *args)
+        if self._client is not None:
+            return await self._client.enqueue_async(options, *args)
+        raise RuntimeError("the engine is not started")
 
     async def cancel(self, workflow_id: str) -> None:
         if self._launched:

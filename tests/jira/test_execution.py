@@ -130,7 +130,7 @@ def scripted_model(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> _ScriptedMo
 
 
 async def test_prose_is_drafted_by_the_model_and_validated(
-    installed: JiraAppClient, scripted_model: _ScriptedModel
+    installed: JiraAppClient, scripted_model: _ScriptedModel, engine: None
 ) -> None:
     scripted_model.answer = json.dumps(
         {
@@ -158,7 +158,7 @@ async def test_prose_is_drafted_by_the_model_and_validated(
 
 
 async def test_an_invalid_model_answer_stores_nothing(
-    installed: JiraAppClient, scripted_model: _ScriptedModel, app: FastAPI
+    installed: JiraAppClient, scripted_model: _ScriptedModel, app: FastAPI, engine: None
 ) -> None:
     scripted_model.answer = '{"tickets": [{"title": "", "priority": "urgent"}]}'
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from dbos import DBOS
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -62,10 +63,11 @@ def settings_overrides(
 
 @pytest.fixture
 async def funded(installed: JiraAppClient, app: FastAPI) -> int:
-    """Drafting is paid for: the installation holds credits."""
+    """Drafting is paid for (the installation holds credits) and runs on the engine, in this process."""
     runtime = runtime_of(app)
     async with runtime.db.transaction() as session:
         await installations.grant_credits(session, runtime.clock, installation_id=INSTALLATION_A, amount=1000)
+    await runtime.start(execute_runs=True)  # stopped by the app fixture
     return 1000
 
 
@@ -154,6 +156,43 @@ async def test_drafting_is_charged_like_a_run_with_a_usage_row_of_its_own(
     assert (row["type"], row["credits"], row["model"]) == ("ticket_draft", cost, "planner")
     assert (row["inputTokens"], row["outputTokens"]) == (300, 100)
     assert usage["availableCredits"] == funded - cost
+
+
+async def test_drafting_runs_on_the_drafting_models_run_queue(
+    installed: JiraAppClient, fake_openai: FakeOpenAI, funded: int
+) -> None:
+    fake_openai.reply(TICKET_MODEL, json.dumps(DRAFTED))
+
+    response = await installed.call("POST", "/v1/execution/generate", json={"markdown": PROSE})
+    status = await DBOS.get_workflow_status_async(response.json()["batchId"])
+
+    assert response.status_code == 200, response.text
+    assert status is not None
+    assert status.queue_name == "runs:planner"  # shares the model's concurrency limit with its runs
+    assert status.status == "SUCCESS"
+
+
+async def test_a_draft_slower_than_the_wait_lands_in_its_batch_later(
+    installed: JiraAppClient, fake_openai: FakeOpenAI, app: FastAPI, funded: int
+) -> None:
+    fake_openai.reply(TICKET_MODEL, json.dumps(DRAFTED), first_delay=1.5)
+    runtime = runtime_of(app)
+    runtime.settings = runtime.settings.model_copy(update={"jira_draft_wait_seconds": 0.3})
+
+    answered = await installed.call("POST", "/v1/execution/generate", json={"markdown": PROSE})
+    batch = answered.json()["batchId"]
+    listed: list[Any] = []
+    for _ in range(100):
+        listed = (await installed.call("GET", f"/v1/execution/tickets?batchId={batch}")).json()["tickets"]
+        if listed:
+            break
+        await asyncio.sleep(0.1)
+
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["pending"] is True
+    assert answered.json()["tickets"] == []
+    assert [ticket["title"] for ticket in listed] == [ticket["title"] for ticket in DRAFTED["tickets"]]
+    assert await _balance(app) < funded  # settled by the workflow, after the request had answered
 
 
 async def test_drafting_without_the_credits_is_402_and_reaches_no_model(

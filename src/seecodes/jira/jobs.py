@@ -28,6 +28,7 @@ from dbos import DBOS
 from seecodes.config import Settings
 from seecodes.engine import QueueSpec, ScheduleSpec
 from seecodes.jira import repository, writeback
+from seecodes.jira.execution import service as tickets
 from seecodes.jira.writeback import DEBOUNCE_QUEUE, DEBOUNCED_WORKFLOW, SITE_QUEUE, WRITE_WORKFLOW
 from seecodes.kit.dispatch import Enqueue
 from seecodes.kit.logging import get_logger
@@ -159,6 +160,47 @@ async def write_progress(installation_id: str, project_id: str, task_id: str) ->
             return "failed"
         retries += 1
         await DBOS.sleep_async(wait)
+
+
+@DBOS.step(name="seecodes.jira.draft")
+async def draft_step(model: str, document: str) -> dict[str, Any]:
+    runtime = executing_runtime()
+    return await tickets.draft_outcome(runtime.catalog, runtime.settings, model, document)
+
+
+@DBOS.step(name="seecodes.jira.finish_draft")
+async def finish_draft_step(
+    installation_id: str,
+    batch_id: str,
+    model: str,
+    reserved: int,
+    run_id: str | None,
+    outcome: dict[str, Any],
+) -> None:
+    runtime = executing_runtime()
+    await tickets.finish_draft(
+        runtime.db,
+        runtime.clock,
+        runtime.catalog,
+        installation_id=installation_id,
+        batch_id=batch_id,
+        model=model,
+        reserved=reserved,
+        run_id=run_id,
+        outcome=outcome,
+    )
+
+
+@DBOS.workflow(name=tickets.DRAFT_WORKFLOW)
+async def draft_tickets(
+    installation_id: str, batch_id: str, model: str, document: str, reserved: int, run_id: str | None
+) -> dict[str, Any]:
+    """Execution tickets drafted from prose, on the drafting model's run queue. The outcome (or the
+    reason it failed) is checkpointed before it is settled, so a resumed draft never calls the
+    model twice after it answered."""
+    outcome = await draft_step(model, document)
+    await finish_draft_step(installation_id, batch_id, model, reserved, run_id, outcome)
+    return {"error": outcome.get("error")}
 
 
 @DBOS.step(name="seecodes.jira.requeue_stale")

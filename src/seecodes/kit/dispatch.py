@@ -36,3 +36,12 @@ AfterCommit = Enqueue | CancelWorkflow
 
 class Dispatcher(Protocol):
     async def dispatch(self, action: AfterCommit) -> None: ...
+
+
+class WorkflowRunner(Protocol):
+    """Run a workflow wherever the engine executes it and wait for its result: for work a request
+    answers with but that must share a queue's limits (a model's concurrency)."""
+
+    async def run(self, job: Enqueue, *, wait_seconds: float) -> Any:
+        """TimeoutError when it takes longer; the workflow keeps running to its end."""
+        ...

@@ -63,6 +63,7 @@ async def generate(
         runtime.storage,
         runtime.catalog,
         runtime.ticket_draft_limiter,
+        runtime.engine,
         manager,
         run_id=body.runId,
         markdown=body.markdown,

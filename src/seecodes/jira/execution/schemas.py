@@ -114,6 +114,11 @@ class GenerateResponse(ResponseBody):
     batchId: str
     source: Literal["checklist", "ai"]
     tickets: list[Ticket]
+    pending: bool = Field(
+        default=False,
+        description="The model had not answered in time; the tickets land in this batch "
+        "(GET /v1/execution/tickets?batchId=…) when it does.",
+    )
 
     @classmethod
     def of(cls, generated: Generated) -> GenerateResponse:
@@ -121,6 +126,7 @@ class GenerateResponse(ResponseBody):
             batchId=generated.batch_id,
             source=generated.source,
             tickets=[Ticket.of(ticket) for ticket in generated.tickets],
+            pending=generated.pending,
         )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -19,7 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.config import Settings
 from seecodes.db import Database
-from seecodes.errors import InvalidInput, ObjectNotFound, RunNotFound, RunNotSucceeded, TicketNotFound
+from seecodes.errors import (
+    ContextTooLarge,
+    InvalidInput,
+    ModelUnavailable,
+    ObjectNotFound,
+    RunNotFound,
+    RunNotSucceeded,
+    TicketGenerationFailed,
+    TicketNotFound,
+)
 from seecodes.installations import credits
 from seecodes.jira import adf, repository
 from seecodes.jira.client import (
@@ -34,12 +43,14 @@ from seecodes.jira.execution.generator import draft_with_model, drafting_model, 
 from seecodes.jira.priorities import PriorityChoice, choose_priority
 from seecodes.jira.service import JiraSite, domain_error, open_site
 from seecodes.kit.clock import Clock
+from seecodes.kit.dispatch import Enqueue, WorkflowRunner
 from seecodes.kit.logging import get_logger
 from seecodes.models import ExecutionTicket, Run
 from seecodes.models.run import RunStatus
 from seecodes.runs import repository as runs_repository
 from seecodes.runs.catalog import Catalog
 from seecodes.runs.layout import output_key
+from seecodes.runs.service import queue_name
 from seecodes.runs.storage import ObjectStorage
 from seecodes.security.callers import InstallationManager
 from seecodes.telemetry.limiter import RateLimiter
@@ -57,6 +68,8 @@ class Generated:
     batch_id: str
     source: Literal["checklist", "ai"]
     tickets: list[ExecutionTicket]
+    # The model had not answered within the wait: the tickets land in the batch when it does.
+    pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +91,9 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
+DRAFT_WORKFLOW = "seecodes.jira.draft_tickets"
+
+
 async def generate(
     db: Database,
     clock: Clock,
@@ -85,59 +101,118 @@ async def generate(
     storage: ObjectStorage,
     catalog: Catalog,
     limiter: RateLimiter,
+    runner: WorkflowRunner,
     manager: InstallationManager,
     *,
     run_id: str | None,
     markdown: str | None,
 ) -> Generated:
-    """A checklist is parsed; other prose is drafted by a model (no transaction is open meanwhile),
-    which the installation pays for like a run."""
+    """A checklist is parsed here; other prose is drafted by a model, on that model's run queue
+    (its concurrency limit holds for drafts and runs together) and paid for like a run."""
     if markdown is not None:
         document = markdown
     else:
         document = await _run_output(db, storage, manager, run_id or "")
-    source: Literal["checklist", "ai"]
-    if is_checklist(document):
-        drafts, source = parse_checklist(document), "checklist"
-    else:
-        drafts = await _draft_paid(db, clock, settings, catalog, limiter, manager.installation_id, document)
-        source = "ai"
+    if not is_checklist(document):
+        return await _draft(db, clock, settings, catalog, limiter, runner, manager, document, run_id)
+    drafts = parse_checklist(document)
     if not drafts:
         raise InvalidInput("The document holds no open task to turn into a ticket.")
-    return await _store(db, clock, manager, drafts, source=source, run_id=run_id)
+    batch_id = new_id("batch")
+    tickets = _tickets(
+        manager.installation_id, batch_id, drafts, source="checklist", run_id=run_id, now=clock.utcnow()
+    )
+    async with db.transaction() as session:
+        await repository.add_tickets(session, tickets)
+    return Generated(batch_id, "checklist", tickets)
 
 
-async def _draft_paid(
+async def _draft(
     db: Database,
     clock: Clock,
     settings: Settings,
     catalog: Catalog,
     limiter: RateLimiter,
-    installation_id: str,
+    runner: WorkflowRunner,
+    manager: InstallationManager,
     document: str,
-) -> list[DraftTicket]:
+    run_id: str | None,
+) -> Generated:
     """Limited per installation; estimated on the prompt and reserved (402 when the balance is
-    short); settled on the model's own count with a usage row of its own type; released when the
-    model fails or answers nothing usable."""
+    short) before the workflow is enqueued; the workflow settles on the model's own count, with a
+    usage row of its own type, and stores the tickets, or releases the reservation when the model
+    fails. A draft that takes longer than the wait still lands in its batch."""
     spec = drafting_model(catalog, settings, document)
-    await limiter.hit(installation_id)
+    await limiter.hit(manager.installation_id)
     tokens = await asyncio.to_thread(prompt_tokens, document)
     reserved = credits.run_cost(spec.pricing.base, spec.pricing.per_token, tokens)
-    reference = new_id("draft")
+    batch_id = new_id("batch")
     async with db.transaction() as session:
         await credits.reserve(
-            session, clock, installation_id=installation_id, amount=reserved, run_id=reference
+            session, clock, installation_id=manager.installation_id, amount=reserved, run_id=batch_id
         )
+    job = Enqueue(
+        queue=queue_name(spec.id),
+        workflow=DRAFT_WORKFLOW,
+        workflow_id=batch_id,
+        args=(manager.installation_id, batch_id, spec.id, document, reserved, run_id),
+    )
     try:
-        drafted = await draft_with_model(spec, settings, document)
-    except BaseException:
-        await asyncio.shield(_release(db, clock, installation_id, reserved, reference))
+        outcome: dict[str, Any] = await runner.run(job, wait_seconds=settings.jira_draft_wait_seconds)
+    except TimeoutError:
+        return Generated(batch_id, "ai", [], pending=True)
+    except Exception:  # never enqueued: nothing will settle the reservation but this
+        await _release(db, clock, manager.installation_id, reserved, batch_id)
         raise
-    usage = drafted.usage
+    if outcome.get("error"):
+        raise TicketGenerationFailed(str(outcome["error"]))
     async with db.transaction() as session:
-        cost = credits.run_cost(
-            spec.pricing.base, spec.pricing.per_token, usage.input_tokens + usage.output_tokens
+        stored = await repository.tickets_of(
+            session, manager.installation_id, batch_id=batch_id, pushed_only=False, limit=500
         )
+    return Generated(batch_id, "ai", stored)
+
+
+async def draft_outcome(catalog: Catalog, settings: Settings, model: str, document: str) -> dict[str, Any]:
+    """The model's draft as the workflow checkpoints it: tickets and usage, or the reason it failed."""
+    try:
+        drafted = await draft_with_model(catalog.get(model), settings, document)
+    except (TicketGenerationFailed, ContextTooLarge, ModelUnavailable) as error:
+        return {"error": error.detail}
+    return {
+        "tickets": [asdict(ticket) for ticket in drafted.tickets],
+        "input_tokens": drafted.usage.input_tokens,
+        "output_tokens": drafted.usage.output_tokens,
+    }
+
+
+async def finish_draft(
+    db: Database,
+    clock: Clock,
+    catalog: Catalog,
+    *,
+    installation_id: str,
+    batch_id: str,
+    model: str,
+    reserved: int,
+    run_id: str | None,
+    outcome: dict[str, Any],
+) -> None:
+    """One transaction: the charge, the usage row and the tickets, or the release. Safe to run twice
+    (each ledger movement and the usage row happen at most once per batch; tickets are checked)."""
+    async with db.transaction() as session:
+        if outcome.get("error"):
+            await credits.release(
+                session, clock, installation_id=installation_id, reserved=reserved, run_id=batch_id
+            )
+            return
+        if await repository.tickets_of(
+            session, installation_id, batch_id=batch_id, pushed_only=False, limit=1
+        ):
+            return
+        spec = catalog.get(model)
+        used = int(outcome["input_tokens"]) + int(outcome["output_tokens"])
+        cost = credits.run_cost(spec.pricing.base, spec.pricing.per_token, used)
         charged = await credits.cover(
             session, installation_id=installation_id, reserved=reserved, charge=cost
         )
@@ -147,22 +222,26 @@ async def _draft_paid(
             installation_id=installation_id,
             reserved=reserved,
             charged=charged,
-            run_id=reference,
+            run_id=batch_id,
         )
+        now = clock.utcnow()
         await runs_repository.add_usage_row(
             session,
             installation_id=installation_id,
-            reference=reference,
+            reference=batch_id,
             project_id="",
             task_id="",
             kind=runs_repository.TICKET_DRAFT,
-            model=spec.id,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
+            model=model,
+            input_tokens=int(outcome["input_tokens"]),
+            output_tokens=int(outcome["output_tokens"]),
             credits=charged,
-            now=clock.utcnow(),
+            now=now,
         )
-    return drafted.tickets
+        drafts = [DraftTicket(**ticket) for ticket in outcome["tickets"]]
+        await repository.add_tickets(
+            session, _tickets(installation_id, batch_id, drafts, source="ai", run_id=run_id, now=now)
+        )
 
 
 async def _release(db: Database, clock: Clock, installation_id: str, reserved: int, reference: str) -> None:
@@ -187,20 +266,19 @@ async def _run_output(db: Database, storage: ObjectStorage, manager: Installatio
     return data.decode("utf-8", errors="replace")
 
 
-async def _store(
-    db: Database,
-    clock: Clock,
-    manager: InstallationManager,
+def _tickets(
+    installation_id: str,
+    batch_id: str,
     drafts: list[DraftTicket],
     *,
     source: Literal["checklist", "ai"],
     run_id: str | None,
-) -> Generated:
-    batch_id, now = new_id("batch"), clock.utcnow()
-    tickets = [
+    now: datetime,
+) -> list[ExecutionTicket]:
+    return [
         ExecutionTicket(
             id=new_id("tkt"),
-            installation_id=manager.installation_id,
+            installation_id=installation_id,
             batch_id=batch_id,
             source=source,
             run_id=run_id,
@@ -213,9 +291,6 @@ async def _store(
         )
         for position, draft in enumerate(drafts)
     ]
-    async with db.transaction() as session:
-        await repository.add_tickets(session, tickets)
-    return Generated(batch_id, source, tickets)
 
 
 async def list_tickets(
