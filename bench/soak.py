@@ -595,7 +595,9 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             model_base_url=model.base_url,
             api_processes=2,
             run_workers=2,
-            settings={"SEECODES_LOG_LEVEL": "WARNING"},
+            # Every acknowledged progress version is read back at the end, so none may be pruned
+            # (the retention of progress versions is a setting, tested on its own).
+            settings={"SEECODES_LOG_LEVEL": "WARNING", "SEECODES_MAX_PROGRESS_VERSIONS": "100000"},
         )
         with stack:
             users = make_users(stack, args.users, journal, fit_lifetime=int(duration) + 900)

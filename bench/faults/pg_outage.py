@@ -165,7 +165,8 @@ def run_drill(
                 model_base_url=model.base_url,
                 api_processes=2,
                 run_workers=1,
-                settings={"SEECODES_LOG_LEVEL": "WARNING"},
+                # Every acknowledged progress version is read back: none may be pruned meanwhile.
+                settings={"SEECODES_LOG_LEVEL": "WARNING", "SEECODES_MAX_PROGRESS_VERSIONS": "100000"},
                 pg_admin_url=postgres.admin_url,
             ) as stack,
         ):
