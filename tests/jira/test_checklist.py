@@ -129,10 +129,26 @@ def test_the_progress_property_fits_jiras_limit_and_says_what_it_left_out() -> N
     big = ["x" * 2000] * 200
     value = adf.progress_property(_report(ready=big, left=big, risks=big, logs=big))
 
-    assert len(json.dumps(value, separators=(",", ":"), ensure_ascii=False)) <= adf.PROPERTY_MAX_CHARS
+    assert (
+        len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()) <= adf.PROPERTY_MAX_BYTES
+    )
     assert value["truncated"] is True
     assert value["omitted"]["logs"] == 200
     assert value["progress"] == "67%"
+
+
+def test_a_multibyte_progress_document_stays_under_jiras_limit_in_bytes() -> None:
+    """20 items of emoji and Japanese text per list, as the IDE may send them: under 32,768
+    characters, but three bytes and more per character in UTF-8."""
+    item = ("進捗を確認しました 🚀" * 60)[:1990]
+    lists = {name: [item] * 20 for name in ("ready", "left", "risks", "logs")}
+
+    value = adf.progress_property(_report(**lists))
+
+    sent = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    assert len(sent) <= adf.PROPERTY_MAX_BYTES
+    assert value["truncated"] is True
+    assert value["ready"]  # trimmed from the ends, not emptied
 
 
 def test_a_small_progress_property_is_whole() -> None:

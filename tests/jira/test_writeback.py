@@ -333,3 +333,33 @@ async def test_the_engine_polls_jira_queues_at_their_own_interval(app: FastAPI) 
     }
 
     assert polls == {jobs.DEBOUNCE_QUEUE: 0.3, jobs.SITE_QUEUE: 0.3, run_queue: 0.05}
+
+
+@pytest.mark.usefixtures("engine")
+async def test_a_refused_property_does_not_skip_the_comment_and_the_sync_says_which_part_failed(
+    client: httpx.AsyncClient, permit: str, atlassian: FakeAtlassian
+) -> None:
+    atlassian.refuse_properties = True
+
+    await _post(client, permit)
+    failed = await _wait_for(client, permit, "failed")
+
+    issue = atlassian.issue(CLOUD_A, "AUTH-128")
+    assert "seecodes-progress" not in issue.properties
+    assert len(issue.comments) == 1  # written although the property was refused
+    assert "40% done, confidence Medium" in str(next(iter(issue.comments.values())))
+    assert failed["reason"].startswith("property refused:")
+
+
+@pytest.mark.usefixtures("engine")
+async def test_a_multibyte_document_reaches_jira_within_its_byte_limit(
+    client: httpx.AsyncClient, permit: str, atlassian: FakeAtlassian
+) -> None:
+    item = ("進捗を確認しました 🚀" * 60)[:1990]
+
+    await _post(client, permit, ready=[item] * 20, left=[item] * 20, risks=[item] * 20, logs=[item] * 20)
+    await _wait_for(client, permit, "synced")
+
+    stored = atlassian.issue(CLOUD_A, "AUTH-128").properties["seecodes-progress"]
+    assert len(json.dumps(stored, ensure_ascii=False, separators=(",", ":")).encode()) <= 32_768
+    assert stored["truncated"] is True

@@ -106,6 +106,7 @@ class FakeAtlassian:
         self.grant_scope = "read:jira-work write:jira-work offline_access"
         self.refresh_delay = 0.0
         self.refuse_refresh = False
+        self.refuse_properties = False  # every entity property PUT answers 400
         self.jira_delay = 0.0  # seconds each Jira REST call takes (to make overlapping calls visible)
         self.in_flight: Counter[str] = Counter()  # cloud id -> Jira calls being answered now
         self.max_in_flight: Counter[str] = Counter()  # cloud id -> the most ever answered at once
@@ -143,6 +144,7 @@ class FakeAtlassian:
             self.grant_scope = "read:jira-work write:jira-work offline_access"
             self.refresh_delay = 0.0
             self.refuse_refresh = False
+            self.refuse_properties = False
             self.jira_delay = 0.0
             self.in_flight.clear()
             self.max_in_flight.clear()
@@ -360,7 +362,9 @@ class FakeAtlassian:
         if part is None and method == "GET":
             return 200, self._issue_json(site, issue, query.get("fields", ""))
         if part == "properties" and method == "PUT" and item:
-            if len(json.dumps(body, separators=(",", ":"))) > 32_768:
+            # Atlassian's description: at most 32,768 bytes of request body.
+            sent = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            if len(sent) > 32_768 or self.refuse_properties:
                 return 400, {"errorMessages": ["The property value is too long (max 32768 characters)."]}
             created = item not in issue.properties
             issue.properties[item] = body

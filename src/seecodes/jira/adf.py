@@ -11,7 +11,9 @@ from seecodes.kit.clock import iso_utc
 from seecodes.models import ProgressReport
 
 PROPERTY_KEY = "seecodes-progress"
-PROPERTY_MAX_CHARS = 32_768
+# Atlassian's description limits the property's request body to 32,768 bytes (its prose says
+# characters; the stricter reading wins): counted as the UTF-8 bytes of the JSON we send.
+PROPERTY_MAX_BYTES = 32_768
 COMMENT_MAX_CHARS = 32_000  # Jira's comment limit is 32,767 characters; keep a margin for its own wrapping
 COMMENT_ITEMS_PER_SECTION = 25
 COMMENT_LOG_LINES = 10
@@ -148,8 +150,8 @@ def progress_property(report: ProgressReport) -> dict[str, Any]:
         "logs": list(report.logs),
     }
     omitted = {"ready": 0, "left": 0, "risks": 0, "logs": 0}
-    while _size(value) > PROPERTY_MAX_CHARS:
-        name = "logs" if value["logs"] else max(("ready", "left", "risks"), key=lambda n: _size(value[n]))
+    while _bytes(value) > PROPERTY_MAX_BYTES:
+        name = "logs" if value["logs"] else max(("ready", "left", "risks"), key=lambda n: _bytes(value[n]))
         if not value[name]:
             break
         value[name].pop()
@@ -212,3 +214,8 @@ def _clip(value: str, limit: int) -> str:
 
 def _size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def _bytes(value: Any) -> int:
+    """As httpx sends a `json=` body: compact, not ASCII-escaped, UTF-8."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())

@@ -112,11 +112,17 @@ async def write_once(
     if sync.synced_report_id is not None and sync.synced_report_id >= report.id:
         return Attempt("skipped", report.id)
     issue = task_id  # the contract's taskId is the issue key
+    refused: list[str] = []  # the part Jira refused, with its reason; the other part is still written
     try:
         async with open_site(db, clock, settings, installation_id, retry=NO_INLINE_RETRY) as site:
-            await site.call(
-                lambda rest: rest.set_issue_property(issue, adf.PROPERTY_KEY, adf.progress_property(report))
-            )
+            try:
+                await site.call(
+                    lambda rest: rest.set_issue_property(
+                        issue, adf.PROPERTY_KEY, adf.progress_property(report)
+                    )
+                )
+            except JiraRefused as error:
+                refused.append(f"property refused: {error.reason}")
             body = adf.progress_comment(report)
             # A comment id belongs to one site; after a switch of site a new comment is started.
             comment_id = sync.comment_id if sync.comment_cloud_id == site.access.cloud_id else None
@@ -126,10 +132,16 @@ async def write_once(
                     await site.call(lambda rest: rest.update_comment(issue, existing, body))
                 except JiraNotFoundError:
                     comment_id = None  # deleted in Jira: start a new one
+                except JiraRefused as error:
+                    refused.append(f"comment refused: {error.reason}")
             if comment_id is None:
-                comment_id = await site.call(lambda rest: rest.add_comment(issue, body))
-                # Kept at once, so a retry after a later failure edits this comment instead of adding one.
-                await _keep_comment(db, sync.id, comment_id, site.access.cloud_id)
+                try:
+                    comment_id = await site.call(lambda rest: rest.add_comment(issue, body))
+                except JiraRefused as error:
+                    refused.append(f"comment refused: {error.reason}")
+                else:
+                    # Kept at once, so a retry after a later failure edits this comment, not a new one.
+                    await _keep_comment(db, sync.id, comment_id, site.access.cloud_id)
     except JiraRateLimitedError as error:
         return Attempt("rate_limited", report.id, retry_after=error.retry_after, reason=error.reason)
     except AtlassianUnavailable as error:
@@ -139,6 +151,8 @@ async def write_once(
     except SeecodesError as error:  # no connection any more, grant refused, refresh unreachable
         status: Status = "unavailable" if error.status_code in (502, 503) else "failed"
         return Attempt(status, report.id, reason=f"{error.code}: {error.detail}")
+    if refused:
+        return Attempt("failed", report.id, reason="; ".join(refused))
     await _mark_synced(db, clock, sync.id, report.id)
     return Attempt("synced", report.id)
 
