@@ -214,3 +214,23 @@ def test_the_models_answer_is_validated() -> None:
     for bad in ("not json", '{"tickets": []}', '{"tickets": [{"title": "x", "priority": "urgent"}]}', "[]"):
         with pytest.raises(TicketGenerationFailed):
             parse_answer(bad)
+
+
+@pytest.mark.parametrize(
+    ("title", "summary"),
+    [
+        ("Fix **the** `login` flow", "Fix the login flow"),
+        ("See [the docs](https://example.com/a) and *this* or _that_", "See the docs and this or that"),
+        ("Keep snake_case_names and 2*3*4 as written", "Keep snake_case_names and 2*3*4 as written"),
+        ("two\nlines", "two lines"),
+    ],
+)
+def test_a_ticket_summary_is_plain_text(title: str, summary: str) -> None:
+    assert adf.plain_summary(title) == summary
+
+
+def test_a_ticket_summary_is_at_most_255_characters() -> None:
+    summary = adf.plain_summary("word " * 100)
+
+    assert len(summary) == 255
+    assert summary.endswith("…")

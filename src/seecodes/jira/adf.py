@@ -86,6 +86,19 @@ def inline(value: str) -> list[Node]:
     return nodes
 
 
+# Jira's summary is plain text of at most 255 characters.
+SUMMARY_MAX_CHARS = 255
+_EMPHASIS = re.compile(r"(?<![\w*])\*(?P<star>[^*\s][^*]*)\*(?!\w)|(?<!\w)_(?P<under>[^_\s][^_]*)_(?!\w)")
+
+
+def plain_summary(markdown: str) -> str:
+    """A ticket title as Jira shows a summary: inline Markdown (bold, emphasis, code, links)
+    rendered to its text, one line, at most 255 characters."""
+    rendered = "".join(node["text"] for node in inline(" ".join(markdown.split())))
+    rendered = _EMPHASIS.sub(lambda match: match.group("star") or match.group("under"), rendered)
+    return _clip(rendered, SUMMARY_MAX_CHARS)
+
+
 def markdown_to_adf(markdown: str) -> Node:
     """The Markdown tickets are written in: headings, bullet / numbered / task lists, fenced code,
     paragraphs. Anything else stays readable as plain text."""

@@ -370,7 +370,7 @@ async def _push_one(
     fields: dict[str, Any] = {
         "project": {"id": project_id},
         "issuetype": {"name": issue_type},
-        "summary": ticket.title,
+        "summary": adf.plain_summary(ticket.title),
         "description": adf.markdown_to_adf(ticket.description),
         "labels": list(ticket.labels),
     }
