@@ -246,6 +246,24 @@ async def test_a_scheme_without_highest_falls_back_and_says_so(
     }
     assert "no 'Highest'" in result["priority"]["note"]
     assert atlassian.issue(CLOUD_A, result["issueKey"]).priority == {"id": "2", "name": "High"}
+    # Read from the create metadata (read:jira-work), never the deprecated /priority/search.
+    assert atlassian.count("GET", r"/issue/createmeta/\d+/issuetypes/10001$") == 1
+    assert atlassian.count("GET", r"/priority/search") == 0
+
+
+async def test_a_create_screen_without_priority_creates_without_one_and_says_so(
+    connected: JiraAppClient, atlassian: FakeAtlassian
+) -> None:
+    atlassian.add_project(CLOUD_A, "BARE", "No priorities", priorities=[])
+    (ticket,) = await _generate(connected, markdown="- [ ] [P1] Anything")
+
+    response = await _push(connected, [ticket["id"]], project="BARE")
+
+    (result,) = response.json()["results"]
+    assert result["outcome"] == "created"
+    assert result["priority"]["applied"] is None
+    assert "no priority" in result["priority"]["note"]
+    assert atlassian.issue(CLOUD_A, result["issueKey"]).priority == {"id": "3", "name": "Medium"}  # its default
 
 
 async def test_sync_reads_status_and_follows_a_moved_issue_by_id(
@@ -304,7 +322,7 @@ async def test_a_long_rate_limit_answers_503_with_retry_after(
 
 async def test_a_short_rate_limit_is_waited_out(connected: JiraAppClient, atlassian: FakeAtlassian) -> None:
     (ticket,) = await _generate(connected, markdown="- [ ] Something")
-    atlassian.rate_limit("/rest/api/3/issue", times=1, retry_after=0.2)
+    atlassian.rate_limit("/rest/api/3/issue$", times=1, retry_after=0.2)  # the create itself
 
     response = await _push(connected, [ticket["id"]])
 

@@ -42,6 +42,13 @@ PRIORITIES = [
 ]
 
 
+ISSUE_TYPES = [
+    {"id": "10001", "name": "Task"},
+    {"id": "10002", "name": "Story"},
+    {"id": "10003", "name": "Bug"},
+]
+
+
 def _jwt_like(subject: str) -> str:
     """Atlassian's access tokens are JWTs; ours look like one (and are as opaque to the client)."""
 
@@ -162,7 +169,10 @@ class FakeAtlassian:
             site = self.sites[cloud_id]
             project_id = str(next(self._ids))
             site.projects.append({"id": project_id, "key": key, "name": name})
-            site.schemes[project_id] = priorities or [entry["id"] for entry in PRIORITIES]
+            # An empty list: the create screen has no priority field at all.
+            site.schemes[project_id] = (
+                priorities if priorities is not None else [entry["id"] for entry in PRIORITIES]
+            )
             return project_id
 
     def add_issue(self, cloud_id: str, key: str) -> Issue:
@@ -223,9 +233,11 @@ class FakeAtlassian:
             for token, (_, grant) in list(self.access_tokens.items()):
                 self.access_tokens[token] = (0.0, grant)
 
-    def rate_limit(self, path_fragment: str, *, times: int, retry_after: float) -> None:
+    def rate_limit(self, path_pattern: str, *, times: int, retry_after: float) -> None:
+        """The next `times` requests whose path matches `path_pattern` (a regular expression,
+        searched) answer 429 with this Retry-After."""
         with self.lock:
-            self._rate_limits.append([path_fragment, times, retry_after])
+            self._rate_limits.append([path_pattern, times, retry_after])
 
     def count(self, method: str, pattern: str) -> int:
         with self.lock:
@@ -321,7 +333,7 @@ class FakeAtlassian:
     def _rate_limited(self, path: str) -> float | None:
         with self.lock:
             for limit in self._rate_limits:
-                if limit[0] in path and limit[1] > 0:
+                if re.search(limit[0], path) and limit[1] > 0:
                     limit[1] -= 1
                     return float(limit[2])
         return None
@@ -339,16 +351,36 @@ class FakeAtlassian:
             if project is None:
                 return 404, {"errorMessages": [f"No project could be found with key '{match.group(1)}'."]}
             return 200, {**project, "self": f"{site.url}/rest/api/3/project/{project['id']}"}
-        if method == "GET" and path == "priority/search":
-            allowed = site.schemes.get(query.get("projectId", ""), [entry["id"] for entry in PRIORITIES])
-            values = [entry for entry in PRIORITIES if entry["id"] in allowed]
-            return 200, {
-                "startAt": 0,
-                "maxResults": 50,
-                "total": len(values),
-                "isLast": True,
-                "values": values,
-            }
+        if method == "GET" and (
+            match := re.fullmatch(r"issue/createmeta/([^/]+)/issuetypes(?:/([^/]+))?", path)
+        ):
+            project = next((p for p in site.projects if match.group(1) in (p["id"], p["key"])), None)
+            if project is None:
+                return 404, {"errorMessages": [f"No project could be found with key '{match.group(1)}'."]}
+            if match.group(2) is None:
+                return 200, {
+                    "startAt": 0,
+                    "maxResults": 50,
+                    "total": len(ISSUE_TYPES),
+                    "issueTypes": ISSUE_TYPES,
+                }
+            if match.group(2) not in {issue_type["id"] for issue_type in ISSUE_TYPES}:
+                return 404, {"errorMessages": ["The issue type was not found."]}
+            allowed = site.schemes.get(project["id"], [entry["id"] for entry in PRIORITIES])
+            fields: list[dict[str, Any]] = [
+                {"fieldId": "summary", "key": "summary", "name": "Summary", "required": True}
+            ]
+            if allowed:
+                fields.append(
+                    {
+                        "fieldId": "priority",
+                        "key": "priority",
+                        "name": "Priority",
+                        "required": False,
+                        "allowedValues": [entry for entry in PRIORITIES if entry["id"] in allowed],
+                    }
+                )
+            return 200, {"startAt": 0, "maxResults": 50, "total": len(fields), "fields": fields}
         if method == "POST" and path == "issue":
             return self._create(site, body)
         match = re.fullmatch(r"issue/([^/]+)(?:/(properties|comment)(?:/([^/]+))?)?", path)

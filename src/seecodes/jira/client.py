@@ -244,23 +244,35 @@ class JiraRest:
             await self._request("GET", f"/rest/api/3/project/{quote(project_id_or_key, safe='')}")
         )
 
-    async def project_priorities(self, project_id: str) -> list[dict[str, Any]]:
-        """The priorities the project's priority scheme offers, in the site's order (highest first)."""
-        priorities: list[dict[str, Any]] = []
+    async def creatable_priorities(self, project: str, issue_type: str) -> list[dict[str, Any]] | None:
+        """The priorities an issue of this type may be created with in the project, in the site's
+        order (highest first), from the create metadata (`read:jira-work`; the older
+        `/priority/search` needs `manage:jira-configuration` and is deprecated). An empty list: the
+        create screen has no priority field. None: the project has no such issue type."""
+        base = f"/rest/api/3/issue/createmeta/{quote(project, safe='')}/issuetypes"
+        types = await self._pages(base, "issueTypes")
+        wanted = next((t for t in types if str(t.get("name", "")).casefold() == issue_type.casefold()), None)
+        if wanted is None or not wanted.get("id"):
+            return None
+        fields = await self._pages(f"{base}/{quote(str(wanted['id']), safe='')}", "fields")
+        priority = next((field for field in fields if field.get("fieldId") == "priority"), None)
+        if priority is None:
+            return []
+        return [value for value in priority.get("allowedValues") or [] if isinstance(value, dict)]
+
+    async def _pages(self, path: str, key: str) -> list[dict[str, Any]]:
+        collected: list[dict[str, Any]] = []
         start_at = 0
         while True:
             page = _json_dict(
-                await self._request(
-                    "GET",
-                    "/rest/api/3/priority/search",
-                    params={"projectId": project_id, "startAt": start_at, "maxResults": 50},
-                )
+                await self._request("GET", path, params={"startAt": start_at, "maxResults": 50})
             )
-            values = [value for value in page.get("values") or [] if isinstance(value, dict)]
-            priorities += values
-            if page.get("isLast", True) or not values:
-                return priorities
+            values = [value for value in page.get(key) or [] if isinstance(value, dict)]
+            collected += values
+            total = page.get("total")
             start_at += len(values)
+            if not values or not isinstance(total, int) or start_at >= total:
+                return collected
 
     async def set_issue_property(self, issue: str, key: str, value: dict[str, Any]) -> None:
         await self._request(

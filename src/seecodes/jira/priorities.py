@@ -2,8 +2,8 @@
 
 P0→Highest, P1→High, P2→Medium, P3→Low, unset→Medium. A project's priority scheme may not offer
 that name ("Highest" is often missing, or the names are "Blocker"/"Critical"/…); then the priority
-at the same relative position in the scheme's list (which Jira returns in the site's order, highest
-first) is used, and the result says so.
+at the same relative position in the list the issue type's create metadata allows (which Jira
+returns in the site's order, highest first) is used, and the result says so.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def choose_priority(priority: str | None, scheme: list[dict[str, Any]] | None) -
             None,
             None,
             fallback=True,
-            note="The project offers no priorities; Jira's default applies.",
+            note="The issue type's create screen offers no priority; Jira's default applies.",
         )
     rank = int(level[1])  # 0 (highest) … 3 (lowest)
     position = round(rank / 3 * (len(options) - 1))

@@ -333,7 +333,7 @@ async def push(
             project_id = str(project.get("id") or "")
             try:
                 scheme: list[dict[str, Any]] | None = await site.call(
-                    lambda rest: rest.project_priorities(project_id)
+                    lambda rest: rest.creatable_priorities(project_id, issue_type)
                 )
             except JiraRefused:
                 scheme = None  # not readable with this token: ask by name, fall back on refusal
