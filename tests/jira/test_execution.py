@@ -263,7 +263,10 @@ async def test_a_create_screen_without_priority_creates_without_one_and_says_so(
     assert result["outcome"] == "created"
     assert result["priority"]["applied"] is None
     assert "no priority" in result["priority"]["note"]
-    assert atlassian.issue(CLOUD_A, result["issueKey"]).priority == {"id": "3", "name": "Medium"}  # its default
+    assert atlassian.issue(CLOUD_A, result["issueKey"]).priority == {
+        "id": "3",
+        "name": "Medium",
+    }  # its default
 
 
 async def test_sync_reads_status_and_follows_a_moved_issue_by_id(
