@@ -368,6 +368,13 @@ class JiraReauthorizationRequired(SeecodesError):
     default_detail = "Atlassian refused the stored grant; the connection is now disconnected. Connect again."
 
 
+class JiraTokenRefused(JiraReauthorizationRequired):
+    default_detail = (
+        "Atlassian refused the connection's token, and a refresh would not fix it (a scope the grant "
+        "lacks, or a token refused right after its refresh); connect again."
+    )
+
+
 class JiraNotConfigured(ServiceUnavailable):
     code = "jira_not_configured"
     default_detail = "The Jira connector is not configured on this server (SEECODES_JIRA_* settings)."

@@ -381,3 +381,35 @@ async def test_the_connection_records_who_started_it(
 
     assert by_operator.connected_by.startswith("operator:")
     assert by_app.connected_by == f"jira-app:{USER_A}"
+
+
+async def test_a_401_naming_a_scope_spends_no_refresh_token_and_asks_for_a_new_consent(
+    connected: JiraAppClient, atlassian: FakeAtlassian, app: FastAPI
+) -> None:
+    atlassian.scope_refusals.append(r"/project/search$")
+
+    refused = await connected.call("GET", "/v1/integrations/jira/projects")
+    status = (await connected.call("GET", "/v1/integrations/jira/status")).json()
+
+    assert refused.status_code == 409
+    assert refused.json()["error"] == "jira_reauthorization_required"
+    assert sum(atlassian.refresh_spends.values()) == 0
+    assert status["status"] == "reauthorization_required"
+    assert status["connected"] is False
+    assert "scope does not match" in status["lastError"]["reason"]
+
+
+async def test_a_token_refused_right_after_its_refresh_is_refreshed_only_once(
+    connected: JiraAppClient, atlassian: FakeAtlassian, app: FastAPI
+) -> None:
+    atlassian.reject_every_token = True  # a revoked app: no token works, a refreshed one neither
+
+    first = await connected.call("GET", "/v1/integrations/jira/projects")
+    second = await connected.call("GET", "/v1/integrations/jira/projects")
+    status = (await connected.call("GET", "/v1/integrations/jira/status")).json()
+
+    assert first.status_code == 409
+    assert second.status_code == 409  # nothing is sent with the connection until it is renewed
+    assert sum(atlassian.refresh_spends.values()) == 1
+    assert status["status"] == "reauthorization_required"
+    assert "right after a refresh" in status["lastError"]["reason"]

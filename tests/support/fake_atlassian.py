@@ -114,6 +114,8 @@ class FakeAtlassian:
         self.refresh_delay = 0.0
         self.refuse_refresh = False
         self.refuse_properties = False  # every entity property PUT answers 400
+        self.scope_refusals: list[str] = []  # path patterns answered 401 "scope does not match"
+        self.reject_every_token = False  # every token is refused, freshly refreshed ones too
         self.jira_delay = 0.0  # seconds each Jira REST call takes (to make overlapping calls visible)
         self.in_flight: Counter[str] = Counter()  # cloud id -> Jira calls being answered now
         self.max_in_flight: Counter[str] = Counter()  # cloud id -> the most ever answered at once
@@ -152,6 +154,8 @@ class FakeAtlassian:
             self.refresh_delay = 0.0
             self.refuse_refresh = False
             self.refuse_properties = False
+            self.scope_refusals.clear()
+            self.reject_every_token = False
             self.jira_delay = 0.0
             self.in_flight.clear()
             self.max_in_flight.clear()
@@ -327,6 +331,8 @@ class FakeAtlassian:
             if self.forge_tokens.get(token or "") == cloud_id:
                 self.forge_token_uses[token or ""] += 1
                 return True
+            if self.reject_every_token:
+                return False
             entry = self.access_tokens.get(token or "")
             return entry is not None and entry[0] >= time.time() and cloud_id in entry[1].sites
 
@@ -557,6 +563,9 @@ def _handler(fake: FakeAtlassian) -> type[BaseHTTPRequestHandler]:
                 fake.released.wait(timeout=60)  # Jira is down: nothing answers until released
                 return 503, {"errorMessages": ["Service unavailable"]}, {}
             if not fake._authorised(match.group(1), token):
+                return 401, {"code": 401, "message": "Unauthorized"}, {}
+            if any(re.search(pattern, path) for pattern in fake.scope_refusals):
+                # What the gateway answers a grant that lacks the operation's scope.
                 return 401, {"code": 401, "message": "Unauthorized; scope does not match"}, {}
             retry_after = fake._rate_limited(path)
             if retry_after is not None:

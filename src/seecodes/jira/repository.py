@@ -71,6 +71,14 @@ async def newest_connection(session: AsyncSession, installation_id: str) -> Jira
     ).scalar_one_or_none()
 
 
+async def require_reauthorization(
+    session: AsyncSession, installation_id: str, connection_id: int, reason: str, now: datetime
+) -> None:
+    connection = await session.get(JiraConnection, connection_id, populate_existing=True)
+    if connection is not None and connection.installation_id == installation_id:
+        connection.require_reauthorization(reason, now)
+
+
 async def lock_connection(
     session: AsyncSession, installation_id: str, connection_id: int
 ) -> JiraConnection | None:
@@ -139,7 +147,11 @@ async def has_write_access(session: AsyncSession, installation_id: str, now: dat
     connected = await session.scalar(
         select(func.count())
         .select_from(JiraConnection)
-        .where(_of(JiraConnection, installation_id), JiraConnection.status == ConnectionState.ACTIVE.value)
+        .where(
+            _of(JiraConnection, installation_id),
+            JiraConnection.status == ConnectionState.ACTIVE.value,
+            JiraConnection.reauthorization_required_at.is_(None),
+        )
     )
     if connected:
         return True

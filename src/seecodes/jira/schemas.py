@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from pydantic import Field, StringConstraints
 
 from seecodes.jira.service import ConnectionStatus, ProjectPage
 from seecodes.kit.clock import iso_utc
 from seecodes.kit.schemas import RequestBody, ResponseBody
+from seecodes.models import JiraConnection
 from seecodes.models.jira import ConnectionState
 
 CloudId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
@@ -45,7 +46,10 @@ class ForgeTokenState(ResponseBody):
 class StatusResponse(ResponseBody):
     ok: Literal[True] = True
     connected: bool = Field(description="An active OAuth (3LO) connection exists.")
-    status: Literal["none", "choosing_site", "active", "disconnected"]
+    status: Literal["none", "choosing_site", "active", "reauthorization_required", "disconnected"] = Field(
+        description="reauthorization_required: Atlassian refused the tokens in a way a refresh does not "
+        "fix (see lastError); connect again."
+    )
     connectedAt: str | None
     cloudId: str | None
     siteUrl: str | None
@@ -70,7 +74,7 @@ class StatusResponse(ResponseBody):
             last_error = LastError(reason=connection.last_error, at=iso_utc(connection.last_error_at))
         return cls(
             connected=active,
-            status=connection.status if connection is not None else "none",
+            status=_status_of(connection),
             connectedAt=iso_utc(connection.connected_at) if connection and connection.connected_at else None,
             cloudId=connection.cloud_id if connection else None,
             siteUrl=connection.site_url if connection else None,
@@ -123,3 +127,13 @@ class ForgeTokenResponse(ResponseBody):
     ok: Literal[True] = True
     kept: bool = Field(description="False when the token was not kept (expired, or apiBaseUrl not trusted).")
     expiresAt: int | None
+
+
+def _status_of(
+    connection: JiraConnection | None,
+) -> Literal["none", "choosing_site", "active", "reauthorization_required", "disconnected"]:
+    if connection is None:
+        return "none"
+    if connection.reauthorization_required_at is not None and connection.status == ConnectionState.ACTIVE:
+        return "reauthorization_required"
+    return cast(Literal["choosing_site", "active", "disconnected"], connection.status)

@@ -24,6 +24,7 @@ from seecodes.errors import (
     JiraRateLimited,
     JiraReauthorizationRequired,
     JiraRequestRefused,
+    JiraTokenRefused,
     JiraUnavailable,
     NoActiveIntegration,
     SeecodesError,
@@ -39,10 +40,12 @@ from seecodes.jira.client import (
 )
 from seecodes.jira.tokens import JiraAccess, access_for, http_client, refresh, remember_forge_token
 from seecodes.kit.clock import Clock
+from seecodes.kit.logging import get_logger
 from seecodes.models import JiraConnection, JiraForgeToken
 from seecodes.security.callers import InstallationManager
 
 T = TypeVar("T")
+_log = get_logger("seecodes.jira")
 MAX_PROJECTS = 1000
 # A request waits in place for a short Retry-After only; longer ones become a 503 with Retry-After.
 INLINE_RETRY = RetryPolicy(retries=2, max_wait_seconds=5.0)
@@ -74,6 +77,7 @@ class JiraSite:
         self._clock = clock
         self._settings = settings
         self.access = access
+        self._refreshed = False
         self._http = http
         self._retry = retry
 
@@ -86,21 +90,43 @@ class JiraSite:
         )
 
     async def call(self, operation: Callable[[JiraRest], Awaitable[T]]) -> T:
+        """A 401 refreshes at most once per token, and never when it cannot be an expiry: one that
+        names a scope, or one on a token this operation just refreshed. Those mark the connection as
+        needing a new consent instead, so no refresh token is spent on a refusal it cannot fix."""
         try:
             return await operation(self._rest())
-        except JiraUnauthorized:
+        except JiraUnauthorized as refusal:
             if self.access.kind != "oauth" or self.access.connection_id is None:
                 raise
-            self.access = await refresh(
-                self._db,
-                self._clock,
-                self._settings,
-                self._http,
+            if self._refreshed or _names_a_scope(refusal.reason):
+                raise await self._needs_consent(refusal.reason) from None
+        self.access = await refresh(
+            self._db,
+            self._clock,
+            self._settings,
+            self._http,
+            self.access.installation_id,
+            self.access.connection_id,
+            seen_generation=self.access.generation,
+        )
+        self._refreshed = True
+        try:
+            return await operation(self._rest())
+        except JiraUnauthorized as again:
+            raise await self._needs_consent(f"refused right after a refresh: {again.reason}") from None
+
+    async def _needs_consent(self, reason: str) -> JiraTokenRefused:
+        assert self.access.connection_id is not None
+        async with self._db.transaction() as session:
+            await repository.require_reauthorization(
+                session,
                 self.access.installation_id,
                 self.access.connection_id,
-                seen_generation=self.access.generation,
+                f"unauthorized: {reason}",
+                self._clock.utcnow(),
             )
-            return await operation(self._rest())
+        _log.warning("jira_reauthorization_required", installation=self.access.installation_id)
+        return JiraTokenRefused()
 
     def issue_url(self, key: str) -> str | None:
         return f"{self.access.site_url}/browse/{key}" if self.access.site_url else None
@@ -113,6 +139,11 @@ async def open_site(
     async with http_client(settings) as http:
         access = await access_for(db, clock, settings, http, installation_id)
         yield JiraSite(db, clock, settings, http, access, retry)
+
+
+def _names_a_scope(reason: str) -> bool:
+    """Atlassian's gateway answers "Unauthorized; scope does not match" for a grant without the scope."""
+    return "scope" in reason.casefold()
 
 
 def domain_error(error: AtlassianError) -> SeecodesError:

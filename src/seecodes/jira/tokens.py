@@ -33,6 +33,7 @@ from seecodes.errors import (
     JiraNotConfigured,
     JiraReauthorizationRequired,
     JiraRequestRefused,
+    JiraTokenRefused,
     JiraUnavailable,
     NoActiveIntegration,
 )
@@ -109,6 +110,10 @@ async def access_for(
                 return _oauth_access(connection, cipher_for(settings))
             connection_id, generation = connection.id, connection.token_generation
         else:
+            # A connection waiting for a new consent: the Forge token may still carry writes.
+            waiting = connection is not None and connection.reauthorization_required_at is not None
+            if waiting and await repository.forge_token(session, installation_id) is None:
+                raise JiraTokenRefused()
             return await _forge_access(session, settings, installation_id, now)
     return await refresh(
         db, clock, settings, http, installation_id, connection_id, seen_generation=generation

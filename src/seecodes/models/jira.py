@@ -77,6 +77,9 @@ class JiraConnection(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     connected_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     refreshed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Atlassian refused the connection's tokens in a way a refresh does not fix (a 401 right after a
+    # refresh, or one naming a scope): nothing is sent with it until the user connects again.
+    reauthorization_required_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     disconnected_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     disconnect_reason: Mapped[str | None] = mapped_column(String(200))
     last_error: Mapped[str | None] = mapped_column(String(500))
@@ -85,7 +88,12 @@ class JiraConnection(Base):
 
     @property
     def is_active(self) -> bool:
-        return self.status == ConnectionState.ACTIVE
+        return self.status == ConnectionState.ACTIVE and self.reauthorization_required_at is None
+
+    def require_reauthorization(self, reason: str, now: datetime) -> None:
+        """Stop using the tokens (the refresh token is kept: it is not spent on a refusal it cannot fix)."""
+        self.reauthorization_required_at = now
+        self.record_error(reason, now)
 
     def activate(self, site: dict[str, Any], now: datetime) -> None:
         if self.status == ConnectionState.DISCONNECTED:
