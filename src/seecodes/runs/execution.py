@@ -25,10 +25,10 @@ from seecodes.kit.logging import get_logger
 from seecodes.models.run import EXECUTING, Run, RunStatus
 from seecodes.runs import repository
 from seecodes.runs.catalog import Catalog
-from seecodes.runs.layout import input_prefixes, output_key, result_zip_key, started_key
+from seecodes.runs.layout import input_prefixes, output_key, result_zip_key
 from seecodes.runs.providers import build_provider
 from seecodes.runs.providers.base import StreamEvent, TextDelta, Usage
-from seecodes.runs.service import prompt_of, read_inputs
+from seecodes.runs.service import prompt_of, started_inputs
 from seecodes.runs.storage import ObjectStorage
 from seecodes.runs.tokens import count_tokens
 
@@ -91,10 +91,8 @@ async def call_model(
     if run is None or run.status not in EXECUTING:
         raise RunGone()
     spec = catalog.get(run.model)
-    # The copies start froze; a run started before they existed has only its uploads, and the
-    # token check below holds it to its estimate all the same.
-    frozen = await storage.size(started_key(run, run.files[0])) is not None
-    inputs = await read_inputs(storage, run, upload_max_bytes=settings.upload_max_bytes, started=frozen)
+    # An older run read from its uploads is held to its estimate by the token check below.
+    inputs = await started_inputs(storage, run, upload_max_bytes=settings.upload_max_bytes)
     prompt = prompt_of(inputs, run.user_prompt)
     prompt_tokens = await asyncio.to_thread(count_tokens, prompt.text)
     if prompt_tokens != run.estimated_input_tokens:

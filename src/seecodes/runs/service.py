@@ -139,6 +139,16 @@ async def read_inputs(
     return list(zip(run.files, contents, strict=True))
 
 
+async def started_inputs(
+    storage: ObjectStorage, run: Run, *, upload_max_bytes: int
+) -> list[tuple[str, bytes]]:
+    """What a started run runs on: the copies start froze (it records their size in `input_bytes`);
+    a run started before they existed has only its uploads."""
+    return await read_inputs(
+        storage, run, upload_max_bytes=upload_max_bytes, started=run.input_bytes is not None
+    )
+
+
 def prompt_of(inputs: list[tuple[str, bytes]], instruction: str | None) -> Prompt:
     return build_prompt(
         [(name, data.decode("utf-8", errors="replace")) for name, data in inputs], instruction
@@ -362,9 +372,7 @@ async def rerun(
         upload_url_ttl_seconds=upload_url_ttl_seconds,
         max_unstarted_runs=max_unstarted_runs,
     )
-    # The inputs the original ran on (older runs have only their uploads).
-    frozen = await storage.size(started_key(original, original.files[0])) is not None
-    inputs = await read_inputs(storage, original, upload_max_bytes=upload_max_bytes, started=frozen)
+    inputs = await started_inputs(storage, original, upload_max_bytes=upload_max_bytes)
     for name, data in inputs:
         await storage.write(upload_key(fresh.run, name), data, content_type="text/plain; charset=utf-8")
     fresh.run.rerun_of = original.id
