@@ -39,7 +39,7 @@ format: install
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-## Every benchmark and fault drill in bench/, one after another; writes docs/benchmarks.md (~15 min)
+## Every benchmark and fault drill in bench/, one after another; writes docs/benchmarks.md (~25 min)
 bench: install
 	$(BIN)/python bench/report.py
 

@@ -37,6 +37,17 @@ BENCHMARKS = (
         "request-key chains and progress writes vs /healthz, 2 server processes, SQLite and PostgreSQL",
     ),
     Benchmark(
+        "lean reference",
+        ("bench/lean_bench.py", "--duration", "5"),
+        "hot routes vs a lean FastAPI + raw-driver server doing the same work, wrk, 16 connections; SQLite, "
+        "PostgreSQL, PostgreSQL with 2 processes; progress POST at 64 connections",
+    ),
+    Benchmark(
+        "sse followers",
+        ("bench/sse_bench.py",),
+        "database queries/s and server CPU of 200 idle run-event streams, SQLite and PostgreSQL",
+    ),
+    Benchmark(
         "runs",
         ("bench/run_bench.py",),
         "run dispatch latency, burst throughput and status reads vs /healthz; embedded and PostgreSQL + 2 workers",

@@ -24,6 +24,7 @@ from seecodes.runs import jobs as run_jobs
 from seecodes.runs.catalog import load_catalog
 from seecodes.runs.storage import build_storage
 from seecodes.runs.streams import StreamGate
+from seecodes.runs.watch import RunWatch
 from seecodes.runtime import Runtime, Workflows
 from seecodes.security.callers import ignore_forge_token
 from seecodes.security.dev_keys import jwks_document, load_or_create_private_key
@@ -70,6 +71,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
         streams=StreamGate(
             per_permit=settings.run_events_per_permit, per_installation=settings.run_events_per_installation
         ),
+        run_watch=RunWatch(db),
         forge_tokens=ignore_forge_token,
         workflows=WORKFLOWS,
     )

@@ -1,12 +1,15 @@
 """Engine, sessions and the declarative Base.
 
-One URL setting serves both dialects. SQLite runs every transaction as BEGIN IMMEDIATE so two
-writers queue on the database lock instead of failing a read-to-write upgrade, and waits up to the
-busy timeout for other processes; a unit of work that only reads (`Database.reading`) begins
-deferred and never takes the write lock. PostgreSQL needs nothing special: single-use rules are atomic
-conditional UPDATEs that row locks serialise. Waiting for the database is bounded (connect and
-pool timeouts: an outage is a prompt 503, never a hang), and pooled connections the server closed
-are replaced at checkout, so a database restart costs no request.
+One URL setting serves both dialects. On SQLite each process writes through one connection: units
+of work that write queue for it in the pool (in order, without sleeping), and it runs every
+transaction as BEGIN IMMEDIATE, so a writer never fails a read-to-write upgrade and waits for
+other processes' locks asynchronously (`kit.sqlite_inline`, which also runs statements on the
+loop's thread instead of a thread hop each). A unit of work that only reads (`Database.reading`)
+takes a connection of the reader pool and begins deferred: it never takes the write lock. PostgreSQL
+needs nothing special: single-use rules are atomic conditional UPDATEs that row locks serialise.
+Waiting for the database is bounded (connect and pool timeouts: an outage is a prompt 503, never
+a hang), and pooled connections the server closed are replaced at checkout, so a database restart
+costs no request.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from seecodes.kit import sqlite_inline
 from seecodes.kit.dispatch import AfterCommit, Dispatcher
 from seecodes.kit.logging import get_logger
 
@@ -90,11 +95,12 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def configure_sqlite_connection(dbapi_connection: Any) -> None:
-    """Pragmas every SQLite connection needs, shared by the async engine and Alembic."""
+def configure_sqlite_connection(dbapi_connection: Any, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
+    """Pragmas every SQLite connection needs, shared by the async engine and Alembic (which waits
+    in SQLite's busy handler; the app's connections wait asynchronously and pass 0)."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -115,23 +121,27 @@ class Database:
         self.is_sqlite = is_sqlite(url)
         # hide_parameters: a failing statement's message must not carry bound values into a log
         # line; they include key hashes and user content.
-        options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
-        options.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
-        if not self.is_sqlite:
+        options: dict[str, Any] = {"echo": echo, "hide_parameters": True, "pool_timeout": pool_timeout}
+        pool = {"pool_size": pool_size, "max_overflow": max_overflow}
+        if self.is_sqlite:
+            # Writers: one connection, so they queue in the pool rather than in SQLite's lock.
+            self.engine: AsyncEngine = _sqlite_engine(url, options, pool_size=1, max_overflow=0)
+            readers = _sqlite_engine(url, options, **pool).execution_options(**{_READ_ONLY: True})
+        else:
             # libpq's connect_timeout covers the whole connection start-up; without it a server
             # that accepts but never answers (or a host that drops packets) hangs the request.
             options.update(pool_recycle=1800, connect_args={"connect_timeout": connect_timeout})
-        self.engine: AsyncEngine = create_async_engine(async_url(url), **options)
-        if self.is_sqlite:
-            _use_immediate_transactions(self.engine)
-        else:
+            self.engine = create_async_engine(async_url(url), **options, **pool)
             _discard_connections_the_server_closed(self.engine)
+            readers = self.engine.execution_options(**{_READ_ONLY: True})  # same pool
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        # Same pool; the option tells the SQLite begin hook that this transaction only reads.
-        self._reader_sessions = async_sessionmaker(
-            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False, autoflush=False
-        )
+        self._reader_sessions = async_sessionmaker(readers, expire_on_commit=False, autoflush=False)
         self._dispatcher: Dispatcher | None = None
+
+    @property
+    def libpq_url(self) -> str:
+        """PostgreSQL: the URL for a plain psycopg connection (the run watch's LISTEN)."""
+        return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
 
     def dispatch_with(self, dispatcher: Dispatcher) -> None:
         """Where after-commit actions go (the run engine); set once by the composition root."""
@@ -177,6 +187,9 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        readers = self._reader_sessions.kw["bind"]
+        if readers.sync_engine is not self.engine.sync_engine:
+            await readers.dispose()
 
 
 def _discard_connections_the_server_closed(engine: AsyncEngine) -> None:
@@ -203,12 +216,26 @@ def _hung_up(connection: Any) -> bool:
     return bool(poller.poll(0))
 
 
+def _sqlite_engine(url: str, options: dict[str, Any], *, pool_size: int, max_overflow: int) -> AsyncEngine:
+    path = make_url(url).database or ":memory:"
+    engine = create_async_engine(
+        async_url(url),
+        async_creator=sqlite_inline.connector(path),
+        poolclass=AsyncAdaptedQueuePool,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        **options,
+    )
+    _use_immediate_transactions(engine)
+    return engine
+
+
 def _use_immediate_transactions(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event issue BEGIN itself instead of the driver's implicit one.
-        dbapi_connection.isolation_level = None
-        configure_sqlite_connection(dbapi_connection)
+        # The connection leaves BEGIN to SQLAlchemy's "begin" event below (no implicit one), and
+        # waits for other processes' locks without the busy handler (kit.sqlite_inline).
+        configure_sqlite_connection(dbapi_connection, busy_timeout_ms=0)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

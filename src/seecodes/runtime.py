@@ -16,6 +16,7 @@ from seecodes.kit.clock import Clock
 from seecodes.runs.catalog import Catalog
 from seecodes.runs.storage import ObjectStorage
 from seecodes.runs.streams import StreamGate
+from seecodes.runs.watch import RunWatch
 from seecodes.security.callers import ForgeTokenSink
 from seecodes.security.forge import ForgeVerifier
 from seecodes.security.permits import PermitCodec
@@ -45,6 +46,7 @@ class Runtime:
     telemetry_limiter: RateLimiter
     ticket_draft_limiter: RateLimiter
     streams: StreamGate
+    run_watch: RunWatch
     # Ports the connector fills: security keeps the Forge system token through it, and a saved
     # progress report is handed to it inside the POST's transaction. Both do nothing by default.
     forge_tokens: ForgeTokenSink
@@ -63,6 +65,7 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        await self.run_watch.close()
         await self.engine.stop()
         _executing.release(self)
         await self.telemetry_limiter.close()

@@ -49,22 +49,30 @@ def _die_with_parent() -> None:
 
 
 class LiveServer:
-    def __init__(self, env: dict[str, str], *, workers: int = 1, log_path: Path | None = None) -> None:
+    """`seecodes serve`, or with `command` another server that takes --host, --port and --workers
+    (bench/lean_server.py)."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        workers: int = 1,
+        log_path: Path | None = None,
+        command: list[str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
         self.env = {**os.environ, **env}
         self.log_path = log_path
+        self.command = command or [sys.executable, "-m", "seecodes", "serve"]
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> LiveServer:
         log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "seecodes",
-                "serve",
+                *self.command,
                 "--host",
                 "127.0.0.1",
                 "--port",

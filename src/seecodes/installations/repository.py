@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seecodes.kit.sql import dialect_insert
+from seecodes.kit.sql import Statement, dialect_insert
 from seecodes.models import CreditLedgerEntry, Installation
 from seecodes.models.installation import InstallationStatus
 
@@ -44,10 +44,13 @@ async def by_instance_key_hash(session: AsyncSession, cloud_id: str, key_hash: s
     ).scalar_one_or_none()
 
 
-async def credit_balance(session: AsyncSession, installation_id: str) -> int:
-    total = await session.scalar(
-        select(func.coalesce(func.sum(CreditLedgerEntry.delta), 0)).where(
-            CreditLedgerEntry.installation_id == installation_id
-        )
+_BALANCE = Statement(
+    lambda _dialect: select(func.coalesce(func.sum(CreditLedgerEntry.delta), 0)).where(
+        CreditLedgerEntry.installation_id == bindparam("installation_id")
     )
+)
+
+
+async def credit_balance(session: AsyncSession, installation_id: str) -> int:
+    total = (await _BALANCE.execute(session, installation_id=installation_id)).scalar()
     return int(total or 0)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seecodes.kit.sql import dialect_insert
+from seecodes.kit.sql import Statement, dialect_insert, insert_for
 from seecodes.models import (
     ExecutionTicket,
     JiraConnection,
@@ -143,24 +143,27 @@ async def forge_tokens(session: AsyncSession) -> list[JiraForgeToken]:
     return list((await session.execute(select(JiraForgeToken))).scalars())
 
 
-async def has_write_access(session: AsyncSession, installation_id: str, now: datetime) -> bool:
-    connected = await session.scalar(
-        select(func.count())
-        .select_from(JiraConnection)
-        .where(
-            _of(JiraConnection, installation_id),
-            JiraConnection.status == ConnectionState.ACTIVE.value,
-            JiraConnection.reauthorization_required_at.is_(None),
+# Asked after every progress POST: one statement, built once.
+_HAS_WRITE_ACCESS = Statement(
+    lambda _dialect: select(
+        or_(
+            exists().where(
+                _of(JiraConnection, bindparam("installation_id")),
+                JiraConnection.status == ConnectionState.ACTIVE.value,
+                JiraConnection.reauthorization_required_at.is_(None),
+            ),
+            exists().where(
+                _of(JiraForgeToken, bindparam("installation_id")),
+                JiraForgeToken.expires_at > bindparam("now", type_=JiraForgeToken.expires_at.type),
+            ),
         )
     )
-    if connected:
-        return True
-    fresh = await session.scalar(
-        select(func.count())
-        .select_from(JiraForgeToken)
-        .where(_of(JiraForgeToken, installation_id), JiraForgeToken.expires_at > now)
-    )
-    return bool(fresh)
+)
+
+
+async def has_write_access(session: AsyncSession, installation_id: str, now: datetime) -> bool:
+    """An active OAuth connection that needs no reauthorization, or an unexpired Forge app token."""
+    return bool((await _HAS_WRITE_ACCESS.execute(session, installation_id=installation_id, now=now)).scalar())
 
 
 # -- progress write-back ------------------------------------------------------------------------
@@ -174,7 +177,8 @@ async def request_sync(
     now: datetime,
 ) -> None:
     """Record that `report_id` should reach Jira; a late request for an older report changes nothing."""
-    insert = dialect_insert(session, JiraIssueSync).values(
+    await _REQUEST_SYNC.execute(
+        session,
         installation_id=installation_id,
         project_id=project_id,
         task_id=task_id,
@@ -182,13 +186,21 @@ async def request_sync(
         requested_at=now,
         writes=0,
     )
-    await session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["installation_id", "project_id", "task_id"],
-            set_={"requested_report_id": insert.excluded.requested_report_id, "requested_at": now},
-            where=JiraIssueSync.requested_report_id < insert.excluded.requested_report_id,
-        )
+
+
+def _request_sync(dialect: str) -> Any:
+    insert = insert_for(dialect, JiraIssueSync)
+    return insert.on_conflict_do_update(
+        index_elements=["installation_id", "project_id", "task_id"],
+        set_={
+            "requested_report_id": insert.excluded.requested_report_id,
+            "requested_at": insert.excluded.requested_at,
+        },
+        where=JiraIssueSync.requested_report_id < insert.excluded.requested_report_id,
     )
+
+
+_REQUEST_SYNC = Statement(_request_sync)
 
 
 async def issue_sync(

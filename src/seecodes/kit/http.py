@@ -162,7 +162,9 @@ class BodyLimitMiddleware:
                 # as a response streams.
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.body_timeout_seconds)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for starts a task per call.
+                async with asyncio.timeout(self.body_timeout_seconds):
+                    message = await receive()
             except TimeoutError:
                 # Closed after the answer: what the client sends later is not a request.
                 raise HTTPException(

@@ -2,10 +2,12 @@
 
 Each event's id is its row id, so a client that reconnects with `Last-Event-ID` gets exactly the
 events after the last one it saw. Events are read from the database, so the stream works whichever
-process executes the run. A comment line every HEARTBEAT_SECONDS keeps idle connections open, and
-the first bytes pad past the buffers of proxies that hold small responses back.
+process executes the run. A stream reads only when the process's `RunWatch` wakes it (a new event
+of its run), so an idle follower costs the database nothing of its own. A comment line every
+HEARTBEAT_SECONDS keeps idle connections open, and the first bytes pad past the buffers of proxies
+that hold small responses back.
 
-Every poll is a read-only unit of work (never SQLite's write lock). A run that has not started has
+Every read is a read-only unit of work (never SQLite's write lock). A run that has not started has
 nothing to follow yet: its stream sends what there is and closes, asking the client to come back
 in UNSTARTED_RETRY_MS; and every stream closes after its lifetime, for the client to resume.
 """
@@ -20,8 +22,8 @@ from seecodes.db import Database
 from seecodes.models.run import SETTLED, RunStatus
 from seecodes.runs import repository
 from seecodes.runs.streams import StreamSlot
+from seecodes.runs.watch import Follower, RunWatch
 
-POLL_SECONDS = 0.2
 HEARTBEAT_SECONDS = 15.0
 BATCH = 500
 PROXY_PADDING = ":" + " " * 2048 + "\n\n"
@@ -36,19 +38,19 @@ def _frame(event_id: int, kind: str, data: str) -> str:
 
 
 async def stream(
-    db: Database, run_id: str, last_event_id: int, *, slot: StreamSlot, max_seconds: float
+    db: Database, watch: RunWatch, run_id: str, last_event_id: int, *, slot: StreamSlot, max_seconds: float
 ) -> AsyncIterator[str]:
-    """Outlives the request's transaction (the response streams after it), so each poll is a short
+    """Outlives the request's transaction (the response streams after it), so each read is a short
     unit of work of its own. Gives its slot back however it ends (the client may simply leave)."""
-    async with slot.held():
-        async for frame in _frames(db, run_id, last_event_id, max_seconds):
+    async with slot.held(), watch.follow(run_id, last_event_id) as follower:
+        async for frame in _frames(db, follower, max_seconds):
             yield frame
 
 
-async def _frames(db: Database, run_id: str, last_event_id: int, max_seconds: float) -> AsyncIterator[str]:
+async def _frames(db: Database, follower: Follower, max_seconds: float) -> AsyncIterator[str]:
     yield PROXY_PADDING + f"retry: {RETRY_MS}\n\n"
-    cursor = last_event_id
-    idle = 0.0
+    run_id = follower.run_id
+    cursor = follower.seen
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max_seconds
     while True:
@@ -57,10 +59,8 @@ async def _frames(db: Database, run_id: str, last_event_id: int, max_seconds: fl
             run = await repository.get(session, run_id)
             events = await repository.events_after(session, run_id, cursor, BATCH)
         for event in events:
-            cursor = event.id
+            cursor = follower.seen = event.id
             yield _frame(event.id, event.kind, event.data)
-        if events:
-            idle = 0.0
         if run is None:
             return  # the run was deleted
         if run.status in SETTLED and len(events) < BATCH:
@@ -71,10 +71,10 @@ async def _frames(db: Database, run_id: str, last_event_id: int, max_seconds: fl
         if run.status == RunStatus.INITIALIZED:
             yield f"retry: {UNSTARTED_RETRY_MS}\n\n"
             return
-        if loop.time() >= deadline:
-            return  # the client reconnects after `retry` ms with Last-Event-ID
-        await asyncio.sleep(POLL_SECONDS)
-        idle += POLL_SECONDS
-        if idle >= HEARTBEAT_SECONDS:
-            idle = 0.0
+        # Wait for the watch; without news, a heartbeat and wait again (the stream reads only then).
+        while not await follower.wait(min(HEARTBEAT_SECONDS, deadline - loop.time())):
+            if loop.time() >= deadline:
+                return  # the client reconnects after `retry` ms with Last-Event-ID
             yield ": heartbeat\n\n"
+        if loop.time() >= deadline:
+            return

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.kit.clock import iso_utc
@@ -17,6 +17,10 @@ from seecodes.models.run import SETTLED, RunStatus, sources_of
 from seecodes.security.permits import PermitScope
 
 PurgeMark = Literal["uploads", "artifacts"]
+# PostgreSQL: every transaction that adds a run's events notifies this channel with the run id
+# (delivered on commit, once per run and transaction), so followers wake without polling (watch.py).
+RUN_EVENTS_CHANNEL = "seecodes_run_events"
+_NOTIFIED = "seecodes.notified_runs"
 
 
 def _of_task(statement: Select[Any], scope: PermitScope) -> Select[Any]:
@@ -115,6 +119,20 @@ async def set_values(session: AsyncSession, run_id: str, now: datetime, **values
 
 async def add_event(session: AsyncSession, run_id: str, kind: str, data: str, now: datetime) -> None:
     session.add(RunEvent(run_id=run_id, kind=kind, data=data, created_at=now))
+    notified: set[str] = session.info.setdefault(_NOTIFIED, set())
+    if run_id not in notified and session.get_bind().dialect.name == "postgresql":
+        notified.add(run_id)
+        await session.execute(text("SELECT pg_notify(:channel, :run_id)"), {"channel": RUN_EVENTS_CHANNEL, "run_id": run_id})
+
+
+async def newest_event_ids(session: AsyncSession, run_ids: Sequence[str]) -> dict[str, int]:
+    """The id of the newest event of each run (runs without events are left out)."""
+    if not run_ids:
+        return {}
+    rows = await session.execute(
+        select(RunEvent.run_id, func.max(RunEvent.id)).where(RunEvent.run_id.in_(run_ids)).group_by(RunEvent.run_id)
+    )
+    return {run_id: int(newest) for run_id, newest in rows.tuples()}
 
 
 async def events_after(session: AsyncSession, run_id: str, after_id: int, limit: int) -> Sequence[RunEvent]:

@@ -254,7 +254,9 @@ async def run_events(
     slot = runtime.streams.open(permit_jti=permit.jti, installation_id=permit.installation_id)
     return StreamingResponse(
         events.stream(
-            runtime.db, run.id, last_event_id, slot=slot, max_seconds=runtime.settings.run_events_max_seconds
+            runtime.db,
+            runtime.run_watch,
+            run.id, last_event_id, slot=slot, max_seconds=runtime.settings.run_events_max_seconds
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"},

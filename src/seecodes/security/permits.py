@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.errors import InvalidPermit, PermitScopeMismatch
 from seecodes.kit.clock import Clock, from_epoch
+from seecodes.kit.sql import Statement
+from seecodes.kit.verified import VerifiedTokens
 from seecodes.models import Installation, TaskPermit
 from seecodes.models.installation import InstallationStatus
 
@@ -60,6 +62,7 @@ class PermitCodec:
         self._keys = {_key_id(secret): secret for secret in secrets_newest_first}
         self._current_kid = _key_id(secrets_newest_first[0])
         self._clock = clock
+        self._verified: VerifiedTokens[PermitScope] = VerifiedTokens()
 
     def encode(self, scope: PermitScope, *, issued_at: int, expires_at: int) -> str:
         claims = {
@@ -78,6 +81,15 @@ class PermitCodec:
         return jwt.encode(claims, self._keys[self._current_kid], algorithm=PERMIT_ALGORITHM, headers=headers)
 
     def decode(self, token: str) -> PermitScope:
+        """The scope a valid permit grants; whether it is revoked is the jti row's to say."""
+        now = self._clock.now()
+        scope = self._verified.get(token, now)
+        if scope is None:
+            scope, expires_at = self._decode(token, now)
+            self._verified.keep(token, scope, expires_at)
+        return scope
+
+    def _decode(self, token: str, now: float) -> tuple[PermitScope, int]:
         try:
             header = jwt.get_unverified_header(token)
             secret = self._keys.get(str(header.get("kid")))
@@ -93,9 +105,10 @@ class PermitCodec:
             )
         except jwt.PyJWTError as error:
             raise InvalidPermit() from error
-        if int(claims["exp"]) <= self._clock.now():
+        expires_at = int(claims["exp"])
+        if expires_at <= now:
             raise InvalidPermit("The task permit has expired; open the task from Jira again.")
-        return PermitScope(
+        scope = PermitScope(
             jti=str(claims["jti"]),
             installation_id=str(claims["inst"]),
             cloud_id=claims.get("cid"),
@@ -103,6 +116,7 @@ class PermitCodec:
             task_id=str(claims["tid"]),
             user_account_id=str(claims["sub"]),
         )
+        return scope, expires_at
 
 
 def _key_id(secret: bytes) -> str:
@@ -153,21 +167,31 @@ async def issue_permit(
     return IssuedPermit(token=token, jti=scope.jti, expires_at=expires_at)
 
 
+# The row it was minted with binds every claim: a signature alone (a leaked secret) grants
+# nothing beyond the project, task and user its jti row names.
+_PERMIT_ROW = Statement(
+    lambda _dialect: select(TaskPermit.revoked_at, Installation.status)
+    .join(Installation, Installation.id == TaskPermit.installation_id)
+    .where(
+        TaskPermit.jti == bindparam("jti"),
+        TaskPermit.installation_id == bindparam("installation_id"),
+        TaskPermit.project_id == bindparam("project_id"),
+        TaskPermit.task_id == bindparam("task_id"),
+        TaskPermit.user_account_id == bindparam("user_account_id"),
+    )
+)
+
+
 async def authenticate_permit(session: AsyncSession, codec: PermitCodec, token: str) -> PermitScope:
     scope = codec.decode(token)
-    # The row it was minted with binds every claim: a signature alone (a leaked secret) grants
-    # nothing beyond the project, task and user its jti row names.
     row = (
-        await session.execute(
-            select(TaskPermit.revoked_at, Installation.status)
-            .join(Installation, Installation.id == TaskPermit.installation_id)
-            .where(
-                TaskPermit.jti == scope.jti,
-                TaskPermit.installation_id == scope.installation_id,
-                TaskPermit.project_id == scope.project_id,
-                TaskPermit.task_id == scope.task_id,
-                TaskPermit.user_account_id == scope.user_account_id,
-            )
+        await _PERMIT_ROW.execute(
+            session,
+            jti=scope.jti,
+            installation_id=scope.installation_id,
+            project_id=scope.project_id,
+            task_id=scope.task_id,
+            user_account_id=scope.user_account_id,
         )
     ).one_or_none()
     if row is None:

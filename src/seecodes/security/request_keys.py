@@ -12,13 +12,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.db import keep_writes
 from seecodes.errors import RequestKeyExpired, RequestKeyMismatch, RequestKeyRejected, RequestKeyReplayed
 from seecodes.kit.clock import Clock, from_epoch
 from seecodes.kit.secrets import hash_secret, new_secret
+from seecodes.kit.sql import Statement
 from seecodes.models import JiraRequestKey
 
 REQUEST_KEY_PREFIX = "sc_jira_req_"
@@ -37,6 +38,24 @@ async def start_chain(
     return await _issue(session, clock, secrets.token_hex(16), installation_id, principal, ttl_seconds)
 
 
+# The one conditional write that makes a key single use, under any number of processes.
+_CONSUME = Statement(
+    lambda _dialect: update(JiraRequestKey)
+    .where(
+        # Parameter names differ from the columns': an UPDATE reserves those for its SET clause.
+        JiraRequestKey.key_hash == bindparam("presented_hash"),
+        JiraRequestKey.installation_id == bindparam("for_installation"),
+        JiraRequestKey.principal == bindparam("for_principal"),
+        JiraRequestKey.consumed_at.is_(None),
+        JiraRequestKey.revoked_at.is_(None),
+        JiraRequestKey.expires_at > bindparam("now", type_=JiraRequestKey.expires_at.type),
+    )
+    .values(consumed_at=bindparam("now", type_=JiraRequestKey.consumed_at.type))
+    .returning(JiraRequestKey.chain_id)
+)
+_ISSUE = Statement(lambda _dialect: insert(JiraRequestKey))
+
+
 async def consume_and_rotate(
     session: AsyncSession,
     clock: Clock,
@@ -50,20 +69,13 @@ async def consume_and_rotate(
     if not presented.startswith(REQUEST_KEY_PREFIX) or len(presented) > MAX_PRESENTED_KEY_LENGTH:
         raise RequestKeyRejected()
     key_hash = hash_secret(presented)
-    now = clock.utcnow()
     consumed_chain = (
-        await session.execute(
-            update(JiraRequestKey)
-            .where(
-                JiraRequestKey.key_hash == key_hash,
-                JiraRequestKey.installation_id == installation_id,
-                JiraRequestKey.principal == principal,
-                JiraRequestKey.consumed_at.is_(None),
-                JiraRequestKey.revoked_at.is_(None),
-                JiraRequestKey.expires_at > now,
-            )
-            .values(consumed_at=now)
-            .returning(JiraRequestKey.chain_id)
+        await _CONSUME.execute(
+            session,
+            presented_hash=key_hash,
+            for_installation=installation_id,
+            for_principal=principal,
+            now=clock.utcnow(),
         )
     ).scalar_one_or_none()
     if consumed_chain is not None:
@@ -106,15 +118,13 @@ async def _issue(
 ) -> IssuedRequestKey:
     key = new_secret(REQUEST_KEY_PREFIX)
     issued_at = clock.now_int()
-    session.add(
-        JiraRequestKey(
-            key_hash=hash_secret(key),
-            chain_id=chain_id,
-            installation_id=installation_id,
-            principal=principal,
-            issued_at=from_epoch(issued_at),
-            expires_at=from_epoch(issued_at + ttl_seconds),
-        )
+    await _ISSUE.execute(
+        session,
+        key_hash=hash_secret(key),
+        chain_id=chain_id,
+        installation_id=installation_id,
+        principal=principal,
+        issued_at=from_epoch(issued_at),
+        expires_at=from_epoch(issued_at + ttl_seconds),
     )
-    await session.flush()
     return IssuedRequestKey(key=key, expires_at=issued_at + ttl_seconds)

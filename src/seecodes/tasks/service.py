@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.errors import ContextNotFound
 from seecodes.installations.service import check_cloud_hint
 from seecodes.kit.clock import Clock
-from seecodes.kit.sql import dialect_insert
+from seecodes.kit.sql import Statement, dialect_insert
 from seecodes.models import ProgressReport, TaskContext
 from seecodes.security.callers import TaskReader
 from seecodes.security.permits import PermitScope
@@ -74,6 +74,9 @@ async def load_context(
     return stored.jira_context or {}, stored.initial_tai
 
 
+_INSERT_REPORT = Statement(lambda _dialect: insert(ProgressReport).returning(ProgressReport.id))
+
+
 async def save_progress(
     session: AsyncSession,
     clock: Clock,
@@ -85,21 +88,22 @@ async def save_progress(
 ) -> ProgressReport:
     """Only the permit's own task may be written; the report is stored under the permit's binding."""
     permit.require_task(task_id)
-    report = ProgressReport(
-        installation_id=permit.installation_id,
-        project_id=permit.project_id,
-        task_id=permit.task_id,
-        user_account_id=permit.user_account_id,
-        ready=document.ready,
-        left=document.left,
-        progress=document.progress,
-        confidence=document.confidence,
-        risks=document.risks,
-        logs=document.logs,
-        created_at=clock.utcnow(),
-    )
-    session.add(report)
-    await session.flush()
+    values = {
+        "installation_id": permit.installation_id,
+        "project_id": permit.project_id,
+        "task_id": permit.task_id,
+        "user_account_id": permit.user_account_id,
+        "ready": document.ready,
+        "left": document.left,
+        "progress": document.progress,
+        "confidence": document.confidence,
+        "risks": document.risks,
+        "logs": document.logs,
+        "created_at": clock.utcnow(),
+    }
+    report_id = (await _INSERT_REPORT.execute(session, **values)).scalar_one()
+    # What the listeners read; not in the session (nothing of it changes after the insert).
+    report = ProgressReport(id=report_id, **values)
     for listener in listeners:
         await listener(session, clock, report)
     return report

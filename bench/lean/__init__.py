@@ -1,0 +1,1 @@
+"""The lean reference of bench/lean_server.py: databases, rules, routes."""
