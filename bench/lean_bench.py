@@ -5,6 +5,7 @@ Run from the repository root:
     .venv/bin/python bench/lean_bench.py [--duration 5] [--connections 16] [--backends sqlite,postgres]
                                          [--workers-pg2 on|off] [--scenarios healthz,progress,…]
                                          [--lean-pg-driver sync|async] [--json PATH] [--strict]
+                                         [--profile DIR]
 
 For each backend it creates a database (SQLite in a temporary directory; PostgreSQL a scratch
 database, dropped afterwards), starts a real `seecodes serve` (tests.support.live_server, one process,
@@ -342,8 +343,11 @@ def measure(
     cpu_before, host_before = _cpu_seconds(pids), _host_busy_seconds()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall_before = time.perf_counter()
+    recorders = _profilers(server_name, pids, round_, scenario, args)
     raw = run_wrk(server, ctx, scenario, round_.connections, args.duration)
     wall = time.perf_counter() - wall_before
+    for recorder in recorders:
+        recorder.wait(timeout=60)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     failures = dict(raw["failures"])
     for kind, n in raw["socket_errors"].items():
@@ -383,6 +387,27 @@ def measure(
         print(message, flush=True)
         print(message, file=sys.stderr, flush=True)
     return measurement
+
+
+def _profilers(
+    server_name: str, pids: list[int], round_: Round, scenario: Scenario, args: Any
+) -> list[subprocess.Popen[bytes]]:
+    """`--profile DIR`: py-spy samples every seecodes process (all threads, aiosqlite's included) for
+    the measured run; one collapsed-stack file per process and scenario (`bench/stacks.py` sums them). It slows the server it samples,
+    so a profiled run's figures are for reading the profile, not for the report."""
+    if args.profile is None or server_name != "seecodes":
+        return []
+    args.profile.mkdir(parents=True, exist_ok=True)
+    recorders = []
+    for pid in pids:
+        out = (
+            args.profile
+            / f"{round_.backend}-w{round_.workers}-c{round_.connections}-{scenario.key}-{pid}.txt"
+        )
+        command = ["py-spy", "record", "--threads", "--idle", "--rate", "250", "--format", "raw"]
+        command += ["--duration", str(args.duration), "--pid", str(pid), "--output", str(out)]
+        recorders.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return recorders
 
 
 # -- one backend ---------------------------------------------------------------------------------------
@@ -608,6 +633,9 @@ def main() -> int:
         "--lean-pg-driver", choices=("sync", "async"), default="async", help="psycopg mode of the lean server"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy every seecodes process while measured (collapsed stacks here)"
+    )
     parser.add_argument("--strict", action="store_true", help="exit non-zero when a goal is missed")
     args = parser.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]

@@ -188,6 +188,43 @@ def render(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def _sections(text: str) -> tuple[list[str], dict[str, str]]:
+    """The report's '## name' sections in order, and each one's text."""
+    names: list[str] = []
+    bodies: dict[str, str] = {}
+    for chunk in text.split("\n## ")[1:]:
+        name = chunk.split("\n", 1)[0].strip()
+        names.append(name)
+        bodies[name] = "## " + chunk.rstrip() + "\n"
+    return names, bodies
+
+
+def merge(earlier: str, fresh: str) -> str:
+    """`--only`: the fresh run's sections and summary rows replace theirs in the earlier report; the
+    other benchmarks keep what they last measured (the machine line says when this run was)."""
+    old_names, old = _sections(earlier)
+    _, new = _sections(fresh)
+    summary_rows = {
+        row.split("|")[1].strip(): row
+        for section in (old.get("Summary", ""), new["Summary"])
+        for row in section.splitlines()
+        if row.startswith("| ") and not row.startswith("| benchmark")
+    }
+    order = [b.name for b in BENCHMARKS if b.name in summary_rows]
+    head = new["Summary"].split("\n|---|---|---|---|\n")[0]
+    summary = "\n".join([head, "|---|---|---|---|", *(summary_rows[name] for name in order)]) + "\n"
+    rerun = ", ".join(name for name in order if name in new)
+    machine = (
+        new["Machine"].rstrip()
+        + f"\n- this run measured {rerun}; the other sections are from their last run\n"
+    )
+    parts = [fresh.split("\n## ")[0].rstrip() + "\n", machine, summary]
+    for name in order:
+        parts.append(new.get(name) or old[name])
+    parts += [old[name] for name in old_names if name not in {"Machine", "Summary", *order}]
+    return "\n".join(parts)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -197,7 +234,10 @@ def main() -> int:
     args = parser.parse_args()
     chosen = {name.strip() for name in args.only.split(",")} if args.only else None
     outcomes = [run(benchmark) for benchmark in BENCHMARKS if chosen is None or benchmark.name in chosen]
-    args.output.write_text(render(outcomes))
+    report = render(outcomes)
+    if chosen is not None and args.output.exists():
+        report = merge(args.output.read_text(), report)
+    args.output.write_text(report)
     print(f"wrote {args.output}")
     return 1 if any(outcome.returncode for outcome in outcomes) else 0
 

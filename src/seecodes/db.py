@@ -95,7 +95,9 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def configure_sqlite_connection(dbapi_connection: Any, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
+def configure_sqlite_connection(
+    dbapi_connection: Any, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> None:
     """Pragmas every SQLite connection needs, shared by the async engine and Alembic (which waits
     in SQLite's busy handler; the app's connections wait asynchronously and pass 0)."""
     cursor = dbapi_connection.cursor()
@@ -126,16 +128,20 @@ class Database:
         if self.is_sqlite:
             # Writers: one connection, so they queue in the pool rather than in SQLite's lock.
             self.engine: AsyncEngine = _sqlite_engine(url, options, pool_size=1, max_overflow=0)
-            readers = _sqlite_engine(url, options, **pool).execution_options(**{_READ_ONLY: True})
+            readers = _sqlite_engine(url, options, **pool)
         else:
             # libpq's connect_timeout covers the whole connection start-up; without it a server
             # that accepts but never answers (or a host that drops packets) hangs the request.
             options.update(pool_recycle=1800, connect_args={"connect_timeout": connect_timeout})
             self.engine = create_async_engine(async_url(url), **options, **pool)
             _discard_connections_the_server_closed(self.engine)
-            readers = self.engine.execution_options(**{_READ_ONLY: True})  # same pool
+            readers = self.engine  # the same pool
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        self._reader_sessions = async_sessionmaker(readers, expire_on_commit=False, autoflush=False)
+        # What `reading` runs on; the engine the writers use on PostgreSQL.
+        self.readers: AsyncEngine = readers
+        self._reader_sessions = async_sessionmaker(
+            readers.execution_options(**{_READ_ONLY: True}), expire_on_commit=False, autoflush=False
+        )
         self._dispatcher: Dispatcher | None = None
 
     @property
@@ -187,9 +193,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        readers = self._reader_sessions.kw["bind"]
-        if readers.sync_engine is not self.engine.sync_engine:
-            await readers.dispose()
+        if self.readers is not self.engine:
+            await self.readers.dispose()
 
 
 def _discard_connections_the_server_closed(engine: AsyncEngine) -> None:

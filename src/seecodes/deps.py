@@ -1,4 +1,5 @@
-"""Typed dependencies every domain uses: the runtime and the request's one transaction."""
+"""Typed dependencies every domain uses: the runtime and the request's one transaction (or, for a
+route that only reads, its one read-only unit of work)."""
 
 from __future__ import annotations
 
@@ -23,5 +24,14 @@ async def _request_transaction(request: Request, background: BackgroundTasks) ->
         yield session
 
 
+async def _request_reading(request: Request) -> AsyncIterator[AsyncSession]:
+    # A route that only reads: on SQLite it never queues for the process's one writer connection
+    # nor takes the write lock, and there is nothing to commit. Ended before the response is sent,
+    # so a streaming response holds no connection.
+    async with get_runtime(request).db.reading() as session:
+        yield session
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SessionDep = Annotated[AsyncSession, Depends(_request_transaction, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(_request_reading, scope="function")]

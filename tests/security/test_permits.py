@@ -66,21 +66,31 @@ async def test_task_binding_is_case_sensitive(jira: JiraAppClient, client: httpx
 
 async def test_revoked_permit_is_401(jira: JiraAppClient, client: httpx.AsyncClient, app: FastAPI) -> None:
     permit = await jira.permit()
+    # Accepted once first: the process now keeps its verified signature, which must not delay this.
+    assert (
+        await client.post("/v1/tasks/AUTH-128/progress", headers=_auth(permit), json=PROGRESS)
+    ).status_code == 200
+    assert (await client.get("/v1/tasks/runs", headers=_auth(permit))).status_code == 200
     jti = jwt.decode(permit, options={"verify_signature": False})["jti"]
     runtime = runtime_of(app)
     async with runtime.db.transaction() as session:
         await revoke_permits(session, runtime.clock, reason="test", jti=jti)
 
     response = await client.post("/v1/tasks/AUTH-128/progress", headers=_auth(permit), json=PROGRESS)
+    read = await client.get("/v1/tasks/runs", headers=_auth(permit))
 
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_permit"
+    assert read.status_code == 401
 
 
 async def test_expired_permit_is_401(
     jira: JiraAppClient, client: httpx.AsyncClient, clock: FixedClock
 ) -> None:
     permit = await jira.permit()
+    assert (
+        await client.post("/v1/tasks/AUTH-128/progress", headers=_auth(permit), json=PROGRESS)
+    ).status_code == 200
     clock.advance(86400 + 1)
 
     response = await client.post("/v1/tasks/AUTH-128/progress", headers=_auth(permit), json=PROGRESS)
@@ -90,6 +100,9 @@ async def test_expired_permit_is_401(
 
 async def test_tampered_permit_is_401(jira: JiraAppClient, client: httpx.AsyncClient) -> None:
     permit = await jira.permit(task="AUTH-128")
+    assert (
+        await client.post("/v1/tasks/AUTH-128/progress", headers=_auth(permit), json=PROGRESS)
+    ).status_code == 200
     claims = jwt.decode(permit, options={"verify_signature": False})
     claims["tid"] = "AUTH-999"
     header, _, signature = permit.split(".")

@@ -7,7 +7,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Path, Response
 
-from seecodes.deps import RuntimeDep, SessionDep
+from seecodes.deps import ReadSessionDep, RuntimeDep, SessionDep
 from seecodes.errors import IndexFull, InvalidInput, InvalidPermit, PermitScopeMismatch, responses
 from seecodes.indexes import service
 from seecodes.indexes.schemas import (
@@ -20,7 +20,7 @@ from seecodes.indexes.schemas import (
     IndexUpsertResponse,
 )
 from seecodes.kit.schemas import JiraId
-from seecodes.security.deps import TaskPermitCaller
+from seecodes.security.deps import TaskPermitCaller, TaskPermitReader
 
 router = APIRouter(tags=["tasks"])
 
@@ -38,7 +38,7 @@ ProjectIdPath = Annotated[JiraId, Path(description="Must be the project the perm
     responses=responses(InvalidPermit, PermitScopeMismatch, InvalidInput),
 )
 async def query_project_index(
-    session: SessionDep, permit: TaskPermitCaller, projectId: ProjectIdPath, body: IndexQuery
+    session: ReadSessionDep, permit: TaskPermitReader, projectId: ProjectIdPath, body: IndexQuery
 ) -> Response:
     updated_at_ms, matches = await service.query(session, permit=permit, project_id=projectId, request=body)
     return Response(_render_query_response(updated_at_ms, matches), media_type="application/json")

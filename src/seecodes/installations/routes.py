@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from seecodes.deps import SessionDep
+from seecodes.deps import ReadSessionDep
 from seecodes.errors import HintMismatch, responses
 from seecodes.installations import service
 from seecodes.installations.schemas import InstanceResponse
@@ -19,7 +19,7 @@ router = APIRouter(tags=["instances"])
     responses=responses(*REQUEST_KEY_ERRORS, HintMismatch),
 )
 async def read_installation(
-    session: SessionDep,
+    session: ReadSessionDep,
     caller: JiraAppCaller,
     cloudIdHint: Annotated[str | None, Query(max_length=255)] = None,
     siteUrlHint: Annotated[str | None, Query(max_length=255)] = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import BindParameter, String, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.kit.sql import Statement, dialect_insert, insert_for
@@ -21,8 +21,8 @@ from seecodes.models.jira import ConnectionState
 _Owned = type[JiraConnection] | type[JiraForgeToken] | type[JiraIssueSync] | type[ExecutionTicket]
 
 
-def _of(model: _Owned, installation_id: str) -> Any:
-    """The tenancy scope: rows of this installation only."""
+def _of(model: _Owned, installation_id: str | BindParameter[str]) -> Any:
+    """The tenancy scope: rows of this installation only (a prebuilt statement passes the parameter)."""
     return model.installation_id == installation_id
 
 
@@ -148,12 +148,12 @@ _HAS_WRITE_ACCESS = Statement(
     lambda _dialect: select(
         or_(
             exists().where(
-                _of(JiraConnection, bindparam("installation_id")),
+                _of(JiraConnection, bindparam("installation_id", type_=String)),
                 JiraConnection.status == ConnectionState.ACTIVE.value,
                 JiraConnection.reauthorization_required_at.is_(None),
             ),
             exists().where(
-                _of(JiraForgeToken, bindparam("installation_id")),
+                _of(JiraForgeToken, bindparam("installation_id", type_=String)),
                 JiraForgeToken.expires_at > bindparam("now", type_=JiraForgeToken.expires_at.type),
             ),
         )

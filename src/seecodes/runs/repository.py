@@ -122,7 +122,9 @@ async def add_event(session: AsyncSession, run_id: str, kind: str, data: str, no
     notified: set[str] = session.info.setdefault(_NOTIFIED, set())
     if run_id not in notified and session.get_bind().dialect.name == "postgresql":
         notified.add(run_id)
-        await session.execute(text("SELECT pg_notify(:channel, :run_id)"), {"channel": RUN_EVENTS_CHANNEL, "run_id": run_id})
+        await session.execute(
+            text("SELECT pg_notify(:channel, :run_id)"), {"channel": RUN_EVENTS_CHANNEL, "run_id": run_id}
+        )
 
 
 async def newest_event_ids(session: AsyncSession, run_ids: Sequence[str]) -> dict[str, int]:
@@ -130,9 +132,11 @@ async def newest_event_ids(session: AsyncSession, run_ids: Sequence[str]) -> dic
     if not run_ids:
         return {}
     rows = await session.execute(
-        select(RunEvent.run_id, func.max(RunEvent.id)).where(RunEvent.run_id.in_(run_ids)).group_by(RunEvent.run_id)
+        select(RunEvent.run_id, func.max(RunEvent.id))
+        .where(RunEvent.run_id.in_(run_ids))
+        .group_by(RunEvent.run_id)
     )
-    return {run_id: int(newest) for run_id, newest in rows.tuples()}
+    return {run_id: int(newest) for run_id, newest in rows.all()}
 
 
 async def events_after(session: AsyncSession, run_id: str, after_id: int, limit: int) -> Sequence[RunEvent]:

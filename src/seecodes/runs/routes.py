@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
-from seecodes.deps import RuntimeDep, SessionDep
+from seecodes.deps import ReadSessionDep, RuntimeDep, SessionDep
 from seecodes.errors import (
     ContextTooLarge,
     HintMismatch,
@@ -50,7 +50,7 @@ from seecodes.runs.schemas import (
     UsageResponse,
     UsageRow,
 )
-from seecodes.security.deps import REQUEST_KEY_ERRORS, JiraAppCaller, TaskPermitCaller
+from seecodes.security.deps import REQUEST_KEY_ERRORS, JiraAppCaller, TaskPermitCaller, TaskPermitReader
 
 router = APIRouter(tags=["tasks"])
 SSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
@@ -92,8 +92,8 @@ async def init_run(
     responses=responses(InvalidPermit, InvalidInput),
 )
 async def list_runs(
-    session: SessionDep,
-    permit: TaskPermitCaller,
+    session: ReadSessionDep,
+    permit: TaskPermitReader,
     status: Annotated[list[RunStatus] | None, Query(max_length=7)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -144,7 +144,7 @@ async def start_run(
     responses=responses(InvalidPermit, RunNotFound),
 )
 async def run_status(
-    runtime: RuntimeDep, session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath
+    runtime: RuntimeDep, session: ReadSessionDep, permit: TaskPermitReader, runId: RunIdPath
 ) -> RunStatusResponse:
     found = await service.view(
         session,
@@ -171,7 +171,7 @@ async def run_status(
     responses={**TEXT, **responses(InvalidPermit, RunNotFound, RunNotSucceeded, RunArtifactsPurged)},
 )
 async def run_output(
-    runtime: RuntimeDep, session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath
+    runtime: RuntimeDep, session: ReadSessionDep, permit: TaskPermitReader, runId: RunIdPath
 ) -> str:
     return await service.output_of(session, runtime.storage, permit, runId)
 
@@ -182,7 +182,7 @@ async def run_output(
     response_class=PlainTextResponse,
     responses={**TEXT, **responses(InvalidPermit, RunNotFound, RunArtifactsPurged)},
 )
-async def run_logs(session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath) -> str:
+async def run_logs(session: ReadSessionDep, permit: TaskPermitReader, runId: RunIdPath) -> str:
     return await service.logs_of(session, permit, runId)
 
 
@@ -244,8 +244,8 @@ async def rerun(
 )
 async def run_events(
     runtime: RuntimeDep,
-    session: SessionDep,
-    permit: TaskPermitCaller,
+    session: ReadSessionDep,
+    permit: TaskPermitReader,
     runId: RunIdPath,
     # Event ids are 64-bit row ids: anything larger names no event (and would overflow the query).
     last_event_id: Annotated[int, Header(alias="Last-Event-ID", ge=0, le=2**63 - 1)] = 0,
@@ -256,7 +256,10 @@ async def run_events(
         events.stream(
             runtime.db,
             runtime.run_watch,
-            run.id, last_event_id, slot=slot, max_seconds=runtime.settings.run_events_max_seconds
+            run.id,
+            last_event_id,
+            slot=slot,
+            max_seconds=runtime.settings.run_events_max_seconds,
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"},
@@ -270,7 +273,7 @@ async def run_events(
     summary="Tokens, latencies and credits of one run",
     responses=responses(InvalidPermit, RunNotFound),
 )
-async def run_telemetry(session: SessionDep, permit: TaskPermitCaller, runId: RunIdPath) -> RunTelemetry:
+async def run_telemetry(session: ReadSessionDep, permit: TaskPermitReader, runId: RunIdPath) -> RunTelemetry:
     return RunTelemetry.of(await service.get_run(session, permit, runId))
 
 

@@ -44,10 +44,10 @@ class Follower:
     def wake(self) -> None:
         self._woken.set()
 
-    async def wait(self, timeout: float) -> bool:
-        """True when woken (there may be new events), False after `timeout` seconds without."""
+    async def wait(self, seconds: float) -> bool:
+        """True when woken (there may be new events), False after `seconds` without."""
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(seconds):
                 await self._woken.wait()
         except TimeoutError:
             return False
@@ -62,6 +62,11 @@ class RunWatch:
         self._followers: dict[str, set[Follower]] = {}
         self._task: asyncio.Task[None] | None = None
         self._listening = False
+
+    @property
+    def listening(self) -> bool:
+        """PostgreSQL: notifications are arriving (the tick is only the safety net)."""
+        return self._listening
 
     @property
     def followed_runs(self) -> int:

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from seecodes.deps import RuntimeDep, SessionDep
+from seecodes.deps import ReadSessionDep, RuntimeDep, SessionDep
 from seecodes.errors import (
     InstallationInactive,
     InstallationMismatch,
@@ -153,6 +153,19 @@ async def task_permit(
 
 
 TaskPermitCaller = Annotated[PermitScope, Depends(task_permit)]
+
+
+async def task_permit_reading(
+    runtime: RuntimeDep,
+    session: ReadSessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(permit_bearer)],
+) -> PermitScope:
+    return await authenticate_permit(session, runtime.permits, _bearer_token(credentials, InvalidPermit))
+
+
+# The same check for a route that only reads (its session is `ReadSessionDep`): a revoked permit is
+# refused just as at once, since the row is read on every request either way.
+TaskPermitReader = Annotated[PermitScope, Depends(task_permit_reading)]
 
 
 async def issuer(

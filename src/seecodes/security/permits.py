@@ -170,14 +170,16 @@ async def issue_permit(
 # The row it was minted with binds every claim: a signature alone (a leaked secret) grants
 # nothing beyond the project, task and user its jti row names.
 _PERMIT_ROW = Statement(
-    lambda _dialect: select(TaskPermit.revoked_at, Installation.status)
-    .join(Installation, Installation.id == TaskPermit.installation_id)
-    .where(
-        TaskPermit.jti == bindparam("jti"),
-        TaskPermit.installation_id == bindparam("installation_id"),
-        TaskPermit.project_id == bindparam("project_id"),
-        TaskPermit.task_id == bindparam("task_id"),
-        TaskPermit.user_account_id == bindparam("user_account_id"),
+    lambda _dialect: (
+        select(TaskPermit.revoked_at, Installation.status)
+        .join(Installation, Installation.id == TaskPermit.installation_id)
+        .where(
+            TaskPermit.jti == bindparam("jti"),
+            TaskPermit.installation_id == bindparam("installation_id"),
+            TaskPermit.project_id == bindparam("project_id"),
+            TaskPermit.task_id == bindparam("task_id"),
+            TaskPermit.user_account_id == bindparam("user_account_id"),
+        )
     )
 )
 

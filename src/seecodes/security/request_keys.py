@@ -40,18 +40,20 @@ async def start_chain(
 
 # The one conditional write that makes a key single use, under any number of processes.
 _CONSUME = Statement(
-    lambda _dialect: update(JiraRequestKey)
-    .where(
-        # Parameter names differ from the columns': an UPDATE reserves those for its SET clause.
-        JiraRequestKey.key_hash == bindparam("presented_hash"),
-        JiraRequestKey.installation_id == bindparam("for_installation"),
-        JiraRequestKey.principal == bindparam("for_principal"),
-        JiraRequestKey.consumed_at.is_(None),
-        JiraRequestKey.revoked_at.is_(None),
-        JiraRequestKey.expires_at > bindparam("now", type_=JiraRequestKey.expires_at.type),
+    lambda _dialect: (
+        update(JiraRequestKey)
+        .where(
+            # Parameter names differ from the columns': an UPDATE reserves those for its SET clause.
+            JiraRequestKey.key_hash == bindparam("presented_hash"),
+            JiraRequestKey.installation_id == bindparam("for_installation"),
+            JiraRequestKey.principal == bindparam("for_principal"),
+            JiraRequestKey.consumed_at.is_(None),
+            JiraRequestKey.revoked_at.is_(None),
+            JiraRequestKey.expires_at > bindparam("now", type_=JiraRequestKey.expires_at.type),
+        )
+        .values(consumed_at=bindparam("now", type_=JiraRequestKey.consumed_at.type))
+        .returning(JiraRequestKey.chain_id)
     )
-    .values(consumed_at=bindparam("now", type_=JiraRequestKey.consumed_at.type))
-    .returning(JiraRequestKey.chain_id)
 )
 _ISSUE = Statement(lambda _dialect: insert(JiraRequestKey))
 

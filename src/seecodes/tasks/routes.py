@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from seecodes.deps import RuntimeDep, SessionDep
+from seecodes.deps import ReadSessionDep, RuntimeDep, SessionDep
 from seecodes.errors import (
     ContextNotFound,
     HintMismatch,
@@ -17,7 +17,7 @@ from seecodes.errors import (
 )
 from seecodes.jira.sync_state import read_sync_state
 from seecodes.kit.schemas import JiraId
-from seecodes.security.deps import REQUEST_KEY_ERRORS, TaskPermitCaller, TaskReaderCaller
+from seecodes.security.deps import REQUEST_KEY_ERRORS, TaskPermitCaller, TaskPermitReader, TaskReaderCaller
 from seecodes.tasks import service
 from seecodes.tasks.schemas import (
     OkResponse,
@@ -37,7 +37,7 @@ TaskIdPath = Annotated[JiraId, Path(description="The Jira issue key the permit i
     summary="Read the stored Jira task context",
     responses=responses(InvalidPermit, ContextNotFound),
 )
-async def read_task_context(session: SessionDep, permit: TaskPermitCaller) -> TaskContextResponse:
+async def read_task_context(session: ReadSessionDep, permit: TaskPermitReader) -> TaskContextResponse:
     context, initial_tai = await service.load_context(
         session, installation_id=permit.installation_id, project_id=permit.project_id, task_id=permit.task_id
     )
