@@ -404,7 +404,16 @@ def _profilers(
             args.profile
             / f"{round_.backend}-w{round_.workers}-c{round_.connections}-{scenario.key}-{pid}.txt"
         )
-        command = ["py-spy", "record", "--threads", "--idle", "--rate", "250", "--format", "raw"]
+        command = [
+            str(Path(sys.executable).with_name("py-spy")),
+            "record",
+            "--threads",
+            "--nonblocking",
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+        ]
         command += ["--duration", str(args.duration), "--pid", str(pid), "--output", str(out)]
         recorders.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return recorders

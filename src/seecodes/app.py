@@ -26,7 +26,7 @@ from seecodes.installations.metrics_routes import router as instance_metrics_rou
 from seecodes.installations.routes import router as installations_router
 from seecodes.jira.execution.routes import router as execution_router
 from seecodes.jira.routes import router as jira_router
-from seecodes.kit import metrics
+from seecodes.kit import heap, metrics
 from seecodes.kit.clock import Clock
 from seecodes.kit.http import BodyLimitMiddleware, RequestContextMiddleware
 from seecodes.kit.logging import configure_logging, get_logger
@@ -76,8 +76,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await runtime.start(execute_runs=settings.run_execution is RunExecution.IN_PROCESS)
-        yield
-        await runtime.close()
+        heap.settle()
+        try:
+            yield
+        finally:
+            heap.unsettle()
+            await runtime.close()
 
     app = FastAPI(
         title="SeeCodes Execution Engine",

@@ -33,7 +33,7 @@ def set_next_request_key(scope: Scope, key: str) -> None:
     scope.setdefault("state", {})["next_request_key"] = key
 
 
-def carries_credential(request: Request) -> None:
+async def carries_credential(request: Request) -> None:
     """A route dependency: the response holds a credential (a permit, a launch code, a key), so no
     cache may keep it (RFC 6749 §5.1: `Cache-Control: no-store`, `Pragma: no-cache`)."""
     request.scope.setdefault("state", {})["carries_credential"] = True

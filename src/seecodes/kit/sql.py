@@ -17,13 +17,14 @@ def dialect_insert(session: AsyncSession, table: Any) -> Any:
 
 class Statement:
     """A statement built once (per dialect) with named bind parameters, run on the session's own
-    connection, in its transaction.
+        connection, in its transaction.
 
-    On the hot paths, building a SQLAlchemy expression costs more than running it: ~0.3 ms for a
-    select with a five-column WHERE, against ~0.15 ms to execute the prebuilt one (bench notes in
-    docs/decisions.md, "Hot paths on prebuilt statements"). SQLAlchemy caches the compiled SQL of a
-    statement object either way. Running on the connection skips the ORM's per-execution work,
-    which these column-level statements do not need; they return rows, never entities.
+        On the hot paths, building a SQLAlchemy expression costs more than running it: ~0.3 ms for a
+        select with a five-column WHERE, against ~0.15 ms to execute the prebuilt one (bench notes in
+        docs/decisions.md, "Hot paths on prebuilt statements"). SQLAlchemy caches the compiled SQL of a
+        statement object either way. Running on the connection skips the ORM's per-execution work,
+        which these column-level statements do not need; they return rows. `load` runs one that selects
+    entities through the session.
     """
 
     __slots__ = ("_build", "_built")
@@ -32,13 +33,21 @@ class Statement:
         self._build = build  # called with the dialect name ("sqlite" | "postgresql")
         self._built: dict[str, Executable] = {}
 
-    async def execute(self, session: AsyncSession, **params: Any) -> Result[Any]:
-        connection = await session.connection()
-        dialect = connection.dialect.name
+    def _for(self, dialect: str) -> Executable:
         statement = self._built.get(dialect)
         if statement is None:
             statement = self._built[dialect] = self._build(dialect)
-        return await connection.execute(statement, params)
+        return statement
+
+    async def execute(self, session: AsyncSession, **params: Any) -> Result[Any]:
+        connection = await session.connection()
+        return await connection.execute(self._for(connection.dialect.name), params)
+
+    async def load(self, session: AsyncSession, **params: Any) -> Result[Any]:
+        """Through the session's ORM execution instead: for a select of entities, which the unit
+        of work then tracks like any it loaded (the build is still saved)."""
+        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+        return await session.execute(self._for(dialect), params)
 
 
 def insert_for(dialect: str, table: Any) -> Any:

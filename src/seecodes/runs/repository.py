@@ -7,11 +7,11 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, delete, func, select, text, update
+from sqlalchemy import Select, String, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.kit.clock import iso_utc
-from seecodes.kit.sql import dialect_insert
+from seecodes.kit.sql import Statement, dialect_insert
 from seecodes.models import Run, RunEvent, UsageItem
 from seecodes.models.run import SETTLED, RunStatus, sources_of
 from seecodes.security.permits import PermitScope
@@ -31,14 +31,38 @@ def _of_task(statement: Select[Any], scope: PermitScope) -> Select[Any]:
     )
 
 
+def _run_of_task(for_update: bool) -> Statement:
+    def build(_dialect: str) -> Select[Any]:
+        statement = select(Run).where(
+            Run.installation_id == bindparam("installation_id", type_=String),
+            Run.project_id == bindparam("project_id", type_=String),
+            Run.task_id == bindparam("task_id", type_=String),
+            Run.id == bindparam("run_id", type_=String),
+        )
+        if for_update:
+            return statement.with_for_update().execution_options(populate_existing=True)
+        return statement
+
+    return Statement(build)
+
+
+# Every run route reads its run this way (the status poll most of all): built once. The same
+# tenancy scope as `_of_task`.
+_RUN_OF_TASK = {False: _run_of_task(False), True: _run_of_task(True)}
+
+
 async def get_for_task(
     session: AsyncSession, scope: PermitScope, run_id: str, *, for_update: bool = False
 ) -> Run | None:
     """for_update: the row stays as read until the transaction ends (no executor moves it meanwhile)."""
-    statement = _of_task(select(Run), scope).where(Run.id == run_id)
-    if for_update:
-        statement = statement.with_for_update().execution_options(populate_existing=True)
-    found: Run | None = (await session.execute(statement)).scalar_one_or_none()
+    result = await _RUN_OF_TASK[for_update].load(
+        session,
+        installation_id=scope.installation_id,
+        project_id=scope.project_id,
+        task_id=scope.task_id,
+        run_id=run_id,
+    )
+    found: Run | None = result.scalar_one_or_none()
     return found
 
 

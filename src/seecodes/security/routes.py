@@ -138,7 +138,7 @@ async def exchange_launch_code(
         **responses(InvalidInput),
     },
 )
-def launch_page(
+async def launch_page(
     runtime: RuntimeDep,
     p: Annotated[str, Query(min_length=1, max_length=256, description="projectId")],
     t: Annotated[str, Query(min_length=1, max_length=256, description="taskId")],

@@ -11,13 +11,13 @@ from seecodes.errors import TelemetryDisabled
 from seecodes.telemetry.limiter import RateLimiter
 
 
-def require_ingestion_enabled(runtime: RuntimeDep) -> None:
+async def require_ingestion_enabled(runtime: RuntimeDep) -> None:
     """Runs before authentication: a disabled route answers 410 to everyone, as the contract says."""
     if not runtime.settings.telemetry_ingestion_enabled:
         raise TelemetryDisabled()
 
 
-def telemetry_limiter(runtime: RuntimeDep) -> RateLimiter:
+async def telemetry_limiter(runtime: RuntimeDep) -> RateLimiter:
     # One limiter per runtime (its in-memory counters or its Redis pool), closed with it.
     return runtime.telemetry_limiter
 

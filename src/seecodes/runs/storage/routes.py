@@ -38,7 +38,7 @@ _DOWNLOAD_HEADERS = {
 }
 
 
-def _local_storage(runtime: RuntimeDep) -> LocalStorage:
+async def _local_storage(runtime: RuntimeDep) -> LocalStorage:
     if not isinstance(runtime.storage, LocalStorage):
         raise ObjectNotFound()  # app.py mounts this router only for the local backend
     return runtime.storage
