@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.kit.sql import Statement, dialect_insert
@@ -12,8 +12,15 @@ from seecodes.models import CreditLedgerEntry, Installation
 from seecodes.models.installation import InstallationStatus
 
 
+# Every Jira App request reads its installation: a select built once, not `session.get`'s per call.
+_BY_ID = Statement(
+    lambda _dialect: select(Installation).where(Installation.id == bindparam("id", type_=String))
+)
+
+
 async def get(session: AsyncSession, installation_id: str) -> Installation | None:
-    return await session.get(Installation, installation_id)
+    found: Installation | None = (await _BY_ID.load(session, id=installation_id)).scalar_one_or_none()
+    return found
 
 
 async def insert_if_absent(session: AsyncSession, values: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Date, Integer, cast, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seecodes.kit.sql import dialect_insert
+from seecodes.kit.sql import Statement, insert_for
 from seecodes.models import ActivityDaily, ActivitySnapshot
 
 DEDUPE_KEY = (
@@ -30,14 +30,19 @@ def _task_scope(installation_id: str, project_id: str, task_id: str) -> list[Col
     ]
 
 
-async def insert_unless_stored(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """One statement, so two identical snapshots racing still store one row."""
-    inserted = await session.execute(
-        dialect_insert(session, ActivitySnapshot)
-        .values(**values)
+# Both statements run for every snapshot the IDE sends: built once per dialect (kit.sql.Statement).
+_INSERT_UNLESS_STORED = Statement(
+    lambda dialect: (
+        insert_for(dialect, ActivitySnapshot)
         .on_conflict_do_nothing(index_elements=list(DEDUPE_KEY))
         .returning(ActivitySnapshot.id)
     )
+)
+
+
+async def insert_unless_stored(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """One statement, so two identical snapshots racing still store one row."""
+    inserted = await _INSERT_UNLESS_STORED.execute(session, **values)
     return inserted.scalar_one_or_none() is not None
 
 
@@ -80,36 +85,41 @@ def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
-async def add_to_daily(session: AsyncSession, snapshot: dict[str, Any]) -> None:
-    """Add one newly stored snapshot to its day's sums: one atomic upsert, so concurrent snapshots
-    of the same task, user and day all count."""
-    row = {
-        "installation_id": snapshot["installation_id"],
-        "project_id": snapshot["project_id"],
-        "task_id": snapshot["task_id"],
-        "user_account_id": snapshot["user_account_id"],
-        "day": snapshot["window_ended_at"].astimezone(UTC).date(),
-        "snapshots": 1,
-        "effort_units": snapshot["effort_units"],
-        "human_active_ms": snapshot["human_active_ms"],
-        "loc_changed": snapshot["loc_total"],
-        "files_changed": snapshot["changed_files_count"],
-        "architecture_changes": int(snapshot["architecture_change"]),
-        "logic_changes": int(snapshot["logic_change"]),
-        "specification_ui_changes": int(snapshot["specification_ui_change"]),
-        "first_started_at": snapshot["window_started_at"],
-        "last_ended_at": snapshot["window_ended_at"],
-    }
-    upsert = dialect_insert(session, ActivityDaily).values(**row)
+def _add_to_daily(dialect: str) -> Any:
+    upsert = insert_for(dialect, ActivityDaily)
     table = ActivityDaily.__table__.c
     # SQLite's two-argument min()/max() are its LEAST/GREATEST.
-    least, greatest = (
-        (func.least, func.greatest) if _dialect(session) == "postgresql" else (func.min, func.max)
-    )
+    least, greatest = (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
     changes = {name: table[name] + upsert.excluded[name] for name in _SUMMED}
     changes["first_started_at"] = least(table.first_started_at, upsert.excluded.first_started_at)
     changes["last_ended_at"] = greatest(table.last_ended_at, upsert.excluded.last_ended_at)
-    await session.execute(upsert.on_conflict_do_update(index_elements=list(DAILY_KEY), set_=changes))
+    return upsert.on_conflict_do_update(index_elements=list(DAILY_KEY), set_=changes)
+
+
+_ADD_TO_DAILY = Statement(_add_to_daily)
+
+
+async def add_to_daily(session: AsyncSession, snapshot: dict[str, Any]) -> None:
+    """Add one newly stored snapshot to its day's sums: one atomic upsert, so concurrent snapshots
+    of the same task, user and day all count."""
+    await _ADD_TO_DAILY.execute(
+        session,
+        installation_id=snapshot["installation_id"],
+        project_id=snapshot["project_id"],
+        task_id=snapshot["task_id"],
+        user_account_id=snapshot["user_account_id"],
+        day=snapshot["window_ended_at"].astimezone(UTC).date(),
+        snapshots=1,
+        effort_units=snapshot["effort_units"],
+        human_active_ms=snapshot["human_active_ms"],
+        loc_changed=snapshot["loc_total"],
+        files_changed=snapshot["changed_files_count"],
+        architecture_changes=int(snapshot["architecture_change"]),
+        logic_changes=int(snapshot["logic_change"]),
+        specification_ui_changes=int(snapshot["specification_ui_change"]),
+        first_started_at=snapshot["window_started_at"],
+        last_ended_at=snapshot["window_ended_at"],
+    )
 
 
 def _day_of(session: AsyncSession, moment: Any) -> ColumnElement[Any]:
