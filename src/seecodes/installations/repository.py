@@ -11,7 +11,6 @@ from seecodes.kit.sql import Statement, dialect_insert
 from seecodes.models import CreditLedgerEntry, Installation
 from seecodes.models.installation import InstallationStatus
 
-
 # Every Jira App request reads its installation: a select built once, not `session.get`'s per call.
 _BY_ID = Statement(
     lambda _dialect: select(Installation).where(Installation.id == bindparam("id", type_=String))
