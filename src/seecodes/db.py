@@ -7,7 +7,7 @@ other processes' locks asynchronously (`kit.sqlite_inline`, which also runs stat
 loop's thread instead of a thread hop each). A unit of work that only reads (`Database.reading`)
 takes a connection of the reader pool and begins deferred: it never takes the write lock. PostgreSQL
 needs nothing special: single-use rules are atomic conditional UPDATEs that row locks serialise.
-Waiting for the database is bounded (connect and pool timeouts: an outage is a prompt 503, never
+A returned connection goes to the longest waiter (`kit.fair_pool`). Waiting for the database is bounded (connect and pool timeouts: an outage is a prompt 503, never
 a hang), and pooled connections the server closed are replaced at checkout, so a database restart
 costs no request.
 """
@@ -24,10 +24,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from seecodes.kit import sqlite_inline
 from seecodes.kit.dispatch import AfterCommit, Dispatcher
+from seecodes.kit.fair_pool import FairAsyncPool
 from seecodes.kit.logging import get_logger
 
 NAMING_CONVENTION = {
@@ -135,7 +135,7 @@ class Database:
             # libpq's connect_timeout covers the whole connection start-up; without it a server
             # that accepts but never answers (or a host that drops packets) hangs the request.
             options.update(pool_recycle=1800, connect_args={"connect_timeout": connect_timeout})
-            self.engine = create_async_engine(async_url(url), **options, **pool)
+            self.engine = create_async_engine(async_url(url), poolclass=FairAsyncPool, **options, **pool)
             _discard_connections_the_server_closed(self.engine)
             readers = self.engine  # the same pool
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
@@ -228,7 +228,7 @@ def _sqlite_engine(url: str, options: dict[str, Any], *, pool_size: int, max_ove
     engine = create_async_engine(
         async_url(url),
         async_creator=sqlite_inline.connector(path),
-        poolclass=AsyncAdaptedQueuePool,
+        poolclass=FairAsyncPool,
         pool_size=pool_size,
         max_overflow=max_overflow,
         **options,

@@ -1,7 +1,8 @@
 """How many run event streams may be open at once, per permit and per installation.
 
-Each open stream is a connection and a poll of the database every 0.2 s, so one permit opening
-hundreds of them could slow every other tenant. The count is per API process (a stream lives in
+Each open stream holds a connection and a task, and every batch of new events is read once per
+stream (the database is looked at once per tick for all of them, `watch.py`), so one permit opening
+thousands of them could still slow every other tenant. The count is per API process (a stream lives in
 one process); with N processes the bound is N times the setting, which still caps it.
 """
 
