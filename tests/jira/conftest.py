@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from seecodes.security.operators import create_operator_token
+from tests.support import jira_spec
 from tests.support.app import runtime_of
 from tests.support.clock import FixedClock
 from tests.support.fake_atlassian import CLIENT_ID, CLIENT_SECRET, FakeAtlassian
@@ -44,6 +45,12 @@ def atlassian(atlassian_server: FakeAtlassian) -> Iterator[FakeAtlassian]:
     fake.grant_sites = [CLOUD_A]
     yield fake
     fake.released.set()
+    # Every Jira request this test made, held to Atlassian's description (tests/support/jira_spec.py).
+    with fake.lock:
+        calls = list(dict.fromkeys(fake.jira_calls))
+    found = [problem for call in calls for problem in jira_spec.problems(call)]
+    if found:
+        pytest.fail("requests Atlassian's description refuses:\n" + "\n".join(found), pytrace=False)
 
 
 @pytest.fixture

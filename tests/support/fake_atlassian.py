@@ -91,6 +91,19 @@ class Site:
     keys: dict[str, str] = field(default_factory=dict)  # every key an issue ever had -> id
 
 
+@dataclass(frozen=True)
+class JiraCall:
+    """One Jira REST request as it arrived, for `tests.support.jira_spec` to hold to Atlassian's
+    description: the path below the gateway's `/ex/jira/<cloudId>`, the raw query and body."""
+
+    method: str
+    path: str
+    query: str
+    body: bytes
+    content_type: str
+    via_forge_token: bool
+
+
 @dataclass
 class Grant:
     sites: list[str]
@@ -109,6 +122,7 @@ class FakeAtlassian:
         self.forge_token_uses: Counter[str] = Counter()  # Jira calls each system token authorised
         self.refresh_spends: Counter[str] = Counter()
         self.requests: list[tuple[str, str]] = []
+        self.jira_calls: list[JiraCall] = []
         self.grant_sites: list[str] = []
         self.grant_scope = "read:jira-work write:jira-work offline_access"
         self.refresh_delay = 0.0
@@ -148,6 +162,7 @@ class FakeAtlassian:
             self.forge_token_uses.clear()
             self.refresh_spends.clear()
             self.requests.clear()
+            self.jira_calls.clear()
             self._rate_limits.clear()
             self.grant_sites = []
             self.grant_scope = "read:jira-work write:jira-work offline_access"
@@ -535,6 +550,17 @@ def _handler(fake: FakeAtlassian) -> type[BaseHTTPRequestHandler]:
             token = authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") else None
             with fake.lock:
                 fake.requests.append((method, parsed.path))
+                if jira := re.fullmatch(r"/ex/jira/[^/]+(/rest/api/3/.+)", parsed.path):
+                    fake.jira_calls.append(
+                        JiraCall(
+                            method,
+                            jira.group(1),
+                            parsed.query,
+                            raw,
+                            self.headers.get("Content-Type") or "",
+                            token in fake.forge_tokens,
+                        )
+                    )
             status, payload, headers = self._route(method, parsed.path, query, body, token)
             data = b"" if payload is None else json.dumps(payload).encode()
             self.send_response(status)
