@@ -16,15 +16,19 @@ from sqlalchemy.util.queue import Empty
 from seecodes.kit.fair_pool import FairAsyncPool, FairQueue
 
 
-@pytest.fixture
-async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    made = create_async_engine(
+def _one_connection(sqlite_url: str, pool_timeout: float) -> AsyncEngine:
+    return create_async_engine(
         sqlite_url.replace("sqlite://", "sqlite+aiosqlite://"),
         poolclass=FairAsyncPool,
         pool_size=1,
         max_overflow=0,
-        pool_timeout=5,
+        pool_timeout=pool_timeout,
     )
+
+
+@pytest.fixture
+async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
+    made = _one_connection(sqlite_url, 5)
     yield made
     await made.dispose()
 
@@ -70,13 +74,7 @@ async def test_connections_are_handed_out_in_arrival_order(engine: AsyncEngine) 
 async def test_a_waiter_that_times_out_leaves_the_line_and_the_connection_is_not_lost(
     sqlite_url: str,
 ) -> None:
-    engine = create_async_engine(
-        sqlite_url.replace("sqlite://", "sqlite+aiosqlite://"),
-        poolclass=FairAsyncPool,
-        pool_size=1,
-        max_overflow=0,
-        pool_timeout=0.1,
-    )
+    engine = _one_connection(sqlite_url, 0.1)
     try:
         release = asyncio.Event()
 

@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import event
 
 from seecodes.db import Database
-from seecodes.models import Installation, Run
+from seecodes.models import Installation
 from seecodes.runs import repository, watch
 from seecodes.runs.watch import RunWatch
 from tests.support.clock import FixedClock
+from tests.support.runs import run_row
 
 INSTALLATION = "ari:cloud:ecosystem::installation/00000000-0000-4000-8000-00000000abcd"
 
@@ -35,21 +36,7 @@ async def _runs(db: Database, clock: FixedClock, count: int) -> list[str]:
         session.add(Installation(id=INSTALLATION, activation_source="test", created_at=now, updated_at=now))
         await session.flush()
         for run_id in ids:
-            session.add(
-                Run(
-                    id=run_id,
-                    installation_id=INSTALLATION,
-                    project_id="AUTH",
-                    task_id="AUTH-1",
-                    user_account_id="user",
-                    model="strict light",
-                    files=[],
-                    storage_prefix=f"runs/{run_id}/",
-                    status="processing_remote",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+            session.add(run_row(run_id, INSTALLATION, "processing_remote", now))
     return ids
 
 

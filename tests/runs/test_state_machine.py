@@ -13,6 +13,7 @@ from seecodes.models import Installation, Run, RunEvent
 from seecodes.models.run import NEXT, SETTLED, RunStatus, sources_of
 from seecodes.runs import repository
 from tests.support.clock import FixedClock
+from tests.support.runs import run_row
 
 INSTALLATION = "ari:cloud:ecosystem::installation/00000000-0000-4000-8000-000000000001"
 
@@ -33,21 +34,7 @@ async def _run_in(database: Database, clock: FixedClock, status: RunStatus) -> s
             )
             await session.flush()
         run_id = f"run_{status.value.replace('_', '')}{len(status.value)}"
-        session.add(
-            Run(
-                id=run_id,
-                installation_id=INSTALLATION,
-                project_id="AUTH",
-                task_id="AUTH-1",
-                user_account_id="user",
-                model="strict light",
-                files=[],
-                storage_prefix=f"runs/{run_id}/",
-                status=status.value,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        session.add(run_row(run_id, INSTALLATION, status.value, now))
     return run_id
 
 

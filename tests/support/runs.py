@@ -4,6 +4,7 @@ through the API as the IDE drives it."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 
 from seecodes.installations import service as installations
 from seecodes.installations.repository import credit_balance
+from seecodes.models import Run
 from tests.support.app import runtime_of
 from tests.support.fake_openai import FakeOpenAI, write_models_file
 from tests.support.forge import INSTALLATION_A, JiraAppClient
@@ -20,6 +22,22 @@ from tests.support.forge import INSTALLATION_A, JiraAppClient
 PROVIDER_KEY = "sk-test-provider-key-do-not-log"
 BASE_URL = "https://seecodes.example.com"
 SETTLED = {"succeeded", "failed", "cancelled"}
+
+
+def run_row(run_id: str, installation_id: str, status: str, now: datetime, **columns: Any) -> Run:
+    """A run written straight to the database, for tests that need one in a given state."""
+    values: dict[str, Any] = {
+        "project_id": "AUTH",
+        "task_id": "AUTH-1",
+        "user_account_id": "user",
+        "model": "strict light",
+        "files": [],
+        "storage_prefix": f"runs/{run_id}/",
+        **columns,
+    }
+    return Run(
+        id=run_id, installation_id=installation_id, status=status, created_at=now, updated_at=now, **values
+    )
 
 
 def fake_model_settings(
