@@ -97,9 +97,19 @@ def _check_catalog(settings: Settings) -> None:
             )
 
 
+def _migrate(settings: Settings) -> None:
+    """Every command that needs the schema migrates first (serialised across processes); a database
+    migrated by a newer release is refused in one sentence, before anything starts."""
+    try:
+        migrations.upgrade(settings.effective_database_url)
+    except migrations.SchemaNewerThanCode as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
+        raise typer.Exit(2) from error
+
+
 def _in_transaction(settings: Settings, work: Callable[[AsyncSession, Clock], Awaitable[T]]) -> T:
     if not settings.database_url:
-        migrations.upgrade(settings.effective_database_url)  # the embedded default migrates itself
+        _migrate(settings)  # the embedded default migrates itself
 
     async def run() -> T:
         database = Database(settings.effective_database_url)
@@ -134,7 +144,7 @@ def serve(
             "[red]--workers > 1 needs SEECODES_RUN_EXECUTION=workers and `seecodes worker` processes[/red]"
         )
         raise typer.Exit(2)
-    migrations.upgrade(settings.effective_database_url)
+    _migrate(settings)
     migrate_system_database(settings)
     # Create the dev key and dev secret once, here, rather than racing in N workers.
     if settings.uses_dev_forge_key:
@@ -169,7 +179,7 @@ def serve(
 def migrate() -> None:
     """Apply every pending database migration."""
     settings = _settings()
-    migrations.upgrade(settings.effective_database_url)
+    _migrate(settings)
     migrate_system_database(settings)
     console.print("database is at the newest migration")
 
@@ -182,7 +192,7 @@ def worker() -> None:
     """
     settings = _settings()
     _check_catalog(settings)
-    migrations.upgrade(settings.effective_database_url)
+    _migrate(settings)
     migrate_system_database(settings)
     configure_logging(json_lines=settings.env is not Environment.DEV, level=settings.log_level)
 

@@ -10,6 +10,19 @@ from alembic.config import Config
 from seecodes.db import is_sqlite, sync_url
 
 HERE = Path(__file__).parent
+# PostgreSQL advisory lock key that serialises migrations across processes: an arbitrary constant,
+# ours alone in the database ("seecodes" in ASCII, as a 64-bit integer).
+MIGRATION_LOCK_KEY = 0x7365_6563_6F64_6573
+
+
+class SchemaNewerThanCode(RuntimeError):
+    """The database carries a migration this code does not know: a newer release migrated it."""
+
+    def __init__(self, revisions: list[str]) -> None:
+        super().__init__(
+            f"the database schema is at revision {', '.join(revisions)}, which this version of seecodes "
+            "does not know: a newer release has migrated it. Run that release (or newer), not this one."
+        )
 
 
 def alembic_config(database_url: str) -> Config:
@@ -21,6 +34,10 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
+    """Bring the schema to `revision`. Safe to run from many processes at once: on PostgreSQL they
+    take an advisory lock in the migration's transaction, on SQLite the write lock (BEGIN
+    IMMEDIATE), so one migrates and the others then find nothing to do. Raises
+    SchemaNewerThanCode, changing nothing, when the database is ahead of this code."""
     if is_sqlite(database_url):
         path = sync_url(database_url).removeprefix("sqlite:///")
         if path and path != ":memory:":

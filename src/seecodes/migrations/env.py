@@ -3,10 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from alembic import context
-from sqlalchemy import create_engine, event
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import create_engine, event, text
 
 import seecodes.models  # noqa: F401 - registers every table on Base.metadata
 from seecodes.db import Base, configure_sqlite_connection
+from seecodes.migrations import MIGRATION_LOCK_KEY, SchemaNewerThanCode
 
 config = context.config
 url: str = config.attributes["database_url"]
@@ -17,6 +20,25 @@ if engine.dialect.name == "sqlite":
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         configure_sqlite_connection(dbapi_connection)
+        # The driver's own implicit transactions leave DDL outside any; BEGIN below instead.
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        # The write lock for the whole migration: a second process waits here (busy_timeout), then
+        # reads the version the first one wrote.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _unknown(revisions: tuple[str, ...]) -> list[str]:
+    script = ScriptDirectory.from_config(config)
+    unknown = []
+    for revision in revisions:
+        try:
+            script.get_revision(revision)
+        except CommandError:
+            unknown.append(revision)
+    return unknown
 
 
 with engine.connect() as connection:
@@ -27,5 +49,11 @@ with engine.connect() as connection:
         compare_type=True,
     )
     with context.begin_transaction():
+        if engine.dialect.name == "postgresql":
+            # Held until this transaction ends: concurrent migrators queue here, then find nothing to do.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        unknown = _unknown(context.get_context().get_current_heads())
+        if unknown:
+            raise SchemaNewerThanCode(unknown)
         context.run_migrations()
 engine.dispose()
