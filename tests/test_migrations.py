@@ -104,3 +104,19 @@ def test_a_schema_newer_than_the_code_is_refused_and_left_alone(sqlite_url: str,
     assert "Traceback" not in refused.stdout + refused.stderr
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [("f00dfeed1234",)]
+
+
+def test_an_unreachable_database_is_one_line_with_the_password_masked(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "SEECODES_DATABASE_URL": "postgres://seecodes:hunter2-secret@127.0.0.1:9/nowhere",
+        "SEECODES_VAR_DIR": str(tmp_path / "var"),
+    }
+    refused = subprocess.run(
+        [sys.executable, "-m", "seecodes", "migrate"], env=env, capture_output=True, text=True, timeout=120
+    )
+    said = (refused.stdout + refused.stderr).strip()
+    assert refused.returncode == 2
+    assert said.startswith("cannot reach the database at postgresql://seecodes:***@127.0.0.1:9/nowhere: ")
+    assert len(said.splitlines()) == 1
+    assert "hunter2" not in said

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from seecodes.app import create_app
-from seecodes.config import DEV_FORGE_APP_ID, Settings, SettingsError
+from seecodes.config import DEV_FORGE_APP_ID, Settings, SettingsError, get_settings
 from seecodes.security.dev_keys import load_or_create_private_key, mint_forge_token
 from tests.support.forge import CLOUD_A, INSTALLATION_A, USER_A
 
@@ -112,3 +112,26 @@ async def test_no_environment_signs_or_accepts_a_permit_with_the_placeholder_sec
     assert len(secrets) == 1
     assert len(secrets[0]) >= 32
     assert settings.secret_key_bytes() == secrets[0]  # also what the Jira token key derives from
+
+
+def test_a_bad_value_is_one_sentence_naming_the_variable_what_it_got_and_what_it_takes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SEECODES_DATABASE_POOL_SIZE", "abc")
+    monkeypatch.setenv("SEECODES_LOG_LEVEL", "LOUD")
+    monkeypatch.setenv("SEECODES_JIRA_ENCRYPTION_KEYS", "not-a-fernet-key-xxxxx")  # refused, never echoed
+    with pytest.raises(SettingsError) as refused:
+        get_settings()
+    lines = str(refused.value).splitlines()
+    assert lines[0].startswith("SEECODES_DATABASE_POOL_SIZE: got 'abc'; input should be a valid integer")
+    assert any(line.startswith("SEECODES_LOG_LEVEL: got 'LOUD'; input should be 'DEBUG'") for line in lines)
+    assert any(line.startswith("SEECODES_JIRA_ENCRYPTION_KEYS:") for line in lines)
+    assert "xxxxx" not in str(refused.value)
+
+
+def test_log_level_in_any_case_and_postgres_scheme_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEECODES_LOG_LEVEL", "warning")
+    monkeypatch.setenv("SEECODES_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+    settings = get_settings()
+    assert settings.log_level == "WARNING"
+    assert settings.database_url == "postgresql://postgres@127.0.0.1:5432/test"

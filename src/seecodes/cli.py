@@ -15,7 +15,9 @@ import uvicorn
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes import demo as demo_flow
@@ -70,7 +72,8 @@ admin.add_typer(metrics_cli, name="metrics")
 admin.add_typer(tokens_cli, name="token")
 app.add_typer(jira_cli, name="jira")
 
-console = Console()
+# soft_wrap: a line is never broken mid-sentence at the terminal's width (logs and pipes keep it whole).
+console = Console(soft_wrap=True)
 T = TypeVar("T")
 
 
@@ -104,6 +107,12 @@ def _migrate(settings: Settings) -> None:
         migrations.upgrade(settings.effective_database_url)
     except migrations.SchemaNewerThanCode as error:
         console.print(f"[red]{escape(str(error))}[/red]")
+        raise typer.Exit(2) from error
+    except sa_exc.OperationalError as error:
+        # One line: where (password masked) and the driver's reason, not the driver's traceback.
+        where = make_url(settings.effective_database_url).render_as_string(hide_password=True)
+        reason = (str(error.orig) if error.orig is not None else str(error)).strip().splitlines()[0]
+        console.print(f"[red]cannot reach the database at {escape(where)}: {escape(reason)}[/red]")
         raise typer.Exit(2) from error
 
 

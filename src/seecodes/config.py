@@ -7,11 +7,11 @@ import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import limits
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value a production start refuses
@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     database_pool_timeout_seconds: float = Field(default=10, gt=0, le=300)
     public_base_url: str = "http://127.0.0.1:8080"
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     # -- Forge (Jira App) authentication --------------------------------------------------------
     forge_jwks_url: str = ""  # empty in dev: a local dev key pair under var_dir is trusted
@@ -187,6 +187,19 @@ class Settings(BaseSettings):
             raise ValueError(f"not a rate limit like '60/minute': {value!r}") from error
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_scheme(cls, value: str) -> str:
+        # Heroku, libpq and most hosting panels write postgres://; SQLAlchemy only knows postgresql://.
+        if value.startswith("postgres://"):
+            return "postgresql://" + value.removeprefix("postgres://")
+        return value
+
     @field_validator("public_base_url", "jira_auth_base_url", "jira_api_base_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
@@ -295,7 +308,25 @@ def _dev_secret(var_dir: Path) -> bytes:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; a bad value raises SettingsError naming the variable,
+    what it got and what it takes, one line per bad variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(_explain(error)) from None
+
+
+def _explain(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors(include_url=False):
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        variable = f"SEECODES_{field.upper()}" if field else "the settings"
+        got = problem.get("input")
+        # Never echo what may be a credential (secrets, keys, tokens, a database URL's password).
+        hidden = any(word in field for word in ("secret", "key", "token", "password", "database_url"))
+        shown = "" if hidden else f" got {str(got)[:80]!r};"
+        lines.append(f"{variable}:{shown} {problem['msg'][0].lower()}{problem['msg'][1:]}")
+    return "\n".join(lines)
 
 
 def provider_api_key(env_name: str) -> SecretStr | None:
