@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import json
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from seecodes.kit.clock import Clock
 from seecodes.security.forge import JwksKeys
+from tests.support.clock import FixedClock
 from tests.support.forge import TEST_APP_ID, TEST_KID, FakeForge
 
 
@@ -183,3 +185,22 @@ async def test_concurrent_first_lookups_all_wait_for_the_one_fetch(forge: FakeFo
     found = await asyncio.gather(*(keys.key_for(TEST_KID) for _ in range(50)))
 
     assert all(key is not None for key in found)
+
+
+async def test_a_jwks_fetch_failure_is_logged_once_per_incident_with_its_reason(
+    tmp_path: Path, forge: FakeForge, log_lines: io.StringIO
+) -> None:
+    missing = tmp_path / "gone.json"
+    clock = FixedClock()
+    keys = JwksKeys(str(missing), cache_seconds=60, cooldown_seconds=1, clock=clock)
+    for attempt in range(5):  # five failed fetches, one incident
+        clock.advance(61)
+        assert await keys.key_for(f"kid-{attempt}") is None
+    failures = [line for line in log_lines.getvalue().splitlines() if "forge_jwks_fetch_failed" in line]
+    assert len(failures) == 1
+    assert "FileNotFoundError" in failures[0] and "gone.json" in failures[0]
+
+    missing.write_text(forge.jwks_path.read_text())  # the source answers again
+    clock.advance(61)
+    assert await keys.key_for(TEST_KID) is not None
+    assert "forge_jwks_fetch_recovered" in log_lines.getvalue()

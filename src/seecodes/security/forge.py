@@ -21,6 +21,9 @@ import jwt
 
 from seecodes.errors import InvalidForgeToken
 from seecodes.kit.clock import Clock
+from seecodes.kit.logging import get_logger
+
+_log = get_logger("seecodes.security.forge")
 
 FIT_ISSUER = "forge/invocation-token"
 FIT_ALGORITHM = "RS256"
@@ -69,6 +72,7 @@ class JwksKeys:
         self._clock = clock
         self._keys: dict[str, Any] = {}
         self._fetched_at: float | None = None
+        self._failing = False
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -98,9 +102,22 @@ class JwksKeys:
         try:
             document = await _load_jwks(self._source)
             self._keys = _parse_jwks(document)
-        except (OSError, httpx.HTTPError, ValueError):
-            # Keep the keys we have: a JWKS outage must not reject tokens signed by known keys.
-            pass
+        except (OSError, httpx.HTTPError, ValueError) as error:
+            # Keep the keys we have: a JWKS outage must not reject tokens signed by known keys. It
+            # is logged once per incident (when fetching starts failing), not once per attempt.
+            if not self._failing:
+                _log.warning(
+                    "forge_jwks_fetch_failed",
+                    source=self._source,
+                    error_type=type(error).__name__,
+                    reason=str(error)[:300],
+                    keys_kept=len(self._keys),
+                )
+            self._failing = True
+        else:
+            if self._failing:
+                _log.info("forge_jwks_fetch_recovered", source=self._source, keys=len(self._keys))
+            self._failing = False
         finally:
             # Stamped after the attempt, so nobody treats a fetch in progress as done.
             self._fetched_at = self._clock.now()
