@@ -198,7 +198,8 @@ async def test_a_jwks_fetch_failure_is_logged_once_per_incident_with_its_reason(
         assert await keys.key_for(f"kid-{attempt}") is None
     failures = [line for line in log_lines.getvalue().splitlines() if "forge_jwks_fetch_failed" in line]
     assert len(failures) == 1
-    assert "FileNotFoundError" in failures[0] and "gone.json" in failures[0]
+    assert "FileNotFoundError" in failures[0]
+    assert "gone.json" in failures[0]
 
     missing.write_text(forge.jwks_path.read_text())  # the source answers again
     clock.advance(61)
