@@ -28,6 +28,7 @@ from seecodes.jira.execution.routes import router as execution_router
 from seecodes.jira.routes import router as jira_router
 from seecodes.kit import heap, metrics
 from seecodes.kit.clock import Clock
+from seecodes.kit.docs_pages import install_docs_pages
 from seecodes.kit.http import BodyLimitMiddleware, RequestContextMiddleware
 from seecodes.kit.logging import configure_logging, get_logger
 from seecodes.runs.model_routes import router as models_router
@@ -88,6 +89,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # kit.docs_pages serves both pages without a CDN
+        redoc_url=None,
         # Every route can answer these two: input validation, and the body limit (middleware).
         responses={
             422: {"model": ErrorEnvelope, "description": "`validation_error`"},
@@ -107,6 +110,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     _install_error_handlers(app)
     _install_openapi(app)
     _install_system_routes(app)
+    install_docs_pages(app, title=app.title)
     app.include_router(security_router)
     app.include_router(installations_router)
     app.include_router(tasks_router)
