@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jwt
 import pytest
 from typer.testing import CliRunner
 
+from seecodes import migrations
 from seecodes.cli import app
 from seecodes.config import DEV_FORGE_APP_ID, get_settings
+from seecodes.db import Database
+from seecodes.installations import service as installations
+from seecodes.kit.clock import Clock
+from seecodes.models import Installation
+from seecodes.security.forge import installation_ari
 
 INSTALLATION = "0a3a7799-0000-4000-8000-0000000000cc"
+ARI = installation_ari(INSTALLATION)
 CLOUD = "d0d52620-3203-4cfa-8db5-f2587155f0dd"
 
 
@@ -98,3 +108,57 @@ def test_permits_list_and_revoke_without_arguments(cli: CliRunner) -> None:
     assert listed.exit_code == 0, listed.output
     assert "jti" in listed.output
     assert refused.exit_code == 2
+
+
+def _installed(amount: int) -> None:
+    """An installation with a grant, in the embedded default database the CLI uses."""
+    settings = get_settings()
+    migrations.upgrade(settings.effective_database_url)
+
+    async def work() -> None:
+        database = Database(settings.effective_database_url)
+        try:
+            now = datetime.now(UTC)
+            async with database.transaction() as session:
+                session.add(Installation(id=ARI, activation_source="test", created_at=now, updated_at=now))
+                await session.flush()
+                await installations.grant_credits(session, Clock(), installation_id=ARI, amount=amount)
+        finally:
+            await database.dispose()
+
+    asyncio.run(work())
+
+
+def test_installations_list_and_show_give_status_and_balance(cli: CliRunner) -> None:
+    _installed(40)
+
+    listed = cli.invoke(app, ["admin", "installations", "list"])
+    shown = cli.invoke(app, ["admin", "installations", "show", INSTALLATION])
+    missing = cli.invoke(app, ["admin", "installations", "show", "00000000-0000-4000-8000-0000000000ff"])
+
+    assert listed.exit_code == 0, listed.output
+    assert INSTALLATION in listed.output
+    assert "40" in listed.output
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout) | {"createdAt": None} == {
+        "id": ARI,
+        "cloudId": None,
+        "siteUrl": None,
+        "status": "active",
+        "activationSource": "test",
+        "balance": 40,
+        "createdAt": None,
+        "lastSeenAt": None,
+    }
+    assert missing.exit_code == 1
+    assert "no installation" in missing.output
+
+
+def test_what_does_not_exist_exits_non_zero(cli: CliRunner) -> None:
+    revoked = cli.invoke(app, ["admin", "permits", "revoke", "bogus-jti"])
+    status = cli.invoke(app, ["jira", "status", "00000000-0000-4000-8000-0000000000ff"])
+
+    assert revoked.exit_code == 1
+    assert "nothing revoked" in revoked.output
+    assert status.exit_code == 1
+    assert "no installation" in status.output

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import httpx
 import typer
@@ -44,12 +45,12 @@ from seecodes.jira.oauth import ConnectStart
 from seecodes.jira.schemas import StatusResponse as JiraStatus
 from seecodes.kit.clock import Clock, iso_utc
 from seecodes.kit.logging import configure_logging
-from seecodes.models import InstanceMetric, OperatorToken, TaskPermit
+from seecodes.models import Installation, InstanceMetric, OperatorToken, TaskPermit
 from seecodes.models.run import RunStatus
 from seecodes.runs.catalog import CatalogError, availability_of, load_catalog
 from seecodes.security import legacy, operators
 from seecodes.security.dev_keys import load_or_create_private_key, mint_forge_token
-from seecodes.security.forge import installation_ari
+from seecodes.security.forge import INSTALLATION_ARI_PREFIX, installation_ari
 from seecodes.security.permits import revoke_permits
 
 app = typer.Typer(help="SeeCodes execution engine: server and operator commands.", no_args_is_help=True)
@@ -58,6 +59,7 @@ permits = typer.Typer(help="List and revoke task permits.", no_args_is_help=True
 enrollment = typer.Typer(help="Enrollment tokens for the legacy POST /public/connect.", no_args_is_help=True)
 credits = typer.Typer(help="Installation credits.", no_args_is_help=True)
 metrics_cli = typer.Typer(help="Installation metrics the Jira App reports.", no_args_is_help=True)
+installations_cli = typer.Typer(help="Installations: status, balance, last seen.", no_args_is_help=True)
 tokens_cli = typer.Typer(
     help="Operator tokens (sc_admin_…) for the admin and connector routes.", no_args_is_help=True
 )
@@ -69,6 +71,7 @@ admin.add_typer(permits, name="permits")
 admin.add_typer(enrollment, name="enrollment-token")
 admin.add_typer(credits, name="credits")
 admin.add_typer(metrics_cli, name="metrics")
+admin.add_typer(installations_cli, name="installations")
 admin.add_typer(tokens_cli, name="token")
 app.add_typer(jira_cli, name="jira")
 
@@ -398,7 +401,10 @@ def revoke_permit(
     async def work(session: AsyncSession, clock: Clock) -> int:
         return await revoke_permits(session, clock, reason=reason, jti=jti, task=task_key)
 
-    console.print(f"revoked {_in_transaction(_settings(), work)} permit(s)")
+    revoked = _in_transaction(_settings(), work)
+    if not revoked:
+        _not_found("no live permit matched: nothing revoked")
+    console.print(f"revoked {revoked} permit(s)")
 
 
 @enrollment.command("create")
@@ -460,6 +466,53 @@ def show_metrics(
 
 def _when(value: datetime | None) -> str:
     return iso_utc(value) if value else "-"
+
+
+def _not_found(message: str) -> NoReturn:
+    """Anything a command was asked about that does not exist: said on stderr, exit status 1."""
+    Console(stderr=True, soft_wrap=True).print(f"[red]{escape(message)}[/red]")
+    raise typer.Exit(1)
+
+
+@installations_cli.command("list")
+def list_installations() -> None:
+    """Every installation: status, credit balance, and when its Jira App was last seen."""
+
+    async def work(session: AsyncSession, _clock: Clock) -> list[tuple[Installation, int, datetime | None]]:
+        return await installation_rows.overview(session)
+
+    table = Table("installation", "site", "status", "balance", "last seen")
+    for installation, balance, last_seen in _in_transaction(_settings(), work):
+        # The bare UUID: what every command accepts, and narrow enough for a terminal's table.
+        bare = installation.id.removeprefix(INSTALLATION_ARI_PREFIX)
+        table.add_row(bare, installation.site_url or "-", installation.status, str(balance), _when(last_seen))
+    console.print(table)
+
+
+@installations_cli.command("show")
+def show_installation(
+    installation: Annotated[str, typer.Argument(help="Installation ARI or bare UUID.")],
+) -> None:
+    """One installation's state, balance and last contact, as JSON; exit 1 when there is none."""
+
+    async def work(session: AsyncSession, _clock: Clock) -> list[tuple[Installation, int, datetime | None]]:
+        return await installation_rows.overview(session, installation_ari(installation))
+
+    found = _in_transaction(_settings(), work)
+    if not found:
+        _not_found(f"no installation {installation_ari(installation)}")
+    row, balance, last_seen = found[0]
+    shown = {
+        "id": row.id,
+        "cloudId": row.cloud_id,
+        "siteUrl": row.site_url,
+        "status": row.status,
+        "activationSource": row.activation_source,
+        "balance": balance,
+        "createdAt": iso_utc(row.created_at),
+        "lastSeenAt": iso_utc(last_seen) if last_seen else None,
+    }
+    typer.echo(json.dumps(shown, indent=2))
 
 
 # -- operator tokens and the Jira connector ---------------------------------------------------------
@@ -536,11 +589,16 @@ def jira_connect(installation: Annotated[str, typer.Argument(help="Installation 
 def jira_status(installation: Annotated[str, typer.Argument(help="Installation ARI or bare UUID.")]) -> None:
     """Print an installation's Jira connection as JSON (what GET /v1/integrations/jira/status answers)."""
 
-    async def work(session: AsyncSession, clock: Clock) -> JiraStatus:
+    async def work(session: AsyncSession, clock: Clock) -> JiraStatus | None:
+        if await installation_rows.get(session, installation_ari(installation)) is None:
+            return None
         found = await jira_service.read_status(session, installation_ari(installation), clock.utcnow())
         return JiraStatus.of(found)
 
-    typer.echo(_in_transaction(_settings(), work).model_dump_json(indent=2))
+    status = _in_transaction(_settings(), work)
+    if status is None:
+        _not_found(f"no installation {installation_ari(installation)}")
+    typer.echo(status.model_dump_json(indent=2))
 
 
 @jira_cli.command("rotate-keys")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, select
+from sqlalchemy import Select, String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.kit.sql import Statement, dialect_insert
-from seecodes.models import CreditLedgerEntry, Installation
+from seecodes.models import CreditLedgerEntry, Installation, JiraRequestKey
 from seecodes.models.installation import InstallationStatus
 
 # Every Jira App request reads its installation: a select built once, not `session.get`'s per call.
@@ -60,3 +61,31 @@ _BALANCE = Statement(
 async def credit_balance(session: AsyncSession, installation_id: str) -> int:
     total = (await _BALANCE.execute(session, installation_id=installation_id)).scalar()
     return int(total or 0)
+
+
+def _overview() -> Select[Any]:
+    balance = (
+        select(func.coalesce(func.sum(CreditLedgerEntry.delta), 0))
+        .where(CreditLedgerEntry.installation_id == Installation.id)
+        .scalar_subquery()
+    )
+    # The newest request key issued to the installation: when its Jira App last called.
+    last_seen = (
+        select(func.max(JiraRequestKey.issued_at))
+        .where(JiraRequestKey.installation_id == Installation.id)
+        .scalar_subquery()
+    )
+    return select(Installation, balance.label("balance"), last_seen.label("last_seen")).order_by(
+        Installation.created_at, Installation.id
+    )
+
+
+async def overview(
+    session: AsyncSession, installation_id: str | None = None
+) -> list[tuple[Installation, int, datetime | None]]:
+    """Every installation (or one) with its balance and when its Jira App was last seen."""
+    statement = _overview()
+    if installation_id is not None:
+        statement = statement.where(Installation.id == installation_id)
+    rows = await session.execute(statement)
+    return [(installation, int(balance), last_seen) for installation, balance, last_seen in rows.all()]
