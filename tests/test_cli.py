@@ -162,3 +162,26 @@ def test_what_does_not_exist_exits_non_zero(cli: CliRunner) -> None:
     assert "nothing revoked" in revoked.output
     assert status.exit_code == 1
     assert "no installation" in status.output
+
+
+def test_credits_are_adjusted_down_and_up_with_a_reason_never_below_zero(cli: CliRunner) -> None:
+    _installed(40)
+
+    down = cli.invoke(app, ["admin", "credits", "adjust", INSTALLATION, "-30", "--reason", "granted twice"])
+    again = cli.invoke(app, ["admin", "credits", "adjust", INSTALLATION, "-5", "--reason", "granted twice"])
+    too_far = cli.invoke(app, ["admin", "credits", "adjust", INSTALLATION, "-6", "--reason", "oops"])
+    no_reason = cli.invoke(app, ["admin", "credits", "adjust", INSTALLATION, "3"])
+    unknown = cli.invoke(
+        app, ["admin", "credits", "adjust", "00000000-0000-4000-8000-0000000000ff", "1", "--reason", "x"]
+    )
+    shown = cli.invoke(app, ["admin", "installations", "show", INSTALLATION])
+
+    assert down.exit_code == 0, down.output
+    assert "balance: 10" in down.output
+    assert again.exit_code == 0, again.output  # the same reason twice is two rows
+    assert "balance: 5" in again.output
+    assert too_far.exit_code == 2
+    assert "below zero" in too_far.output
+    assert no_reason.exit_code == 2
+    assert unknown.exit_code == 1
+    assert json.loads(shown.stdout)["balance"] == 5

@@ -134,8 +134,9 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession, Clock], Aw
     try:
         return asyncio.run(run())
     except SeecodesError as error:
-        console.print(f"[red]{error.detail}[/red]")
-        raise typer.Exit(1) from error
+        console.print(f"[red]{escape(error.detail)}[/red]")
+        # The README's exit statuses: 1 when what was named does not exist, 2 when it was refused.
+        raise typer.Exit(1 if error.status_code == 404 else 2) from error
 
 
 @app.command()
@@ -439,6 +440,25 @@ def grant_credits(
     async def work(session: AsyncSession, clock: Clock) -> int:
         return await installations.grant_credits(
             session, clock, installation_id=installation_ari(installation), amount=amount, reference=reference
+        )
+
+    console.print(f"balance: {_in_transaction(_settings(), work)}")
+
+
+# A negative amount ("-30") is an argument here, not an unknown option.
+@credits.command("adjust", context_settings={"ignore_unknown_options": True})
+def adjust_credits(
+    installation: Annotated[str, typer.Argument(help="Installation ARI or bare UUID.")],
+    delta: Annotated[
+        int, typer.Argument(help="Credits to add (positive) or take back (negative, e.g. -30).")
+    ],
+    reason: Annotated[str, typer.Option(help="Why, for the ledger (required).")],
+) -> None:
+    """Correct an installation's credits up or down: a ledger row with its reason; never below zero."""
+
+    async def work(session: AsyncSession, clock: Clock) -> int:
+        return await installations.adjust_credits(
+            session, clock, installation_id=installation_ari(installation), delta=delta, reason=reason
         )
 
     console.print(f"balance: {_in_transaction(_settings(), work)}")

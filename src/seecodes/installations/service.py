@@ -123,3 +123,29 @@ async def grant_credits(
     )
     await session.flush()
     return await repository.credit_balance(session, installation_id)
+
+
+async def adjust_credits(
+    session: AsyncSession, clock: Clock, *, installation_id: str, delta: int, reason: str
+) -> int:
+    """An operator's correction, up or down, with its reason: a ledger row like any other (nothing is
+    edited away). It may not take the balance below zero: what runs have reserved stays theirs."""
+    if delta == 0 or abs(delta) > MAX_CREDIT_GRANT:
+        raise InvalidInput(f"An adjustment must be between 1 and {MAX_CREDIT_GRANT} credits, up or down.")
+    if not reason.strip():
+        raise InvalidInput("An adjustment needs a reason.")
+    await require_active(session, installation_id)
+    balance = await repository.credit_balance(session, installation_id)
+    if balance + delta < 0:
+        raise InvalidInput(f"The balance is {balance}: an adjustment of {delta} would take it below zero.")
+    session.add(
+        CreditLedgerEntry(
+            installation_id=installation_id,
+            delta=delta,
+            kind="adjustment",
+            reference=reason.strip()[:200],
+            created_at=clock.utcnow(),
+        )
+    )
+    await session.flush()
+    return await repository.credit_balance(session, installation_id)

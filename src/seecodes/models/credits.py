@@ -15,14 +15,15 @@ class CreditLedgerEntry(Base):
     __tablename__ = "credit_ledger"
     __table_args__ = (
         Index("ix_credit_ledger_installation", "installation_id", "id"),
-        # A run reserves, settles and releases at most once each, however often a worker retries.
+        # A run reserves, settles and releases at most once each, however often a worker retries;
+        # grants and operator adjustments repeat freely.
         Index(
             "ux_credit_ledger_run_movement",
             "kind",
             "reference",
             unique=True,
-            sqlite_where=text("kind <> 'grant'"),
-            postgresql_where=text("kind <> 'grant'"),
+            sqlite_where=text("kind NOT IN ('grant', 'adjustment')"),
+            postgresql_where=text("kind NOT IN ('grant', 'adjustment')"),
         ),
     )
 
