@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
+
+from seecodes.app import create_app
+from tests.support.app import make_settings, runtime_of
+from tests.support.forge import FakeForge
 
 CONTRACT_ROUTES = {
     ("get", "/healthz"),
@@ -111,3 +117,22 @@ async def test_a_storage_url_no_route_matches_is_documented(client: httpx.AsyncC
     assert response.status_code == 404
     assert response.json()["ok"] is False
     assert "404" in spec["paths"]["/v1/storage/{bucket}/{key}"]["put"]["responses"]
+
+
+async def test_readyz_names_each_part_that_is_not_ready(
+    forge: FakeForge, tmp_path: Path, sqlite_url: str
+) -> None:
+    # A real Redis URL that nothing answers on (port 9, discard): the rate-limit store is down.
+    application = create_app(make_settings(forge, tmp_path, sqlite_url, redis_url="redis://127.0.0.1:9/0"))
+    try:
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            response = await http.get("/readyz")
+    finally:
+        await runtime_of(application).close()
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    body = response.json()
+    assert body["error"] == "service_unavailable"
+    assert body["detail"] == "Not ready: rate-limit store (Redis): not answering."

@@ -215,6 +215,30 @@ def _install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(database_error, on_database_unavailable)
 
 
+# A key no run can have: a HEAD on it proves the bucket answers and our credentials are accepted.
+READINESS_PROBE_KEY = "readyz/probe"
+
+
+async def _not_ready(runtime: RuntimeDep) -> list[str]:
+    """Each part that cannot serve a request now, with the reason (no credential in it)."""
+    # The database first, and its failure as every request sees it (the one 503 the outage
+    # handler writes); then the rest, each named.
+    async with runtime.db.engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+    failing: list[str] = []
+    try:
+        await runtime.storage.size(READINESS_PROBE_KEY)
+    except Exception as error:
+        failing.append(f"object storage: {type(error).__name__}: {str(error)[:160]}")
+    if not await runtime.telemetry_limiter.reachable():
+        failing.append("rate-limit store (Redis): not answering")
+    if runtime.forge.keys_failing:
+        failing.append("Forge key set: the last fetch failed (see forge_jwks_fetch_failed in the log)")
+    if failing:
+        _log.warning("not_ready", failing=failing)
+    return failing
+
+
 def _install_system_routes(app: FastAPI) -> None:
     @app.get("/healthz", tags=["system"], summary="Liveness probe")
     async def healthz() -> Health:
@@ -223,12 +247,14 @@ def _install_system_routes(app: FastAPI) -> None:
     @app.get(
         "/readyz",
         tags=["system"],
-        summary="Readiness: the database answers",
+        summary="Readiness: the database, object storage, the rate-limit store and the Forge key set",
+        description="503 `service_unavailable` names every part that is not ready, with its reason.",
         responses=responses(ServiceUnavailable),
     )
     async def readyz(runtime: RuntimeDep) -> Health:
-        async with runtime.db.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        failing = await _not_ready(runtime)
+        if failing:
+            raise ServiceUnavailable("Not ready: " + "; ".join(failing) + ".", headers={"Retry-After": "5"})
         return Health()
 
     @app.get("/metrics", tags=["system"], summary="Prometheus metrics", response_class=Response)

@@ -82,6 +82,11 @@ class JwksKeys:
         keys._fetched_at = clock.now()
         return keys
 
+    @property
+    def failing(self) -> bool:
+        """The last fetch of the key set failed (the keys from before it are still used)."""
+        return self._failing
+
     async def key_for(self, kid: str) -> Any | None:
         if self._needs_refresh(kid):
             async with self._lock:
@@ -155,6 +160,10 @@ class ForgeVerifier:
         self._keys = keys
         self._app_id = app_id
         self._clock = clock
+
+    @property
+    def keys_failing(self) -> bool:
+        return self._keys.failing
 
     async def verify(self, token: str) -> ForgeIdentity:
         try:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
+from collections.abc import Awaitable
+from typing import cast
 
 import limits
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -40,6 +43,14 @@ class RateLimiter:
             ) from error
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise RateLimited(headers={"Retry-After": str(retry_after)})
+
+    async def reachable(self) -> bool:
+        """Readiness: the counter store answers (always, in memory)."""
+        try:
+            async with asyncio.timeout(2):  # a store that accepts and never answers is not ready either
+                return bool(await cast(Awaitable[bool], self._storage.check()))
+        except Exception:  # the store's client raises its own errors; any means "not now"
+            return False
 
     async def close(self) -> None:
         """Release the Redis connection pool, if any (limits has no public close; its redis-py bridge
