@@ -234,12 +234,12 @@ async def _not_ready(runtime: RuntimeDep) -> list[str]:
         failing.append("rate-limit store (Redis): not answering")
     if runtime.forge.keys_failing:
         failing.append("Forge key set: the last fetch failed (see forge_jwks_fetch_failed in the log)")
-    if failing:
-        _log.warning("not_ready", failing=failing)
     return failing
 
 
 def _install_system_routes(app: FastAPI) -> None:
+    reported: list[list[str]] = [[]]  # what the last /readyz found failing
+
     @app.get("/healthz", tags=["system"], summary="Liveness probe")
     async def healthz() -> Health:
         return Health()
@@ -253,6 +253,13 @@ def _install_system_routes(app: FastAPI) -> None:
     )
     async def readyz(runtime: RuntimeDep) -> Health:
         failing = await _not_ready(runtime)
+        if failing != reported[0]:
+            # Once per incident (probes come every few seconds): when what fails changes.
+            if failing:
+                _log.warning("not_ready", failing=failing)
+            else:
+                _log.info("ready_again")
+            reported[0] = failing
         if failing:
             raise ServiceUnavailable("Not ready: " + "; ".join(failing) + ".", headers={"Retry-After": "5"})
         return Health()
