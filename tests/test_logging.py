@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 
@@ -59,3 +62,16 @@ def test_redaction_catches_credentials_in_free_text() -> None:
 
     assert "abcdefghijklmnop" not in cleaned
     assert "eyJzdWIiOiJ4In0" not in cleaned
+
+
+def test_dev_logs_written_to_a_file_carry_no_colour_codes(tmp_path: Path) -> None:
+    script = (
+        "from seecodes.kit.logging import configure_logging, get_logger\n"
+        "configure_logging(json_lines=False)\n"
+        "get_logger('seecodes.test').warning('plain_please', detail='x')\n"
+    )
+    with (tmp_path / "log.txt").open("w") as log:
+        subprocess.run([sys.executable, "-c", script], stderr=log, check=True, timeout=60)
+    written = (tmp_path / "log.txt").read_text()
+    assert "plain_please" in written
+    assert "\x1b[" not in written

@@ -41,7 +41,12 @@ def configure_logging(*, json_lines: bool, level: str = "INFO") -> None:
         structlog.processors.format_exc_info,
         scrub_credentials,
     ]
-    renderer: Any = structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer()
+    # Colour only for a person at a terminal: a file or a pipe gets plain text, without escape codes.
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
     structlog.configure(
         # A line below the level is dropped before any processor runs: at WARNING the access
         # line of every request would otherwise be built, timestamped and scrubbed for nothing.
