@@ -185,3 +185,14 @@ def test_credits_are_adjusted_down_and_up_with_a_reason_never_below_zero(cli: Cl
     assert no_reason.exit_code == 2
     assert unknown.exit_code == 1
     assert json.loads(shown.stdout)["balance"] == 5
+
+
+def test_a_worker_without_the_workers_shape_refuses_to_start(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEECODES_RUN_EXECUTION", "in_process")
+
+    refused = cli.invoke(app, ["worker"])
+
+    assert refused.exit_code == 2
+    assert "SEECODES_RUN_EXECUTION=workers" in refused.output

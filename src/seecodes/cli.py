@@ -204,6 +204,14 @@ def worker() -> None:
     A worker restarted with the same id resumes the runs it was executing when it stopped.
     """
     settings = _settings()
+    if settings.run_execution is not RunExecution.WORKERS:
+        # Without the workers shape this process would execute as `local`, ignore SEECODES_WORKER_ID,
+        # and the API processes (which only enqueue in that shape) would never hand it a run.
+        console.print(
+            "[red]seecodes worker needs SEECODES_RUN_EXECUTION=workers (on the API processes too), "
+            f"and SEECODES_WORKER_ID unique per worker; it is {settings.run_execution.value!r}[/red]"
+        )
+        raise typer.Exit(2)
     _check_catalog(settings)
     _migrate(settings)
     migrate_system_database(settings)
