@@ -62,6 +62,8 @@ def operation_of(call: JiraCall) -> dict[str, Any]:
 def problems(call: JiraCall) -> list[str]:
     """What is wrong with this request by Atlassian's description (nothing: an empty list)."""
     where = f"{call.method} {call.path}"
+    if not DOCUMENT.exists():  # ../shared beside the checkout, as in CI: say so, not "no such operation"
+        raise FileNotFoundError(f"Atlassian's description is missing: {DOCUMENT}")
     try:
         operation = operation_of(call)
     except Exception as error:  # the finder raises per kind: no such path, method or server
