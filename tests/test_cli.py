@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -196,3 +198,12 @@ def test_a_worker_without_the_workers_shape_refuses_to_start(
 
     assert refused.exit_code == 2
     assert "SEECODES_RUN_EXECUTION=workers" in refused.output
+
+
+def test_the_cli_does_not_import_the_model_sdks() -> None:
+    # They cost about 1.4 s of CPU at import; only a process that builds a provider needs them.
+    script = "import sys, seecodes.cli; print(sorted({'anthropic', 'openai'} & set(sys.modules)))"
+    imported = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert imported.stdout.strip() == "[]"

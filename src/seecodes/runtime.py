@@ -13,6 +13,7 @@ from seecodes.config import Settings
 from seecodes.db import Database
 from seecodes.engine import Engine, QueueSpec, ScheduleSpec
 from seecodes.kit.clock import Clock
+from seecodes.runs import providers
 from seecodes.runs.catalog import Catalog
 from seecodes.runs.storage import ObjectStorage
 from seecodes.runs.streams import StreamGate
@@ -58,6 +59,7 @@ class Runtime:
         await self.storage.ensure_bucket()
         if execute_runs:
             _executing.bind(self)
+            providers.preload()  # its first run does not wait for the SDK imports
         await self.engine.start(
             execute=execute_runs,
             queues=[spec for provider in self.workflows.queues for spec in provider(self)],

@@ -1,15 +1,18 @@
-"""Model providers behind one protocol (base.py), and `build_provider` to make one for a catalog entry."""
+"""Model providers behind one protocol (base.py), and `build_provider` to make one for a catalog entry.
+
+The providers' SDKs (anthropic, openai) are imported when a provider is first built, or by `preload`,
+not when this package is: together they cost about 1.4 s of CPU at import, which every CLI command
+and every API process that only enqueues used to pay for nothing.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
-import anthropic
 import httpx2
-import openai
 
 from seecodes.config import Settings, provider_api_key
-from seecodes.runs.providers.anthropic_provider import AnthropicProvider
 from seecodes.runs.providers.base import (
     ModelProvider,
     ProviderError,
@@ -19,7 +22,6 @@ from seecodes.runs.providers.base import (
     Usage,
 )
 from seecodes.runs.providers.local import LocalProvider
-from seecodes.runs.providers.openai_compat import OpenAICompatibleProvider
 
 if TYPE_CHECKING:
     from seecodes.runs.catalog import ModelSpec
@@ -32,7 +34,17 @@ __all__ = [
     "TextDelta",
     "Usage",
     "build_provider",
+    "preload",
 ]
+
+_SDK_MODULES = ("seecodes.runs.providers.anthropic_provider", "seecodes.runs.providers.openai_compat")
+
+
+def preload() -> None:
+    """Import the SDKs now: a process about to execute runs pays at start, not at its first run."""
+    for name in _SDK_MODULES:
+        importlib.import_module(name)
+
 
 # Sent to keyless OpenAI-compatible servers (Ollama, vLLM without --api-key): the SDK insists on one.
 _NO_KEY = "no-key"
@@ -55,6 +67,10 @@ def build_provider(
         settings.provider_timeout_seconds, connect=min(10.0, settings.provider_timeout_seconds)
     )
     if provider.kind is ProviderKind.ANTHROPIC:
+        import anthropic
+
+        from seecodes.runs.providers.anthropic_provider import AnthropicProvider
+
         assert key is not None  # the catalog requires api_key_env for anthropic
         return AnthropicProvider(
             anthropic.AsyncAnthropic(
@@ -68,6 +84,10 @@ def build_provider(
             api_key=key,
             timeout_seconds=settings.provider_timeout_seconds,
         )
+    import openai
+
+    from seecodes.runs.providers.openai_compat import OpenAICompatibleProvider
+
     return OpenAICompatibleProvider(
         openai.AsyncOpenAI(
             api_key=key.get_secret_value() if key else _NO_KEY,
