@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seecodes.kit.sql import dialect_of
 from seecodes.models import ActivityDaily, ActivitySnapshot, ProgressReport, Run, TelemetryEvent
 from seecodes.models.run import RunStatus
 from seecodes.tasks.effort import MS_PER_MINUTE, WEIGHTS
@@ -199,7 +200,7 @@ def _run_started() -> ColumnElement[datetime]:
 
 def _run_active_ms(session: AsyncSession) -> ColumnElement[int]:
     started = _run_started()
-    if _dialect(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         elapsed: ColumnElement[Any] = cast(extract("epoch", Run.finished_at - started) * 1000, BigInteger)
     else:
         # julianday() is a float of days; round to the millisecond rather than truncate.
@@ -222,13 +223,9 @@ def _run_effort(active_ms: ColumnElement[int], tokens: ColumnElement[int]) -> Co
 
 def _epoch(session: AsyncSession, moment: ColumnElement[Any]) -> ColumnElement[Any]:
     # As a plain float: a Numeric result would be turned into Decimal objects row by row.
-    if _dialect(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         return type_coerce(extract("epoch", moment), Float)
     return type_coerce((func.julianday(moment) - 2440587.5) * 86400.0, Float)  # Julian day of 1970-01-01
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
 # -- aggregates --------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from sqlalchemy import Select, String, bindparam, delete, func, select, text, up
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.kit.clock import iso_utc
-from seecodes.kit.sql import Statement, dialect_insert
+from seecodes.kit.sql import Statement, dialect_insert, dialect_of
 from seecodes.models import Run, RunEvent, UsageItem
 from seecodes.models.run import SETTLED, RunStatus, sources_of
 from seecodes.security.permits import PermitScope
@@ -144,7 +144,7 @@ async def set_values(session: AsyncSession, run_id: str, now: datetime, **values
 async def add_event(session: AsyncSession, run_id: str, kind: str, data: str, now: datetime) -> None:
     session.add(RunEvent(run_id=run_id, kind=kind, data=data, created_at=now))
     notified: set[str] = session.info.setdefault(_NOTIFIED, set())
-    if run_id not in notified and session.get_bind().dialect.name == "postgresql":
+    if run_id not in notified and dialect_of(session) == "postgresql":
         notified.add(run_id)
         await session.execute(
             text("SELECT pg_notify(:channel, :run_id)"), {"channel": RUN_EVENTS_CHANNEL, "run_id": run_id}

@@ -160,7 +160,7 @@ async def task_permit_reading(
     session: ReadSessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(permit_bearer)],
 ) -> PermitScope:
-    return await authenticate_permit(session, runtime.permits, _bearer_token(credentials, InvalidPermit))
+    return await task_permit(runtime, session, credentials)
 
 
 # The same check for a route that only reads (its session is `ReadSessionDep`): a revoked permit is

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Date, Integer, cast, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seecodes.kit.sql import Statement, insert_for
+from seecodes.kit.sql import Statement, dialect_of, insert_for
 from seecodes.models import ActivityDaily, ActivitySnapshot
 
 DEDUPE_KEY = (
@@ -81,10 +81,6 @@ _SUMMED = (
 )
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
-
-
 def _add_to_daily(dialect: str) -> Any:
     upsert = insert_for(dialect, ActivityDaily)
     table = ActivityDaily.__table__.c
@@ -123,7 +119,7 @@ async def add_to_daily(session: AsyncSession, snapshot: dict[str, Any]) -> None:
 
 
 def _day_of(session: AsyncSession, moment: Any) -> ColumnElement[Any]:
-    if _dialect(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         return cast(func.timezone("UTC", moment), Date)
     return func.date(moment)  # SQLite keeps UTC times as text; date() takes the day part
 
