@@ -25,6 +25,7 @@ import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,15 +63,28 @@ def _executor(stack: Stack, run_id: str) -> Worker | None:
     return next((worker for worker in stack.workers if worker.worker_id == owner), None)
 
 
-def run_trial(stack: Stack, client: StackClient, permit: str, number: int, rng: random.Random) -> Trial:
+def restart_under_its_id(stack: Stack, victim: Worker, _number: int) -> None:
+    """What a process supervisor does: the same worker id, so DBOS recovers its runs on launch."""
+    stack.kill_worker(victim)
+    stack.start_worker(victim)
+
+
+def run_trial(
+    stack: Stack,
+    client: StackClient,
+    permit: str,
+    number: int,
+    rng: random.Random,
+    crash: Callable[[Stack, Worker, int], None] = restart_under_its_id,
+) -> Trial:
+    """Start a run, crash its executor with `crash` at a random moment, and check how it ends."""
     run_id = client.start_run(permit)
     delay = rng.uniform(0, KILL_WINDOW_SECONDS)
     time.sleep(delay)
     status_at_kill = client.status(permit, run_id)["status"]
-    victim = _executor(stack, run_id) or rng.choice(stack.workers)
-    stack.kill_worker(victim)
+    victim = _executor(stack, run_id) or rng.choice([worker for worker in stack.workers if worker.alive()])
     killed_at = time.monotonic()
-    stack.start_worker(victim)
+    crash(stack, victim, number)
     problems: list[str] = []
     try:
         final = client.wait_for(permit, run_id, within=SETTLE_WITHIN_SECONDS)
@@ -125,38 +139,50 @@ def drill(trials: int, seed: int = 7) -> list[Trial]:
             stack.grant(100 * trials)
             for number in range(1, trials + 1):
                 trial = run_trial(stack, client, permit, number, rng)
-                verdict = "ok" if not trial.problems else "FAIL: " + "; ".join(trial.problems)
-                print(
-                    f"trial {number:>2}: killed after {trial.killed_after_s:.2f} s ({trial.status_at_kill}) → "
-                    f"{trial.final_status} in {trial.recovery_s:.1f} s, ledger {trial.ledger}: {verdict}",
-                    flush=True,
-                )
+                print_trial(trial)
                 results.append(trial)
         finally:
             client.close()
     return results
 
 
-def main() -> int:
+def print_trial(trial: Trial) -> None:
+    verdict = "ok" if not trial.problems else "FAIL: " + "; ".join(trial.problems)
+    print(
+        f"trial {trial.number:>2}: killed after {trial.killed_after_s:.2f} s ({trial.status_at_kill}) → "
+        f"{trial.final_status} in {trial.recovery_s:.1f} s, ledger {trial.ledger}: {verdict}",
+        flush=True,
+    )
+
+
+def summary(name: str, results: list[Trial]) -> str:
+    failed = [trial for trial in results if trial.problems]
+    recoveries = sorted(trial.recovery_s for trial in results)
+    kinds = Counter(trial.status_at_kill for trial in results)
+    return (
+        f"{name}: {len(results) - len(failed)}/{len(results)} {'PASS' if not failed else 'FAIL'}; "
+        f"killed while {dict(kinds)}; ended {dict(Counter(t.final_status for t in results))}; "
+        f"kill → settled median {recoveries[len(recoveries) // 2]:.1f} s, max {recoveries[-1]:.1f} s"
+    )
+
+
+def arguments(description: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = arguments(__doc__).parse_args()
     results = drill(args.trials, args.seed)
-    failed = [trial for trial in results if trial.problems]
-    recoveries = sorted(trial.recovery_s for trial in results)
-    kinds = Counter(trial.status_at_kill for trial in results)
-    print(
-        f"kill-9 drill: {len(results) - len(failed)}/{len(results)} {'PASS' if not failed else 'FAIL'}; "
-        f"killed while {dict(kinds)}; ended {dict(Counter(t.final_status for t in results))}; "
-        f"kill → settled median {recoveries[len(recoveries) // 2]:.1f} s, max {recoveries[-1]:.1f} s"
-    )
+    print(summary("kill-9 drill", results))
     if args.json:
         args.json.write_text(json.dumps([asdict(trial) for trial in results], indent=2))
-    return 1 if failed else 0
+    return 1 if any(trial.problems for trial in results) else 0
 
 
 if __name__ == "__main__":

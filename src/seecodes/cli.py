@@ -35,6 +35,7 @@ from seecodes.config import (
 from seecodes.db import Database
 from seecodes.engine import migrate_system_database
 from seecodes.errors import InstallationNotFound, SeecodesError
+from seecodes.executors import ExecutorIdInUse
 from seecodes.installations import metrics as instance_metrics
 from seecodes.installations import repository as installation_rows
 from seecodes.installations import service as installations
@@ -201,7 +202,9 @@ def migrate() -> None:
 def worker() -> None:
     """Execute queued runs and jobs (with SEECODES_RUN_EXECUTION=workers; one SEECODES_WORKER_ID each).
 
-    A worker restarted with the same id resumes the runs it was executing when it stopped.
+    A worker restarted with the same id resumes the runs it was executing when it stopped; the other
+    workers take over those of a worker that stops, or stays silent past
+    SEECODES_WORKER_LIVENESS_TIMEOUT_SECONDS. An id a live worker holds is refused.
     """
     settings = _settings()
     if settings.run_execution is not RunExecution.WORKERS:
@@ -223,7 +226,12 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await runtime.start(execute_runs=True)
+        try:
+            await runtime.start(execute_runs=True)
+        except ExecutorIdInUse as taken:
+            await runtime.close()
+            console.print(f"[red]{taken}[/red]")
+            raise typer.Exit(2) from None
         console.print(f"worker {settings.worker_id} executing runs")
         try:
             await stop.wait()

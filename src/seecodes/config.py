@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     # llama.cpp threads for the embedded model. 1: on a busy 2-core host, 2 threads ran 5–14× slower.
     local_model_threads: int = Field(default=1, ge=1, le=64)
     worker_id: str = Field(default="worker-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # A worker that has not beaten for this long is taken for dead: a live worker takes over its
+    # unfinished runs. Too short, and a worker stalled that long has its runs executed twice.
+    worker_liveness_timeout_seconds: float = Field(default=30, ge=1, le=3600)
 
     # -- Jira connector (OAuth 2.0 3LO app, Forge system token, progress write-back) ---------------
     jira_client_id: str = ""  # the 3LO app's client id, from developer.atlassian.com/console/myapps

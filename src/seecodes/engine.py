@@ -5,8 +5,10 @@ Two shapes, one code base:
 * in process (the embedded default): the API process launches DBOS on its own system database and
   executes the workflows it enqueues;
 * workers: API processes only enqueue through a `DBOSClient`; `seecodes worker` processes launch
-  DBOS, dequeue and execute. A worker killed mid-run resumes its workflows when it restarts with the
-  same `worker_id` (DBOS recovers the pending workflows of its executor id).
+  DBOS, dequeue and execute. Each worker beats in the system database (`executors.py`); the live
+  ones take over the workflows of a worker that stopped or went silent, whatever the name of its
+  replacement, and a worker restarted under its own id resumes them at once (DBOS recovers the
+  pending workflows of its executor id on launch).
 
 The engine knows no domain. Domain `jobs.py` modules declare their workflows with DBOS's decorators
 (at import, which must precede launch) and describe their queues and schedules; the composition
@@ -26,6 +28,7 @@ from dbos import DBOS, DBOSClient, EnqueueOptions, ScheduleInput, WorkflowHandle
 
 from seecodes.config import RunExecution, Settings
 from seecodes.db import is_sqlite, sync_url
+from seecodes.executors import Executor, Liveness
 from seecodes.kit.dispatch import AfterCommit, Enqueue
 from seecodes.kit.logging import get_logger
 
@@ -78,6 +81,9 @@ class Engine:
         self._url = system_database_url(settings)
         self._client: DBOSClient | None = None
         self._launched = False
+        self._liveness: Liveness | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._workflow_tasks: set[asyncio.Task[Any]] = set()
 
     @property
     def executing(self) -> bool:
@@ -99,7 +105,19 @@ class Engine:
             raise RuntimeError("one engine per process executes workflows (DBOS launches once per process)")
         if is_sqlite(self._url):
             Path(self._url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        DBOS(
+        if self._settings.run_execution is RunExecution.WORKERS:
+            # Before launch: DBOS starts recovering this id's workflows as it launches.
+            liveness = Liveness(
+                self._url, self._executor_id(), timeout_seconds=self._settings.worker_liveness_timeout_seconds
+            )
+            try:
+                await asyncio.to_thread(liveness.create_table)
+                await asyncio.to_thread(liveness.claim, [spec.name for spec in queues if spec.listen])
+            except BaseException:
+                liveness.close()
+                raise
+            self._liveness = liveness
+        dbos = DBOS(
             config={
                 "name": APP_NAME,
                 "system_database_url": self._url,
@@ -114,6 +132,8 @@ class Engine:
         DBOS.launch()
         self._launched = True
         DBOS_LAUNCHED.engine = self
+        # DBOS's own set of the workflow tasks it runs on this loop, so stop can interrupt them.
+        self._workflow_tasks = dbos._workflow_tasks
         for spec in queues:
             await DBOS.register_queue_async(
                 spec.name,
@@ -128,7 +148,65 @@ class Engine:
                 for spec in schedules
             ]
             await DBOS.apply_schedules_async(inputs)
+        if self._liveness is not None:
+            self._keeper = asyncio.create_task(self._keep_alive(self._liveness), name="seecodes-liveness")
         _log.info("engine_started", executor=self._executor_id(), shape=self._settings.run_execution.value)
+
+    def _beat_seconds(self) -> float:
+        # Several beats per timeout, so one slow beat does not make a live worker look silent;
+        # never slower than 2 s, the longest a cleanly stopped worker's runs wait for a taker.
+        return min(2.0, max(0.2, self._settings.worker_liveness_timeout_seconds / 5))
+
+    async def _keep_alive(self, liveness: Liveness) -> None:
+        """Beat, then take over every silent executor this one wins (`executors.py`)."""
+        beat_seconds = self._beat_seconds()
+        failing = False
+        # A sweeper whose own beats failed does not sweep until every executor has had a beat's
+        # time to beat again: after an outage of the database, nobody is silent, everybody is late.
+        quiet_until = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(beat_seconds)
+            try:
+                trouble = await asyncio.to_thread(liveness.beat)
+                if trouble is not None:
+                    _log.error("executor_was_silent", executor=liveness.executor_id, reason=trouble)
+                if loop.time() < quiet_until:
+                    continue
+                for silent in await asyncio.to_thread(liveness.silent):
+                    if await asyncio.to_thread(liveness.take_over, silent):
+                        await self._recover(silent)
+                if failing:
+                    failing = False
+                    _log.info("executor_heartbeat_recovered", executor=liveness.executor_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the database may be away; beat again next time
+                quiet_until = loop.time() + 3 * beat_seconds
+                if not failing:
+                    failing = True
+                    _log.warning(
+                        "executor_heartbeat_failed",
+                        executor=liveness.executor_id,
+                        error=type(error).__name__,
+                        reason=str(error).splitlines()[0][:200] if str(error) else "",
+                    )
+
+    async def _recover(self, silent: Executor) -> None:
+        # DBOS's recovery re-enqueues the workflows still PENDING on that executor; the queue's
+        # dequeue then admits exactly one runner, which resumes at the first unfinished step.
+        handles = await asyncio.to_thread(DBOS._recover_pending_workflows, [silent.executor_id])
+        _log.warning(
+            "executor_taken_over",
+            executor=silent.executor_id,
+            by=self._executor_id(),
+            reason="stopped" if silent.state == "stopped" else f"silent for {silent.silent_ms / 1000:.1f} s",
+            workflows=len(handles),
+        )
+
+    def fleet(self) -> list[Executor]:
+        """The executors on record (workers shape, executing process only)."""
+        return self._liveness.fleet() if self._liveness is not None else []
 
     def _executor_id(self) -> str:
         if self._settings.run_execution is RunExecution.WORKERS:
@@ -180,16 +258,42 @@ class Engine:
             await self._client.cancel_workflow_async(workflow_id)
 
     async def stop(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+            self._keeper = None
         if self._launched:
+            # Interrupted workflows stay PENDING (a cancellation is recorded nowhere) and resume
+            # elsewhere or on restart. Left running past destroy, a step would find DBOS gone,
+            # and the run would fail for a reason that has nothing to do with it.
+            await self._interrupt_workflows()
             DBOS.destroy(workflow_completion_timeout_sec=0)
+            await self._interrupt_workflows()  # any the queues started meanwhile
             # DBOS installed its own default executor on this loop and has just shut it down;
             # asyncio.to_thread must keep working for whatever the loop runs next.
             asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
             self._launched = False
             DBOS_LAUNCHED.engine = None
+        if self._liveness is not None:
+            try:
+                await asyncio.to_thread(self._liveness.depart)
+            except Exception as error:  # the sweepers then take over after the timeout instead
+                _log.warning(
+                    "executor_depart_failed", executor=self._liveness.executor_id, error=type(error).__name__
+                )
+            self._liveness.close()
+            self._liveness = None
         if self._client is not None:
             await asyncio.to_thread(self._client.destroy)
             self._client = None
+
+    async def _interrupt_workflows(self) -> None:
+        running = [task for task in self._workflow_tasks if not task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=5)
+            _log.info("workflows_interrupted", executor=self._executor_id(), count=len(running))
 
 
 @dataclass(slots=True)

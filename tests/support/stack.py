@@ -155,8 +155,8 @@ class Stack:
         return self.api.base_url
 
     # -- processes ---------------------------------------------------------------------------
-    def start_worker(self, worker: Worker, timeout: float = 60.0) -> None:
-        """Start (or restart) a worker and wait until its engine is executing."""
+    def start_worker(self, worker: Worker, timeout: float = 60.0, *, wait: bool = True) -> None:
+        """Start (or restart) a worker and (`wait`) wait until its engine is executing."""
         env = {**os.environ, **self.env, "SEECODES_WORKER_ID": worker.worker_id}
         offset = worker.log_path.stat().st_size if worker.log_path.exists() else 0
         log = open(worker.log_path, "ab")  # noqa: SIM115 - the child owns it from here
@@ -169,6 +169,8 @@ class Stack:
             start_new_session=True,
         )
         log.close()
+        if not wait:
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if worker.process.poll() is not None:
@@ -181,6 +183,13 @@ class Stack:
                     return
             time.sleep(0.05)
         raise RuntimeError(f"{worker.worker_id} did not start in time: {self.tail(worker)}")
+
+    def add_worker(self, worker_id: str, timeout: float = 60.0, *, wait: bool = True) -> Worker:
+        """Start one more worker, under a new id (a replacement on another pod or host)."""
+        worker = Worker(worker_id, self.directory / f"{worker_id}.log")
+        self.workers.append(worker)
+        self.start_worker(worker, timeout, wait=wait)
+        return worker
 
     def stop_worker(self, worker: Worker) -> None:
         if not worker.alive():
