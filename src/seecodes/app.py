@@ -27,6 +27,7 @@ from seecodes.installations.routes import router as installations_router
 from seecodes.jira.execution.routes import router as execution_router
 from seecodes.jira.routes import router as jira_router
 from seecodes.kit import heap, metrics
+from seecodes.kit.admission import Admission, AdmissionMiddleware
 from seecodes.kit.clock import Clock
 from seecodes.kit.docs_pages import install_docs_pages
 from seecodes.kit.http import BodyLimitMiddleware, RequestContextMiddleware
@@ -91,10 +92,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         lifespan=lifespan,
         docs_url=None,  # kit.docs_pages serves both pages without a CDN
         redoc_url=None,
-        # Every route can answer these two: input validation, and the body limit (middleware).
+        # Every route can answer these: input validation, the body limit and overload shedding
+        # (middleware), a database that is away.
         responses={
             422: {"model": ErrorEnvelope, "description": "`validation_error`"},
             **responses(PayloadTooLarge),
+            **responses(ServiceUnavailable),
         },
     )
     app.state.runtime = runtime
@@ -106,7 +109,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         # Uploads through the local backend's signed URLs are files, not API bodies.
         path_limits={STORAGE_ROUTE_PREFIX: settings.upload_max_bytes} if serves_storage else {},
     )
-    app.add_middleware(RequestContextMiddleware)  # outermost: sees every response, 413s included
+    app.add_middleware(
+        AdmissionMiddleware,
+        admission=Admission(settings.http_max_in_flight, settings.http_admission_wait_seconds),
+    )
+    app.add_middleware(RequestContextMiddleware)  # outermost: sees every response, 413s and 503s included
     _install_error_handlers(app)
     _install_openapi(app)
     _install_system_routes(app)

@@ -545,6 +545,7 @@ def show_installation(
         "status": row.status,
         "activationSource": row.activation_source,
         "balance": balance,
+        "runConcurrency": row.run_concurrency,
         "createdAt": iso_utc(row.created_at),
         "lastSeenAt": iso_utc(last_seen) if last_seen else None,
     }
@@ -552,6 +553,31 @@ def show_installation(
 
 
 # -- operator tokens and the Jira connector ---------------------------------------------------------
+@installations_cli.command("concurrency")
+def installation_concurrency(
+    installation: Annotated[str, typer.Argument(help="Installation ARI or bare UUID.")],
+    cap: Annotated[str, typer.Argument(help="Runs of it that may execute at once per model, or 'default'.")],
+) -> None:
+    """Cap how many of an installation's runs execute at once on each model (runs started from now on).
+
+    'default' removes its own cap: SEECODES_RUN_INSTALLATION_CONCURRENCY applies again."""
+    if cap != "default" and not cap.isdigit():
+        console.print("[red]the cap is a whole number of runs, or 'default'[/red]")
+        raise typer.Exit(2)
+
+    async def work(session: AsyncSession, clock: Clock) -> int | None:
+        changed = await installations.set_run_concurrency(
+            session,
+            clock,
+            installation_id=installation_ari(installation),
+            cap=None if cap == "default" else int(cap),
+        )
+        return changed.run_concurrency
+
+    applied = _in_transaction(_settings(), work)
+    console.print(f"run concurrency: {applied if applied is not None else 'default'}")
+
+
 @tokens_cli.command("create")
 def create_operator_token(
     name: Annotated[str, typer.Option(help="Who or what uses it, shown by `list`.")] = "operator",

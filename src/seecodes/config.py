@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     http_body_timeout_seconds: float = Field(default=30, ge=0.1, le=3600)
     # Open connections per process; beyond it uvicorn answers 503 at once.
     http_max_connections: int = Field(default=1000, ge=10, le=100_000)
+    # Requests one process works on at once (event streams and health checks aside); one more
+    # waits at most the admission wait for a slot, then is answered 503 with Retry-After.
+    http_max_in_flight: int = Field(default=64, ge=1, le=100_000)
+    http_admission_wait_seconds: float = Field(default=0.1, ge=0, le=30)
 
     # -- runs -----------------------------------------------------------------------------------
     models_file: Path | None = None  # TOML model catalog; empty: the built-in catalog
@@ -126,6 +130,9 @@ class Settings(BaseSettings):
     run_engine_database_url: str = ""  # DBOS system database; empty: var_dir/dbos.sqlite or database_url
     run_queue_poll_seconds: float = Field(default=0.05, ge=0.005, le=10)
     run_timeout_seconds: float = Field(default=600, ge=1, le=24 * 3600)
+    # At most this many runs of one installation execute at once on a model (0: up to the model's
+    # own concurrency). An installation's own cap (`seecodes admin installations concurrency`) wins.
+    run_installation_concurrency: int = Field(default=0, ge=0, le=10_000)
     # Server-sent event streams (GET /v1/tasks/{runId}/events), counted per API process: beyond
     # these a new stream is 429 with Retry-After; after the lifetime a stream closes and the client
     # resumes with Last-Event-ID.

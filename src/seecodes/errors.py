@@ -227,6 +227,19 @@ class ServiceUnavailable(SeecodesError):
     default_detail = "A backing service is unavailable; retry shortly."
 
 
+class AtCapacity(ServiceUnavailable):
+    """Shed before any work was done (kit/admission.py): retrying after Retry-After is safe."""
+
+    default_detail = "The server is at capacity; nothing was done. Retry after the Retry-After seconds."
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(headers={"Retry-After": str(retry_after_seconds)})
+
+    def envelope(self) -> dict[str, Any]:
+        return {**super().envelope(), "retryAfterSeconds": self.retry_after_seconds}
+
+
 # -- runs ----------------------------------------------------------------------------------------
 class RunNotFound(NotFound):
     # Also the answer for another task's run: no existence oracle across tasks.

@@ -228,5 +228,11 @@ def test_an_executor_polls_only_the_queues_of_models_it_can_run(
     with_key = {spec.name: spec.listen for spec in run_queues(runtime)}  # type: ignore[arg-type]
 
     # Both queues stay declared (another worker may hold the key); only the listening differs.
-    assert without_key == {"runs:strict light": True, "runs:strict deep": False}
-    assert with_key == {"runs:strict light": True, "runs:strict deep": True}
+    # Each model has its queue partitioned by installation, and the earlier releases' one drained.
+    assert without_key == {
+        "runs:strict light:by-installation": True,
+        "runs:strict light": True,
+        "runs:strict deep:by-installation": False,
+        "runs:strict deep": False,
+    }
+    assert with_key == dict.fromkeys(without_key, True)

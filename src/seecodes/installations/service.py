@@ -149,3 +149,20 @@ async def adjust_credits(
     )
     await session.flush()
     return await repository.credit_balance(session, installation_id)
+
+
+MAX_RUN_CONCURRENCY = 10_000
+
+
+async def set_run_concurrency(
+    session: AsyncSession, clock: Clock, *, installation_id: str, cap: int | None
+) -> Installation:
+    """An operator's cap on the installation's runs executing at once per model; None: the
+    deployment's default. Applies to runs started from now on (queued ones keep their slot)."""
+    if cap is not None and not 1 <= cap <= MAX_RUN_CONCURRENCY:
+        raise InvalidInput(f"A run concurrency cap must be between 1 and {MAX_RUN_CONCURRENCY}.")
+    installation = await require_active(session, installation_id)
+    installation.run_concurrency = cap
+    installation.updated_at = clock.utcnow()
+    await session.flush()
+    return installation

@@ -17,6 +17,9 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+REQUESTS_SHED = Counter(
+    "seecodes_http_requests_shed_total", "Requests answered 503 at once because the process was at capacity"
+)
 CREDENTIAL_REFUSALS = Counter(
     "seecodes_credential_refusals_total", "Credentials refused, by error code", ["code"]
 )

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, Index, String
+from sqlalchemy import Boolean, CheckConstraint, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from seecodes.db import Base
@@ -43,6 +43,9 @@ class Installation(Base):
     instance_key_hash: Mapped[str | None] = mapped_column(Sha256Hex, unique=True)
     instance_key_prefix: Mapped[str | None] = mapped_column(String(40))
     link_secret_hash: Mapped[str | None] = mapped_column(Sha256Hex)
+    # At most this many of its runs execute at once on each model (an operator's cap, `seecodes
+    # admin installations concurrency`); None: SEECODES_RUN_INSTALLATION_CONCURRENCY.
+    run_concurrency: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -83,6 +83,8 @@ class Run(Base):
     input_tokens: Mapped[int | None] = mapped_column(Integer)
     output_tokens: Mapped[int | None] = mapped_column(Integer)
     credits_charged: Mapped[int | None] = mapped_column(BigInteger)
+    # Its installation's dispatch slot on the model's queue (`runs.service.dispatch_key`).
+    dispatch_slot: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

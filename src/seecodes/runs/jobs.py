@@ -17,11 +17,19 @@ from seecodes.engine import QueueSpec, ScheduleSpec
 from seecodes.kit.logging import get_logger
 from seecodes.runs import execution, repository
 from seecodes.runs.catalog import availability_of
-from seecodes.runs.service import EXECUTE_WORKFLOW, execution_of, queue_name
+from seecodes.runs.service import (
+    EXECUTE_WORKFLOW,
+    dispatch_key,
+    execution_of,
+    legacy_queue_name,
+    queue_name,
+)
 from seecodes.runtime import Runtime, executing_runtime
 
 _log = get_logger("seecodes.runs.jobs")
 
+# Earlier releases' unpartitioned queues are drained this slowly: nothing new is enqueued on them.
+LEGACY_QUEUE_POLL_SECONDS = 5.0
 # A queued run whose enqueue was lost (the API process died between commit and enqueue) is
 # re-enqueued after this long; enqueueing is idempotent on the run id.
 REQUEUE_AFTER = timedelta(seconds=30)
@@ -29,14 +37,30 @@ SWEEP_BATCH = 200
 
 
 def run_queues(runtime: Runtime) -> Sequence[QueueSpec]:
-    """One queue per model; this executor polls only those it can run (key or local model here)."""
+    """One queue per model; this executor polls only those it can run (key or local model here).
+
+    The model's concurrency holds across the queue; each partition (an installation's slot,
+    `service.dispatch_key`) runs one workflow at a time."""
     queues = []
     for spec in runtime.catalog:
         availability = availability_of(spec)
         if not availability.ok:
             _log.info("run_queue_not_polled", model=spec.id, reason=availability.reason)
         queues.append(
-            QueueSpec(queue_name(spec.id), global_concurrency=spec.concurrency, listen=availability.ok)
+            QueueSpec(
+                queue_name(spec.id),
+                global_concurrency=spec.concurrency,
+                partition_concurrency=1,
+                listen=availability.ok,
+            )
+        )
+        queues.append(
+            QueueSpec(
+                legacy_queue_name(spec.id),
+                global_concurrency=spec.concurrency,
+                poll_seconds=LEGACY_QUEUE_POLL_SECONDS,
+                listen=availability.ok,
+            )
         )
     return queues
 
@@ -90,7 +114,12 @@ async def requeue_lost_step() -> int:
     runtime = executing_runtime()
     async with runtime.db.transaction() as session:
         lost = await repository.queued_before(session, runtime.clock.utcnow() - REQUEUE_AFTER, SWEEP_BATCH)
-    await runtime.db.send([execution_of(run_id, model) for run_id, model in lost])
+    await runtime.db.send(
+        [
+            execution_of(run_id, model, dispatch_key(installation, slot))
+            for run_id, model, installation, slot in lost
+        ]
+    )
     return len(lost)
 
 

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.kit.clock import iso_utc
 from seecodes.kit.sql import Statement, dialect_insert, dialect_of
-from seecodes.models import Run, RunEvent, UsageItem
-from seecodes.models.run import SETTLED, RunStatus, sources_of
+from seecodes.models import Installation, Run, RunEvent, UsageItem
+from seecodes.models.run import EXECUTING, SETTLED, RunStatus, sources_of
 from seecodes.security.permits import PermitScope
 
 PurgeMark = Literal["uploads", "artifacts"]
@@ -301,14 +301,38 @@ async def unstarted_before(session: AsyncSession, moment: datetime, limit: int) 
     )
 
 
-async def queued_before(session: AsyncSession, moment: datetime, limit: int) -> Sequence[tuple[str, str]]:
+async def queued_before(
+    session: AsyncSession, moment: datetime, limit: int
+) -> Sequence[tuple[str, str, str, int]]:
+    """Runs queued before `moment`: id, model, installation and dispatch slot."""
     rows = await session.execute(
-        select(Run.id, Run.model)
+        select(Run.id, Run.model, Run.installation_id, Run.dispatch_slot)
         .where(Run.status == RunStatus.QUEUED.value, Run.queued_at < moment)
         .order_by(Run.queued_at)
         .limit(limit)
     )
-    return [(run_id, model) for run_id, model in rows]
+    return [(run_id, model, installation_id, slot or 0) for run_id, model, installation_id, slot in rows]
+
+
+async def slot_loads(session: AsyncSession, installation_id: str, model: str) -> dict[int, int]:
+    """Unfinished runs of the installation on the model, per dispatch slot."""
+    rows = await session.execute(
+        select(Run.dispatch_slot, func.count())
+        .where(
+            Run.status.in_([RunStatus.QUEUED.value, *(state.value for state in EXECUTING)]),
+            Run.installation_id == installation_id,
+            Run.model == model,
+        )
+        .group_by(Run.dispatch_slot)
+    )
+    return {slot or 0: count for slot, count in rows}
+
+
+async def installation_run_concurrency(session: AsyncSession, installation_id: str) -> int | None:
+    cap: int | None = await session.scalar(
+        select(Installation.run_concurrency).where(Installation.id == installation_id)
+    )
+    return cap
 
 
 async def delete_events(session: AsyncSession, run_id: str) -> None:

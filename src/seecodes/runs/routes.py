@@ -134,6 +134,7 @@ async def start_run(
         user_prompt=body.userPrompt,
         upload_max_bytes=runtime.settings.upload_max_bytes,
         storage_quota_bytes=runtime.settings.storage_quota_bytes,
+        installation_concurrency=runtime.settings.run_installation_concurrency,
     )
     return StartRunResponse.of(run)
 
@@ -232,6 +233,7 @@ async def rerun(
         upload_max_bytes=runtime.settings.upload_max_bytes,
         max_unstarted_runs=runtime.settings.max_unstarted_runs,
         storage_quota_bytes=runtime.settings.storage_quota_bytes,
+        installation_concurrency=runtime.settings.run_installation_concurrency,
     )
     return StartRunResponse.of(run)
 

@@ -52,14 +52,48 @@ USAGE_ITEMS_SHOWN = 100
 
 
 def queue_name(model: str) -> str:
-    """One queue per model alias, so the per-model concurrency limit holds across every executor."""
+    """One queue per model alias, so the per-model concurrency limit holds across every executor.
+
+    Partitioned by installation (`dispatch_key`): DBOS visits the partitions that have work in a
+    random order at every poll, so one installation's backlog cannot keep another's run waiting."""
+    return f"runs:{model}:by-installation"
+
+
+def legacy_queue_name(model: str) -> str:
+    """The unpartitioned queue of earlier releases, still drained: DBOS's partitioned dequeue
+    never sees a workflow enqueued without a partition key."""
     return f"runs:{model}"
 
 
-def execution_of(run_id: str, model: str) -> Enqueue:
+def dispatch_key(installation_id: str, slot: int) -> str:
+    """The run's partition: one of its installation's slots, each executing one run at a time, so
+    an installation runs at most as many at once on a model as it has slots."""
+    return f"{installation_id}#{slot}"
+
+
+def least_loaded(loads: dict[int, int], slots: int) -> int:
+    """The slot with the fewest unfinished runs (the lowest on a tie), so an installation below
+    its cap never has a run wait behind another of its own."""
+    return min(range(slots), key=lambda slot: (loads.get(slot, 0), slot))
+
+
+def installation_slots(own_cap: int | None, default_cap: int, model_concurrency: int) -> int:
+    """How many runs of one installation may execute at once on a model: its own cap, else the
+    deployment's (0: no cap of its own), never more than the model allows."""
+    cap = own_cap or default_cap or model_concurrency
+    return max(1, min(cap, model_concurrency))
+
+
+def execution_of(run_id: str, model: str, partition_key: str) -> Enqueue:
     """The workflow that executes a queued run. Its id is the run id, so enqueueing twice is
     harmless; a lost enqueue leaves the run queued, and the sweep job enqueues it again."""
-    return Enqueue(queue=queue_name(model), workflow=EXECUTE_WORKFLOW, workflow_id=run_id, args=(run_id,))
+    return Enqueue(
+        queue=queue_name(model),
+        workflow=EXECUTE_WORKFLOW,
+        workflow_id=run_id,
+        args=(run_id,),
+        partition_key=partition_key,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +201,7 @@ async def start_run(
     user_prompt: str | None,
     upload_max_bytes: int,
     storage_quota_bytes: int,
+    installation_concurrency: int,
 ) -> Run:
     """Estimate, reserve and queue; the run is executed once this transaction commits.
 
@@ -196,12 +231,17 @@ async def start_run(
             f"The run's {input_bytes} bytes of input and the {stored} already kept would pass the "
             f"installation's {storage_quota_bytes}-byte quota; kept inputs are deleted after their retention."
         )
+    own_cap = await repository.installation_run_concurrency(session, scope.installation_id)
+    slots = installation_slots(own_cap, installation_concurrency, spec.concurrency)
+    # Under the installation's lock (the reservation above), so concurrent starts see each other.
+    slot = least_loaded(await repository.slot_loads(session, scope.installation_id, spec.id), slots)
     now = clock.utcnow()
     queued = await repository.move(
         session,
         run.id,
         RunStatus.QUEUED,
         now,
+        dispatch_slot=slot,
         log=f"queued: {tokens} input tokens estimated, {estimate} credits reserved",
         model=spec.id,
         user_prompt=user_prompt,
@@ -214,7 +254,7 @@ async def start_run(
         raise RunAlreadyStarted()
     for name, data in inputs:
         await storage.write(started_key(queued, name), data, content_type="application/octet-stream")
-    after_commit(session, execution_of(queued.id, queued.model))
+    after_commit(session, execution_of(queued.id, queued.model, dispatch_key(scope.installation_id, slot)))
     return queued
 
 
@@ -354,6 +394,7 @@ async def rerun(
     upload_max_bytes: int,
     max_unstarted_runs: int,
     storage_quota_bytes: int,
+    installation_concurrency: int,
 ) -> Run:
     """A new run on a copy of the same uploads, started with the same model and instruction."""
     original = await get_run(session, scope, run_id)
@@ -388,6 +429,7 @@ async def rerun(
         user_prompt=original.user_prompt,
         upload_max_bytes=upload_max_bytes,
         storage_quota_bytes=storage_quota_bytes,
+        installation_concurrency=installation_concurrency,
     )
 
 
