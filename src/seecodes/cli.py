@@ -6,8 +6,10 @@ import asyncio
 import json
 import shutil
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import httpx
@@ -21,8 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seecodes import backups, migrations
 from seecodes import demo as demo_flow
-from seecodes import migrations
 from seecodes.bootstrap import build_runtime
 from seecodes.config import (
     Environment,
@@ -33,7 +35,7 @@ from seecodes.config import (
     use_metrics_multiprocess_dir,
 )
 from seecodes.db import Database
-from seecodes.engine import migrate_system_database
+from seecodes.engine import migrate_system_database, system_database_url
 from seecodes.errors import InstallationNotFound, SeecodesError
 from seecodes.executors import ExecutorIdInUse
 from seecodes.installations import metrics as instance_metrics
@@ -550,6 +552,50 @@ def show_installation(
         "lastSeenAt": iso_utc(last_seen) if last_seen else None,
     }
     typer.echo(json.dumps(shown, indent=2))
+
+
+# -- backups of the embedded default ----------------------------------------------------------------
+@contextmanager
+def _backup_refusals() -> Iterator[None]:
+    try:
+        yield
+    except backups.NotFound as error:
+        _not_found(str(error))
+    except (backups.Refused, migrations.SchemaNewerThanCode) as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
+        raise typer.Exit(2) from error
+
+
+def _embedded(settings: Settings) -> backups.Embedded:
+    return backups.embedded(settings, system_database_url=system_database_url(settings))
+
+
+@admin.command("backup")
+def backup(path: Annotated[Path, typer.Argument(help="A new or empty directory.")]) -> None:
+    """Back up the embedded default while the server runs: both SQLite databases, local storage and
+    the dev secrets under var/, with a manifest of checksums. Refused for PostgreSQL and S3."""
+    settings = _settings()
+    with _backup_refusals():
+        taken = backups.take(_embedded(settings), path, Clock())
+    console.print(
+        f"backed up {len(taken.files)} files at schema {taken.schema_revision} to {escape(str(path))}"
+    )
+    if kept := backups.secrets_kept_elsewhere(settings):
+        console.print(
+            f"[yellow]keep {', '.join(kept)}: the backup does not hold them, a restore needs them[/yellow]"
+        )
+
+
+@admin.command("restore")
+def restore(path: Annotated[Path, typer.Argument(help="A directory `admin backup` wrote.")]) -> None:
+    """Restore a backup into a fresh SEECODES_VAR_DIR (nothing is overwritten), after checking every
+    file against its manifest; `seecodes serve` then migrates it to this release."""
+    settings = _settings()
+    with _backup_refusals():
+        restored = backups.restore(path, _embedded(settings))
+    console.print(f"restored {len(restored.files)} files of the backup taken {restored.created_at}")
+    if kept := backups.secrets_kept_elsewhere(settings):
+        console.print(f"[yellow]{', '.join(kept)} must be what the backed-up server had[/yellow]")
 
 
 # -- operator tokens and the Jira connector ---------------------------------------------------------

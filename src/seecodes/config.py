@@ -285,6 +285,19 @@ class Settings(BaseSettings):
     def dev_forge_key_path(self) -> Path:
         return self.var_dir / "dev-forge-key.pem"
 
+    @property
+    def dev_secret_key_path(self) -> Path:
+        return self.var_dir / "dev-secret-key"
+
+    @property
+    def uses_dev_secret(self) -> bool:
+        """Outside production an unset (placeholder) secret means the random one kept under var/."""
+        return _is_placeholder(self.secret_key) and self.env is not Environment.PRODUCTION
+
+    @property
+    def local_storage_dir(self) -> Path:
+        return self.storage_dir or self.var_dir / "storage"
+
     def signing_secrets(self) -> list[bytes]:
         """Current secret first; previous ones still verify what they signed until they expire.
         A placeholder never verifies anything (production refuses to start with one)."""
@@ -296,8 +309,8 @@ class Settings(BaseSettings):
     def secret_key_bytes(self) -> bytes:
         """Outside production an unset (placeholder) secret is replaced by a random one kept under
         var/, so no environment signs with a value anyone can read in this repository."""
-        if _is_placeholder(self.secret_key) and self.env is not Environment.PRODUCTION:
-            return _dev_secret(self.var_dir)
+        if self.uses_dev_secret:
+            return _dev_secret(self.dev_secret_key_path)
         return self.secret_key.get_secret_value().encode()
 
 
@@ -306,11 +319,10 @@ def _is_placeholder(secret: SecretStr) -> bool:
     return value == PLACEHOLDER_SECRET or len(value) < 32
 
 
-def _dev_secret(var_dir: Path) -> bytes:
+def _dev_secret(path: Path) -> bytes:
     """A dev install keeps one random secret on disk so permits survive a restart."""
-    path = var_dir / "dev-secret-key"
     if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip().encode()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 
 from seecodes.db import is_sqlite, sync_url
 
@@ -31,6 +34,18 @@ def alembic_config(database_url: str) -> Config:
     config.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s")
     config.attributes["database_url"] = sync_url(database_url)
     return config
+
+
+def unknown_revisions(revisions: Iterable[str]) -> list[str]:
+    """Those of `revisions` this code's migrations do not include: a newer release wrote them."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    unknown = []
+    for revision in revisions:
+        try:
+            script.get_revision(revision)
+        except CommandError:
+            unknown.append(revision)
+    return unknown
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:

@@ -3,13 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from alembic import context
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import create_engine, event, text
 
 import seecodes.models  # noqa: F401 - registers every table on Base.metadata
 from seecodes.db import Base, configure_sqlite_connection
-from seecodes.migrations import MIGRATION_LOCK_KEY, SchemaNewerThanCode
+from seecodes.migrations import MIGRATION_LOCK_KEY, SchemaNewerThanCode, unknown_revisions
 
 config = context.config
 url: str = config.attributes["database_url"]
@@ -30,17 +28,6 @@ if engine.dialect.name == "sqlite":
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _unknown(revisions: tuple[str, ...]) -> list[str]:
-    script = ScriptDirectory.from_config(config)
-    unknown = []
-    for revision in revisions:
-        try:
-            script.get_revision(revision)
-        except CommandError:
-            unknown.append(revision)
-    return unknown
-
-
 with engine.connect() as connection:
     context.configure(
         connection=connection,
@@ -52,7 +39,7 @@ with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
             # Held until this transaction ends: concurrent migrators queue here, then find nothing to do.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        unknown = _unknown(context.get_context().get_current_heads())
+        unknown = unknown_revisions(context.get_context().get_current_heads())
         if unknown:
             raise SchemaNewerThanCode(unknown)
         context.run_migrations()

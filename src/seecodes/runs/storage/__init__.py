@@ -23,7 +23,7 @@ def build_storage(settings: Settings, clock: Clock) -> ObjectStorage:
             secret_access_key=secret.get_secret_value() if secret is not None else None,
         )
     return LocalStorage(
-        settings.storage_dir or settings.var_dir / "storage",
+        settings.local_storage_dir,
         bucket=settings.storage_bucket,
         public_base_url=settings.public_base_url,
         signer=StorageUrlSigner(settings.signing_secrets(), clock),

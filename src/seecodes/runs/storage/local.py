@@ -27,7 +27,7 @@ from seecodes.runs.storage.keys import check_bucket_name, check_key, check_prefi
 from seecodes.runs.storage.signing import Method, SignedRequest, StorageUrlSigner
 
 STORAGE_ROUTE_PREFIX = "/v1/storage/"
-_PARTIAL_DIR = ".partial"
+PARTIAL_DIR = ".partial"
 # Python's built-in table only, never the host's /etc/mime.types: a download's Content-Type must not
 # depend on which packages the server happens to have installed.
 _MEDIA_TYPES = mimetypes.MimeTypes(filenames=())
@@ -58,7 +58,7 @@ class LocalStorage:
         self._bucket = check_bucket_name(bucket)
         # Resolved once: every object path is checked against this, after symlinks are followed.
         self._objects = (root / bucket).resolve()
-        self._partial = (root / _PARTIAL_DIR).resolve()
+        self._partial = (root / PARTIAL_DIR).resolve()
         self._base_url = public_base_url.rstrip("/")
         self._signer = signer
         self.upload_max_bytes = upload_max_bytes
