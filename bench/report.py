@@ -64,9 +64,9 @@ BENCHMARKS = (
     ),
     Benchmark(
         "soak",
-        ("bench/soak.py", "--duration", "120"),
-        "mixed load on PostgreSQL with 2 API processes and 2 workers; every acknowledged write read back "
-        "(the 10-minute default: `python bench/soak.py`)",
+        ("bench/soak.py", "--duration", "600"),
+        "10 minutes of mixed load on PostgreSQL with 2 API processes and 2 workers; every acknowledged write "
+        "read back; RSS growth after the warm-up gated at < 10 %",
     ),
     Benchmark(
         "kill -9 drill", ("bench/faults/kill_worker.py", "--trials", "20"), "kill the worker executing a run"
@@ -76,6 +76,21 @@ BENCHMARKS = (
     ),
     Benchmark(
         "provider drill", ("bench/faults/provider_errors.py",), "the model provider answers 429, 500 or never"
+    ),
+    Benchmark(
+        "replaced worker drill",
+        ("bench/faults/replace_worker.py", "--trials", "20", "--sigterm-trials", "5"),
+        "kill -9 (or SIGTERM) the worker executing a run and replace it under a new worker id",
+    ),
+    Benchmark(
+        "noisy neighbour",
+        ("bench/noisy_neighbour.py", "--backlog", "300"),
+        "installation B's run behind installation A's 300 queued runs on one model of concurrency 4",
+    ),
+    Benchmark(
+        "overload",
+        ("bench/overload.py", "--duration", "30"),
+        "progress POSTs arriving at 4× the sustainable rate for 30 s on the embedded server",
     ),
 )
 

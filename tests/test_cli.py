@@ -149,6 +149,7 @@ def test_installations_list_and_show_give_status_and_balance(cli: CliRunner) -> 
         "status": "active",
         "activationSource": "test",
         "balance": 40,
+        "runConcurrency": None,
         "createdAt": None,
         "lastSeenAt": None,
     }
@@ -207,3 +208,24 @@ def test_the_cli_does_not_import_the_model_sdks() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert imported.stdout.strip() == "[]"
+
+
+def test_an_installation_can_be_given_its_own_run_cap_and_back_the_default(cli: CliRunner) -> None:
+    _installed(40)
+    installation = INSTALLATION
+    capped = cli.invoke(app, ["admin", "installations", "concurrency", installation, "2"])
+    shown = cli.invoke(app, ["admin", "installations", "show", installation])
+    undone = cli.invoke(app, ["admin", "installations", "concurrency", installation, "default"])
+    refused = cli.invoke(app, ["admin", "installations", "concurrency", installation, "0"])
+    nonsense = cli.invoke(app, ["admin", "installations", "concurrency", installation, "many"])
+    unknown = cli.invoke(
+        app, ["admin", "installations", "concurrency", "00000000-0000-4000-8000-0000000000ff", "2"]
+    )
+
+    assert (capped.exit_code, capped.output.strip()) == (0, "run concurrency: 2")
+    assert json.loads(shown.stdout)["runConcurrency"] == 2
+    assert (undone.exit_code, undone.output.strip()) == (0, "run concurrency: default")
+    assert refused.exit_code == 2
+    assert "between 1 and" in refused.output
+    assert nonsense.exit_code == 2
+    assert unknown.exit_code == 1

@@ -23,7 +23,7 @@ from seecodes.config import StorageBackend
 from seecodes.models import CreditLedgerEntry, UsageItem
 from seecodes.runs import repository
 from seecodes.runs.layout import started_key
-from seecodes.runs.service import execution_of
+from seecodes.runs.service import dispatch_key, execution_of
 from tests.support.app import make_settings, runtime_of
 from tests.support.clock import FixedClock
 from tests.support.fake_openai import FakeOpenAI, Hang, Reply
@@ -168,7 +168,9 @@ async def test_inputs_that_differ_from_the_estimate_are_never_sent_and_the_reser
     await runtime.storage.write(started_key(stored, "list.md"), LARGE.encode(), content_type="text/plain")
 
     await runtime.start(execute_runs=True)
-    await runtime.engine.enqueue(execution_of(stored.id, stored.model))
+    await runtime.engine.enqueue(
+        execution_of(stored.id, stored.model, dispatch_key(stored.installation_id, stored.dispatch_slot or 0))
+    )
     status = await settle(client, permit, run["runId"])
 
     assert status["status"] == "failed"
