@@ -107,3 +107,21 @@ async def test_a_waiter_whose_client_left_does_not_keep_a_slot() -> None:
     await asyncio.gather(gone, return_exceptions=True)
     admission.leave()
     assert admission.in_flight == 0
+
+
+async def test_many_waits_running_out_while_slots_free_up_lose_no_slot() -> None:
+    """A burst: waiters time out while `leave` hands slots over; every slot comes back."""
+    admission = Admission(limit=4, wait_seconds=0.01)
+
+    async def request() -> bool:
+        if not await admission.enter():
+            return False
+        await asyncio.sleep(0.005)
+        admission.leave()
+        return True
+
+    outcomes = await asyncio.gather(*(request() for _ in range(500)))
+    assert True in outcomes
+    assert False in outcomes
+    assert admission.in_flight == 0
+    assert all(await asyncio.gather(*(request() for _ in range(4))))

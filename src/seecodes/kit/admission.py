@@ -54,7 +54,8 @@ class Admission:
             # `leave` may have handed the slot over just as the wait ran out: keep it then.
             if waiter.done() and not waiter.cancelled():
                 return True
-            self._waiters.remove(waiter)
+            if waiter in self._waiters:  # `leave` drops the cancelled ones it meets
+                self._waiters.remove(waiter)
             return False
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
