@@ -37,7 +37,7 @@ from seecodes.config import (
 from seecodes.db import Database
 from seecodes.engine import migrate_system_database, system_database_url
 from seecodes.errors import InstallationNotFound, SeecodesError
-from seecodes.executors import ExecutorIdInUse
+from seecodes.executors import ExecutorIdInUse, Liveness
 from seecodes.installations import metrics as instance_metrics
 from seecodes.installations import repository as installation_rows
 from seecodes.installations import service as installations
@@ -63,6 +63,7 @@ enrollment = typer.Typer(help="Enrollment tokens for the legacy POST /public/con
 credits = typer.Typer(help="Installation credits.", no_args_is_help=True)
 metrics_cli = typer.Typer(help="Installation metrics the Jira App reports.", no_args_is_help=True)
 installations_cli = typer.Typer(help="Installations: status, balance, last seen.", no_args_is_help=True)
+workers_cli = typer.Typer(help="Run workers: who is alive, who was taken over.", no_args_is_help=True)
 tokens_cli = typer.Typer(
     help="Operator tokens (sc_admin_…) for the admin and connector routes.", no_args_is_help=True
 )
@@ -75,6 +76,7 @@ admin.add_typer(enrollment, name="enrollment-token")
 admin.add_typer(credits, name="credits")
 admin.add_typer(metrics_cli, name="metrics")
 admin.add_typer(installations_cli, name="installations")
+admin.add_typer(workers_cli, name="workers")
 admin.add_typer(tokens_cli, name="token")
 app.add_typer(jira_cli, name="jira")
 
@@ -622,6 +624,36 @@ def installation_concurrency(
 
     applied = _in_transaction(_settings(), work)
     console.print(f"run concurrency: {applied if applied is not None else 'default'}")
+
+
+@workers_cli.command("list")
+def list_workers() -> None:
+    """Every worker on record in the run engine's database, newest beat first: one JSON object per line."""
+    settings = _settings()
+    liveness = Liveness(
+        system_database_url(settings),
+        "seecodes-cli",
+        timeout_seconds=settings.worker_liveness_timeout_seconds,
+    )
+    try:
+        liveness.create_table()
+        fleet = liveness.fleet()
+    finally:
+        liveness.close()
+    # One JSON object per line: the queue names are long, and a table would cut them.
+    for executor in fleet:
+        state = executor.state
+        if state == "live" and executor.silent_ms > liveness.timeout_ms:
+            state = "silent"  # not taken over yet: no live worker has swept since
+        shown = {
+            "workerId": executor.executor_id,
+            "host": executor.host,
+            "pid": executor.pid,
+            "state": state,
+            "lastBeatSecondsAgo": round(executor.silent_ms / 1000, 1),
+            "queues": list(executor.queues),
+        }
+        console.print_json(json.dumps(shown), indent=None)
 
 
 @tokens_cli.command("create")

@@ -78,3 +78,11 @@ def test_a_second_worker_with_an_id_in_use_is_refused(stack: Stack) -> None:
     assert started.returncode == 2, started.stdout + started.stderr
     assert f"executor id '{live.worker_id}' is held by a live worker" in started.stdout
     assert live.alive()
+
+
+def test_the_operator_sees_every_worker_and_its_state(stack: Stack) -> None:
+    listed = stack.cli("admin", "workers", "list")
+    for worker in stack.workers:
+        assert worker.worker_id in listed
+    assert "live" in listed
+    assert "taken_over" in listed  # the worker the first test killed
