@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -32,8 +33,10 @@ from seecodes.kit.clock import Clock
 from seecodes.kit.docs_pages import install_docs_pages
 from seecodes.kit.http import BodyLimitMiddleware, RequestContextMiddleware
 from seecodes.kit.logging import configure_logging, get_logger
+from seecodes.runs import repository as run_rows
 from seecodes.runs.model_routes import router as models_router
 from seecodes.runs.routes import router as runs_router
+from seecodes.runs.service import queue_name
 from seecodes.runs.storage.local import STORAGE_ROUTE_PREFIX
 from seecodes.runs.storage.routes import router as storage_router
 from seecodes.security.routes import router as security_router
@@ -68,6 +71,15 @@ Backend between the SeeCodes Jira App (Forge) and the VS Code / Cursor extension
 
 class Health(BaseModel):
     ok: Literal[True] = True
+
+
+class Readiness(Health):
+    # Ready, but part of the service is not: runs of these models wait and no live worker serves them.
+    degraded: list[str] | None = None
+
+
+# A run queued this long with no live worker serving its model is worth saying in /readyz.
+WAITING_RUN_SECONDS = 10
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -244,8 +256,32 @@ async def _not_ready(runtime: RuntimeDep) -> list[str]:
     return failing
 
 
+async def _degraded(runtime: RuntimeDep) -> list[str]:
+    """Models whose runs wait with no live worker to serve them (workers shape). Not a reason to
+    take this process out of rotation: every API process would be, and every other route with it."""
+    fleet = await runtime.engine.fleet()
+    if fleet is None:
+        return []
+    since = runtime.clock.utcnow() - timedelta(seconds=WAITING_RUN_SECONDS)
+    async with runtime.db.reading() as session:
+        waiting = await run_rows.models_waiting(session, since)
+    timeout_ms = runtime.settings.worker_liveness_timeout_seconds * 1000
+    served = {
+        queue
+        for executor in fleet
+        if executor.state == "live" and executor.silent_ms <= timeout_ms
+        for queue in executor.queues
+    }
+    return [
+        f"model {model!r}: runs are waiting and no live worker serves it"
+        for model in waiting
+        if queue_name(model) not in served
+    ]
+
+
 def _install_system_routes(app: FastAPI) -> None:
     reported: list[list[str]] = [[]]  # what the last /readyz found failing
+    reported_degraded: list[list[str]] = [[]]
 
     @app.get("/healthz", tags=["system"], summary="Liveness probe")
     async def healthz() -> Health:
@@ -255,10 +291,12 @@ def _install_system_routes(app: FastAPI) -> None:
         "/readyz",
         tags=["system"],
         summary="Readiness: the database, object storage, the rate-limit store and the Forge key set",
-        description="503 `service_unavailable` names every part that is not ready, with its reason.",
+        description="503 `service_unavailable` names every part that is not ready, with its reason. "
+        "Ready but `degraded` (200) names each model whose runs wait with no live worker to serve it "
+        "(the workers shape).",
         responses=responses(ServiceUnavailable),
     )
-    async def readyz(runtime: RuntimeDep) -> Health:
+    async def readyz(runtime: RuntimeDep) -> Readiness:
         failing = await _not_ready(runtime)
         if failing != reported[0]:
             # Once per incident (probes come every few seconds): when what fails changes.
@@ -269,7 +307,14 @@ def _install_system_routes(app: FastAPI) -> None:
             reported[0] = failing
         if failing:
             raise ServiceUnavailable("Not ready: " + "; ".join(failing) + ".", headers={"Retry-After": "5"})
-        return Health()
+        degraded = await _degraded(runtime)
+        if degraded != reported_degraded[0]:
+            if degraded:
+                _log.warning("degraded", degraded=degraded)
+            else:
+                _log.info("not_degraded")
+            reported_degraded[0] = degraded
+        return Readiness(degraded=degraded or None)
 
     @app.get("/metrics", tags=["system"], summary="Prometheus metrics", response_class=Response)
     async def prometheus_metrics() -> Response:

@@ -204,9 +204,19 @@ class Engine:
             workflows=len(handles),
         )
 
-    def fleet(self) -> list[Executor]:
-        """The executors on record (workers shape, executing process only)."""
-        return self._liveness.fleet() if self._liveness is not None else []
+    async def fleet(self) -> list[Executor] | None:
+        """The workers on record, in the workers shape (None in the in-process shape, or when the
+        run engine's database cannot say). An enqueue-only API process reads them too."""
+        if self._settings.run_execution is not RunExecution.WORKERS:
+            return None
+        if self._liveness is None:
+            self._liveness = Liveness(
+                self._url, "seecodes-api", timeout_seconds=self._settings.worker_liveness_timeout_seconds
+            )
+        try:
+            return await asyncio.to_thread(self._liveness.fleet)
+        except Exception:  # no worker has ever created the table, or the database is away
+            return None
 
     def _executor_id(self) -> str:
         if self._settings.run_execution is RunExecution.WORKERS:
@@ -274,13 +284,14 @@ class Engine:
             asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
             self._launched = False
             DBOS_LAUNCHED.engine = None
-        if self._liveness is not None:
+        if self._liveness is not None and self._liveness.claimed:
             try:
                 await asyncio.to_thread(self._liveness.depart)
             except Exception as error:  # the sweepers then take over after the timeout instead
                 _log.warning(
                     "executor_depart_failed", executor=self._liveness.executor_id, error=type(error).__name__
                 )
+        if self._liveness is not None:
             self._liveness.close()
             self._liveness = None
         if self._client is not None:

@@ -108,6 +108,7 @@ class Liveness:
         self._host = socket.gethostname()[:255]
         self._pid = os.getpid()
         self._incarnation = secrets.token_hex(16)
+        self.claimed = False  # this process holds the id (an API process only reads the table)
 
     def create_table(self) -> None:
         with self._engine.begin() as connection:
@@ -161,7 +162,8 @@ class Liveness:
                 ),
             ).returning(t.c.incarnation)
             won = connection.execute(upsert).scalar()
-        if won != self._incarnation:
+        self.claimed = won == self._incarnation
+        if not self.claimed:
             where = f"pid {seen.pid} on {seen.host}" if seen is not None else "another process"
             raise ExecutorIdInUse(
                 f"executor id {self.executor_id!r} is held by a live worker ({where}); give this one "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -86,3 +87,26 @@ def test_the_operator_sees_every_worker_and_its_state(stack: Stack) -> None:
         assert worker.worker_id in listed
     assert "live" in listed
     assert "taken_over" in listed  # the worker the first test killed
+
+
+def test_readiness_is_degraded_while_runs_wait_with_no_live_worker(stack: Stack) -> None:
+    """Last in this module: it stops every worker, then starts one again."""
+    client = stack.client()
+    permit = client.permit()
+    assert client.http.get("/readyz").json() == {"ok": True, "degraded": None}
+    for worker in stack.workers:
+        stack.stop_worker(worker)
+    run_id = client.start_run(permit)
+    deadline = time.monotonic() + 60
+    while (ready := client.http.get("/readyz")).json()["degraded"] is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+    # Still ready (taking every API process out of rotation would stop every other route too),
+    # and it says which model waits.
+    assert ready.status_code == 200
+    assert ready.json()["degraded"] == ["model 'strict light': runs are waiting and no live worker serves it"]
+
+    stack.add_worker("worker-after-outage")
+    assert client.wait_for(permit, run_id, within=60)["status"] == "succeeded"
+    assert client.http.get("/readyz").json() == {"ok": True, "degraded": None}
+    client.close()

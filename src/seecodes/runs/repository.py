@@ -314,6 +314,17 @@ async def queued_before(
     return [(run_id, model, installation_id, slot or 0) for run_id, model, installation_id, slot in rows]
 
 
+async def models_waiting(session: AsyncSession, queued_before_moment: datetime) -> list[str]:
+    """Models with a run queued since before the moment and not yet claimed."""
+    rows = await session.scalars(
+        select(Run.model)
+        .where(Run.status == RunStatus.QUEUED.value, Run.queued_at < queued_before_moment)
+        .distinct()
+        .limit(100)
+    )
+    return list(rows)
+
+
 async def slot_loads(session: AsyncSession, installation_id: str, model: str) -> dict[int, int]:
     """Unfinished runs of the installation on the model, per dispatch slot."""
     rows = await session.execute(
