@@ -121,11 +121,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         # Uploads through the local backend's signed URLs are files, not API bodies.
         path_limits={STORAGE_ROUTE_PREFIX: settings.upload_max_bytes} if serves_storage else {},
     )
+    app.add_middleware(RequestContextMiddleware)  # sees every response the app gives, 413s included
+    # Outermost: a shed request costs no request id, no access-log line and no route metric (a
+    # process at capacity that logged every refusal would spend on it what it lacks); it is
+    # counted in seecodes_http_requests_shed_total.
     app.add_middleware(
         AdmissionMiddleware,
         admission=Admission(settings.http_max_in_flight, settings.http_admission_wait_seconds),
     )
-    app.add_middleware(RequestContextMiddleware)  # outermost: sees every response, 413s and 503s included
     _install_error_handlers(app)
     _install_openapi(app)
     _install_system_routes(app)
