@@ -20,6 +20,7 @@ from seecodes.jira import tokens as jira_tokens
 from seecodes.jira import writeback
 from seecodes.kit.clock import Clock
 from seecodes.models import ProgressReport
+from seecodes.retention import jobs as retention_jobs
 from seecodes.runs import jobs as run_jobs
 from seecodes.runs.catalog import load_catalog
 from seecodes.runs.storage import build_storage
@@ -35,7 +36,7 @@ from seecodes.telemetry.limiter import RateLimiter
 
 WORKFLOWS = Workflows(
     queues=(run_jobs.run_queues, jira_jobs.jira_queues),
-    schedules=(*run_jobs.SCHEDULES, *jira_jobs.SCHEDULES, *task_jobs.SCHEDULES),
+    schedules=(*run_jobs.SCHEDULES, *jira_jobs.SCHEDULES, *task_jobs.SCHEDULES, *retention_jobs.SCHEDULES),
 )
 
 

@@ -111,6 +111,17 @@ class Settings(BaseSettings):
     storage_quota_bytes: int = Field(default=1024**3, ge=1024, le=1024**5)
     artifacts_retention_days: float = Field(default=0, ge=0, le=3650)  # 0: output and logs kept
 
+    # -- retention (the retention sweep, every minute: seecodes/retention) -------------------------
+    # Expired task permits (revoked or not) stay listable (`admin permits list --all`) this long, and
+    # spent or expired enrollment tokens beside them; then both are deleted.
+    expired_credentials_retention_days: float = Field(default=30, ge=0, le=3650)
+    # Accepted telemetry events feed the team board's VS Code items; older ones are deleted (never
+    # before SEECODES_TELEMETRY_MAX_EVENT_AGE_DAYS + 1 day, while their requestId still refuses replays).
+    telemetry_retention_days: float = Field(default=400, ge=1, le=3650)
+    # Finished run-engine workflows (DBOS's own tables: status, inputs, outputs, steps) are deleted
+    # this long after they ended; pending, enqueued and delayed ones never are.
+    run_engine_retention_days: float = Field(default=7, gt=0, le=3650)
+
     # -- HTTP limits `seecodes serve` enforces before any route runs (kit/http_server.py) ---------
     http_max_header_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024)
     http_max_headers: int = Field(default=100, ge=10, le=1000)

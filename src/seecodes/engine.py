@@ -21,6 +21,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ _log = get_logger("seecodes.engine")
 APP_NAME = "seecodes"
 # How often a waiting request looks for a workflow's result (a query on the system database).
 RESULT_POLL_SECONDS = 0.1
+# The states DBOS never moves a workflow out of: only workflows in these are ever deleted.
+FINISHED_WORKFLOW_STATES = ["SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +269,29 @@ class Engine:
             await DBOS.cancel_workflow_async(workflow_id)
         elif self._client is not None:
             await self._client.cancel_workflow_async(workflow_id)
+
+    async def delete_finished_workflows(self, *, older_than: timedelta, batch: int, max_batches: int) -> int:
+        """DBOS keeps every workflow's status, inputs, outputs and step results until told otherwise:
+        delete those that finished longer than `older_than` ago, `batch` workflows per transaction
+        (DBOS's own), at most `max_batches` of them. Pending, enqueued and delayed ones are never
+        touched. DBOS stamps its rows with the wall clock, so the cutoff is taken from it too."""
+        if not self._launched:
+            raise RuntimeError("only an engine that executes workflows deletes them")
+        before = (datetime.now(UTC) - older_than).isoformat()
+        deleted = 0
+        for _ in range(max_batches):
+            finished = await DBOS.list_workflows_async(
+                status=FINISHED_WORKFLOW_STATES,
+                completed_before=before,
+                limit=batch,
+                load_input=False,
+                load_output=False,
+            )
+            if not finished:
+                break
+            await DBOS.delete_workflows_async([workflow.workflow_id for workflow in finished])
+            deleted += len(finished)
+        return deleted
 
     async def stop(self) -> None:
         if self._keeper is not None:

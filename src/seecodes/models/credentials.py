@@ -4,20 +4,32 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from seecodes.db import Base
 from seecodes.models.types import JiraKey, Sha256Hex, UtcDateTime
 
 PERMIT_SOURCES = ("launch-exchange", "direct", "legacy")
+UNCONSUMED = "consumed_at IS NULL"
 
 
 class JiraRequestKey(Base):
     """A single-use key in a rotation chain bound to installation + principal."""
 
     __tablename__ = "jira_request_keys"
-    __table_args__ = (Index("ix_jira_request_keys_chain_id", "chain_id"),)
+    __table_args__ = (
+        Index("ix_jira_request_keys_chain_id", "chain_id"),
+        # When an installation's Jira App last called (`admin installations`), and which key is its newest.
+        Index("ix_jira_request_keys_installation", "installation_id", "issued_at", "id"),
+        # Each chain's newest key, the only one not consumed: the retention sweep finds dead chains here.
+        Index(
+            "ix_jira_request_keys_unconsumed_expiry",
+            "expires_at",
+            sqlite_where=text(UNCONSUMED),
+            postgresql_where=text(UNCONSUMED),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     key_hash: Mapped[str] = mapped_column(Sha256Hex, unique=True)
@@ -35,6 +47,7 @@ class LaunchCode(Base):
     """A one-time code the browser carries to the IDE in place of the reusable permit."""
 
     __tablename__ = "launch_codes"
+    __table_args__ = (Index("ix_launch_codes_expires_at", "expires_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     code_hash: Mapped[str] = mapped_column(Sha256Hex, unique=True)
@@ -56,6 +69,7 @@ class TaskPermit(Base):
     __table_args__ = (
         CheckConstraint(f"source IN {PERMIT_SOURCES!r}", name="source"),
         Index("ix_task_permits_task", "installation_id", "project_id", "task_id"),
+        Index("ix_task_permits_expires_at", "expires_at"),
     )
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -74,6 +88,7 @@ class EnrollmentToken(Base):
     """Operator-issued, one-time permission for one site to call the legacy POST /public/connect."""
 
     __tablename__ = "enrollment_tokens"
+    __table_args__ = (Index("ix_enrollment_tokens_expires_at", "expires_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     token_hash: Mapped[str] = mapped_column(Sha256Hex, unique=True)

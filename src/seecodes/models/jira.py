@@ -30,6 +30,7 @@ class JiraOAuthState(Base):
     """One authorize round trip: the `state` value (hashed), valid 10 minutes, deleted on use."""
 
     __tablename__ = "jira_oauth_states"
+    __table_args__ = (Index("ix_jira_oauth_states_expires_at", "expires_at"),)
 
     state_hash: Mapped[str] = mapped_column(Sha256Hex, primary_key=True)
     installation_id: Mapped[str] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))

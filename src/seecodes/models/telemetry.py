@@ -20,6 +20,8 @@ class TelemetryEvent(Base):
         Index("ux_telemetry_events_request", "installation_id", "request_id", unique=True),
         Index("ix_telemetry_events_period", "installation_id", "occurred_at"),
         Index("ix_telemetry_events_task", "installation_id", "project_id", "task_id", "occurred_at"),
+        # The retention sweep deletes by age across installations.
+        Index("ix_telemetry_events_occurred_at", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -329,7 +329,13 @@ async def expire_unstarted(
 
 
 async def purge_artifacts(
-    db: Database, clock: Clock, storage: ObjectStorage, *, retention_days: float, batch: int = 200
+    db: Database,
+    clock: Clock,
+    storage: ObjectStorage,
+    *,
+    retention_days: float,
+    batch: int = 200,
+    events_batch: int = 500,
 ) -> int:
     """With SEECODES_ARTIFACTS_RETENTION_DAYS set, delete the output files and the event history
     (logs, output deltas) of runs settled longer ago. The run row, its usage row and the credit
@@ -342,10 +348,20 @@ async def purge_artifacts(
         )
     for run in runs:
         await storage.delete_prefix(run.storage_prefix)
-        async with db.transaction() as session:
-            now = clock.utcnow()
-            await repository.delete_events(session, run.id)
-            await repository.set_values(
-                session, run.id, now, artifacts_purged_at=now, uploads_purged_at=run.uploads_purged_at or now
-            )
+        # The events go `events_batch` at a time, each batch a transaction of its own: one statement
+        # for a long run's thousands of output deltas would hold SQLite's one writer until all were
+        # gone. The run is marked with its last batch, so one interrupted half-way is picked up again.
+        purged = False
+        while not purged:
+            async with db.transaction() as session:
+                purged = await repository.delete_events(session, run.id, limit=events_batch) < events_batch
+                if purged:
+                    now = clock.utcnow()
+                    await repository.set_values(
+                        session,
+                        run.id,
+                        now,
+                        artifacts_purged_at=now,
+                        uploads_purged_at=run.uploads_purged_at or now,
+                    )
     return len(runs)

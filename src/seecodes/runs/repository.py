@@ -346,8 +346,13 @@ async def installation_run_concurrency(session: AsyncSession, installation_id: s
     return cap
 
 
-async def delete_events(session: AsyncSession, run_id: str) -> None:
-    await session.execute(delete(RunEvent).where(RunEvent.run_id == run_id))
+async def delete_events(session: AsyncSession, run_id: str, *, limit: int) -> int:
+    """Delete up to `limit` of the run's events, oldest first; returns how many went."""
+    oldest = select(RunEvent.id).where(RunEvent.run_id == run_id).order_by(RunEvent.id).limit(limit)
+    result = await session.execute(
+        delete(RunEvent).where(RunEvent.id.in_(oldest)).execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def settled_before(
