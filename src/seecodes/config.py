@@ -132,7 +132,7 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(default=1000, ge=10, le=100_000)
     # Requests one process works on at once (event streams and health checks aside); one more
     # waits at most the admission wait for a slot, then is answered 503 with Retry-After.
-    http_max_in_flight: int = Field(default=64, ge=1, le=100_000)
+    http_max_in_flight: int = Field(default=32, ge=1, le=100_000)
     http_admission_wait_seconds: float = Field(default=0.1, ge=0, le=30)
 
     # -- runs -----------------------------------------------------------------------------------
