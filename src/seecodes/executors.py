@@ -190,34 +190,27 @@ class Liveness:
             connection.execute(sa.update(t).where(mine).values(state=LIVE, beat_at_ms=self._now))
             return f"its workflows were taken over by {row.taken_over_by} while it was silent"
 
+    def _select(self) -> sa.Select[Any]:
+        t = self._table
+        silence = (self._now - t.c.beat_at_ms).label("silent_ms")
+        return sa.select(t.c.executor_id, t.c.host, t.c.pid, t.c.state, silence, t.c.beat_at_ms, t.c.queues)
+
     def silent(self) -> list[Executor]:
         """Other executors that stopped, or have not beaten within the timeout, and were not taken over."""
         t = self._table
-        silence = (self._now - t.c.beat_at_ms).label("silent_ms")
+        query = self._select().where(
+            t.c.executor_id != self.executor_id,
+            sa.or_(
+                t.c.state == STOPPED, sa.and_(t.c.state == LIVE, t.c.beat_at_ms < self._now - self.timeout_ms)
+            ),
+        )
         with self._engine.begin() as connection:
-            rows = connection.execute(
-                sa.select(
-                    t.c.executor_id, t.c.host, t.c.pid, t.c.state, silence, t.c.beat_at_ms, t.c.queues
-                ).where(
-                    t.c.executor_id != self.executor_id,
-                    sa.or_(
-                        t.c.state == STOPPED,
-                        sa.and_(t.c.state == LIVE, t.c.beat_at_ms < self._now - self.timeout_ms),
-                    ),
-                )
-            ).all()
-        return [_executor(row) for row in rows]
+            return [_executor(row) for row in connection.execute(query).all()]
 
     def fleet(self) -> list[Executor]:
         """Every executor on record, newest beat first (for /readyz and the operator)."""
-        t = self._table
-        silence = (self._now - t.c.beat_at_ms).label("silent_ms")
         with self._engine.begin() as connection:
-            rows = connection.execute(
-                sa.select(
-                    t.c.executor_id, t.c.host, t.c.pid, t.c.state, silence, t.c.beat_at_ms, t.c.queues
-                ).order_by(t.c.beat_at_ms.desc())
-            ).all()
+            rows = connection.execute(self._select().order_by(self._table.c.beat_at_ms.desc())).all()
         return [_executor(row) for row in rows]
 
     def take_over(self, executor: Executor) -> bool:
