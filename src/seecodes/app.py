@@ -298,6 +298,8 @@ def _install_system_routes(app: FastAPI) -> None:
         "Ready but `degraded` (200) names each model whose runs wait with no live worker to serve it "
         "(the workers shape).",
         responses=responses(ServiceUnavailable),
+        # A ready server answers `{"ok": true}` as before; `degraded` appears only when it says something.
+        response_model_exclude_none=True,
     )
     async def readyz(runtime: RuntimeDep) -> Readiness:
         failing = await _not_ready(runtime)

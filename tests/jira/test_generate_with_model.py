@@ -168,7 +168,9 @@ async def test_drafting_runs_on_the_drafting_models_run_queue(
 
     assert response.status_code == 200, response.text
     assert status is not None
-    assert status.queue_name == "runs:planner"  # shares the model's concurrency limit with its runs
+    # Shares the model's concurrency limit with its runs, in a partition of its installation's own.
+    assert status.queue_name == "runs:planner:by-installation"
+    assert status.queue_partition_key == f"{INSTALLATION_A}#drafting"
     assert status.status == "SUCCESS"
 
 

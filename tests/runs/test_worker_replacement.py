@@ -93,12 +93,12 @@ def test_readiness_is_degraded_while_runs_wait_with_no_live_worker(stack: Stack)
     """Last in this module: it stops every worker, then starts one again."""
     client = stack.client()
     permit = client.permit()
-    assert client.http.get("/readyz").json() == {"ok": True, "degraded": None}
+    assert client.http.get("/readyz").json() == {"ok": True}
     for worker in stack.workers:
         stack.stop_worker(worker)
     run_id = client.start_run(permit)
     deadline = time.monotonic() + 60
-    while (ready := client.http.get("/readyz")).json()["degraded"] is None and time.monotonic() < deadline:
+    while "degraded" not in (ready := client.http.get("/readyz")).json() and time.monotonic() < deadline:
         time.sleep(0.5)
 
     # Still ready (taking every API process out of rotation would stop every other route too),
@@ -108,5 +108,5 @@ def test_readiness_is_degraded_while_runs_wait_with_no_live_worker(stack: Stack)
 
     stack.add_worker("worker-after-outage")
     assert client.wait_for(permit, run_id, within=60)["status"] == "succeeded"
-    assert client.http.get("/readyz").json() == {"ok": True, "degraded": None}
+    assert client.http.get("/readyz").json() == {"ok": True}
     client.close()

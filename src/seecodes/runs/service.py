@@ -71,6 +71,12 @@ def dispatch_key(installation_id: str, slot: int) -> str:
     return f"{installation_id}#{slot}"
 
 
+def drafting_key(installation_id: str) -> str:
+    """The partition of an installation's drafting jobs on a model's run queue: one at a time per
+    installation, beside its runs' slots and under the model's one concurrency limit."""
+    return f"{installation_id}#drafting"
+
+
 def least_loaded(loads: dict[int, int], slots: int) -> int:
     """The slot with the fewest unfinished runs (the lowest on a tie), so an installation below
     its cap never has a run wait behind another of its own."""

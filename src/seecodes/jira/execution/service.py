@@ -50,7 +50,7 @@ from seecodes.models.run import RunStatus
 from seecodes.runs import repository as runs_repository
 from seecodes.runs.catalog import Catalog
 from seecodes.runs.layout import output_key
-from seecodes.runs.service import queue_name
+from seecodes.runs.service import drafting_key, queue_name
 from seecodes.runs.storage import ObjectStorage
 from seecodes.security.callers import InstallationManager
 from seecodes.telemetry.limiter import RateLimiter
@@ -156,6 +156,8 @@ async def _draft(
         workflow=DRAFT_WORKFLOW,
         workflow_id=batch_id,
         args=(manager.installation_id, batch_id, spec.id, document, reserved, run_id),
+        # The run queue is partitioned: a job without a key would never be dequeued.
+        partition_key=drafting_key(manager.installation_id),
     )
     try:
         outcome: dict[str, Any] = await runner.run(job, wait_seconds=settings.jira_draft_wait_seconds)
