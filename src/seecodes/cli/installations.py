@@ -1,0 +1,145 @@
+"""Installations and what they hold: state, credits, reported metrics, run concurrency."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seecodes.cli.common import console, in_transaction, not_found, settings_or_exit, when
+from seecodes.installations import metrics as instance_metrics
+from seecodes.installations import repository as installation_rows
+from seecodes.installations import service as installations
+from seecodes.kit.clock import Clock, iso_utc
+from seecodes.models import Installation, InstanceMetric
+from seecodes.security.forge import INSTALLATION_ARI_PREFIX, installation_ari
+
+credit_commands = typer.Typer(help="Installation credits.", no_args_is_help=True)
+metric_commands = typer.Typer(help="Installation metrics the Jira App reports.", no_args_is_help=True)
+installation_commands = typer.Typer(help="Installations: status, balance, last seen.", no_args_is_help=True)
+
+
+@credit_commands.command("grant")
+def grant_credits(
+    installation: Annotated[str, typer.Argument(help="Installation ARI or bare UUID.")],
+    amount: Annotated[int, typer.Argument(help="Credits to add.")],
+    reference: Annotated[str | None, typer.Option(help="Why, for the ledger.")] = None,
+) -> None:
+    """Add credits to an installation's ledger."""
+
+    async def work(session: AsyncSession, clock: Clock) -> int:
+        return await installations.grant_credits(
+            session, clock, installation_id=installation_ari(installation), amount=amount, reference=reference
+        )
+
+    console.print(f"balance: {in_transaction(settings_or_exit(), work)}")
+
+
+# A negative amount ("-30") is an argument here, not an unknown option.
+@credit_commands.command("adjust", context_settings={"ignore_unknown_options": True})
+def adjust_credits(
+    installation: Annotated[str, typer.Argument(help="Installation ARI or bare UUID.")],
+    delta: Annotated[
+        int, typer.Argument(help="Credits to add (positive) or take back (negative, e.g. -30).")
+    ],
+    reason: Annotated[str, typer.Option(help="Why, for the ledger (required).")],
+) -> None:
+    """Correct an installation's credits up or down: a ledger row with its reason; never below zero."""
+
+    async def work(session: AsyncSession, clock: Clock) -> int:
+        return await installations.adjust_credits(
+            session, clock, installation_id=installation_ari(installation), delta=delta, reason=reason
+        )
+
+    console.print(f"balance: {in_transaction(settings_or_exit(), work)}")
+
+
+@metric_commands.command("show")
+def show_metrics(
+    installation: Annotated[str, typer.Argument(help="Installation ARI or bare UUID.")],
+    history: Annotated[int, typer.Option(min=1, max=1000, help="How many reports, newest first.")] = 1,
+) -> None:
+    """The installed-user counts the Jira App reported (POST /v1/jira/instance-metrics), newest first."""
+
+    async def work(session: AsyncSession, _clock: Clock) -> list[InstanceMetric]:
+        return await instance_metrics.history(session, installation_ari(installation), limit=history)
+
+    reports = in_transaction(settings_or_exit(), work)
+    if not reports:
+        console.print("no metrics reported yet")
+        return
+    table = Table("reported at", "installed users", "source")
+    for report in reports:
+        table.add_row(iso_utc(report.created_at), str(report.installed_users_count), report.source)
+    console.print(table)
+
+
+@installation_commands.command("list")
+def list_installations() -> None:
+    """Every installation: status, credit balance, and when its Jira App was last seen."""
+
+    async def work(session: AsyncSession, _clock: Clock) -> list[tuple[Installation, int, datetime | None]]:
+        return await installation_rows.overview(session)
+
+    table = Table("installation", "site", "status", "balance", "last seen")
+    for installation, balance, last_seen in in_transaction(settings_or_exit(), work):
+        # The bare UUID: what every command accepts, and narrow enough for a terminal's table.
+        bare = installation.id.removeprefix(INSTALLATION_ARI_PREFIX)
+        table.add_row(bare, installation.site_url or "-", installation.status, str(balance), when(last_seen))
+    console.print(table)
+
+
+@installation_commands.command("show")
+def show_installation(
+    installation: Annotated[str, typer.Argument(help="Installation ARI or bare UUID.")],
+) -> None:
+    """One installation's state, balance and last contact, as JSON; exit 1 when there is none."""
+
+    async def work(session: AsyncSession, _clock: Clock) -> list[tuple[Installation, int, datetime | None]]:
+        return await installation_rows.overview(session, installation_ari(installation))
+
+    found = in_transaction(settings_or_exit(), work)
+    if not found:
+        not_found(f"no installation {installation_ari(installation)}")
+    row, balance, last_seen = found[0]
+    shown = {
+        "id": row.id,
+        "cloudId": row.cloud_id,
+        "siteUrl": row.site_url,
+        "status": row.status,
+        "activationSource": row.activation_source,
+        "balance": balance,
+        "runConcurrency": row.run_concurrency,
+        "createdAt": iso_utc(row.created_at),
+        "lastSeenAt": iso_utc(last_seen) if last_seen else None,
+    }
+    typer.echo(json.dumps(shown, indent=2))
+
+
+@installation_commands.command("concurrency")
+def installation_concurrency(
+    installation: Annotated[str, typer.Argument(help="Installation ARI or bare UUID.")],
+    cap: Annotated[str, typer.Argument(help="Runs of it that may execute at once per model, or 'default'.")],
+) -> None:
+    """Cap how many of an installation's runs execute at once on each model (runs started from now on).
+
+    'default' removes its own cap: SEECODES_RUN_INSTALLATION_CONCURRENCY applies again."""
+    if cap != "default" and not cap.isdigit():
+        console.print("[red]the cap is a whole number of runs, or 'default'[/red]")
+        raise typer.Exit(2)
+
+    async def work(session: AsyncSession, clock: Clock) -> int | None:
+        changed = await installations.set_run_concurrency(
+            session,
+            clock,
+            installation_id=installation_ari(installation),
+            cap=None if cap == "default" else int(cap),
+        )
+        return changed.run_concurrency
+
+    applied = in_transaction(settings_or_exit(), work)
+    console.print(f"run concurrency: {applied if applied is not None else 'default'}")

@@ -1,0 +1,206 @@
+"""Commands that run the service: serve, migrate, worker, and the demo against a running server."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+from typing import Annotated
+
+import httpx
+import typer
+import uvicorn
+from rich.markup import escape
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from seecodes import demo as demo_flow
+from seecodes.bootstrap import build_runtime
+from seecodes.cli.common import (
+    check_catalog,
+    console,
+    dev_fit,
+    in_transaction,
+    migrate_or_exit,
+    settings_or_exit,
+)
+from seecodes.config import (
+    Environment,
+    RunExecution,
+    use_metrics_multiprocess_dir,
+)
+from seecodes.engine import migrate_system_database
+from seecodes.executors import ExecutorIdInUse
+from seecodes.installations import service as installations
+from seecodes.kit.clock import Clock
+from seecodes.kit.logging import configure_logging
+from seecodes.models.run import RunStatus
+from seecodes.security.dev_keys import load_or_create_private_key
+from seecodes.security.forge import installation_ari
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Uvicorn worker processes.")] = 1,
+    keep_alive: Annotated[
+        int, typer.Option(min=1, max=3600, help="Seconds an idle keep-alive connection stays open.")
+    ] = 75,
+) -> None:
+    """Migrate the database, then serve the API."""
+    settings = settings_or_exit()
+    check_catalog(settings)
+    if workers > 1 and settings.run_execution is RunExecution.IN_PROCESS:
+        # Each process would launch the engine under one executor id and recover the others' runs.
+        console.print(
+            "[red]--workers > 1 needs SEECODES_RUN_EXECUTION=workers and `seecodes worker` processes[/red]"
+        )
+        raise typer.Exit(2)
+    migrate_or_exit(settings)
+    migrate_system_database(settings)
+    # Create the dev key and dev secret once, here, rather than racing in N workers.
+    if settings.uses_dev_forge_key:
+        load_or_create_private_key(settings.dev_forge_key_path)
+    settings.secret_key_bytes()
+    if workers > 1:
+        metrics_dir = settings.var_dir / f"prometheus-{port}"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        use_metrics_multiprocess_dir(metrics_dir)
+    uvicorn.run(
+        "seecodes.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # ours omits query strings, which can carry launch codes
+        # Request heads bounded in size, count and time (kit/http_server.py); the body's pace is
+        # bounded in the app; connections per process here.
+        http="seecodes.kit.http_server:GuardedHttpToolsProtocol",
+        limit_concurrency=settings.http_max_connections,
+        log_config=None,
+        server_header=False,
+        proxy_headers=False,
+        # Longer than common load balancers' idle timeout (60 s), so the balancer closes idle
+        # connections first and never sends a request onto one the server is closing.
+        timeout_keep_alive=keep_alive,
+    )
+
+
+def migrate() -> None:
+    """Apply every pending database migration."""
+    settings = settings_or_exit()
+    migrate_or_exit(settings)
+    migrate_system_database(settings)
+    console.print("database is at the newest migration")
+
+
+def worker() -> None:
+    """Execute queued runs and jobs (with SEECODES_RUN_EXECUTION=workers; one SEECODES_WORKER_ID each).
+
+    A worker restarted with the same id resumes the runs it was executing when it stopped; the other
+    workers take over those of a worker that stops, or stays silent past
+    SEECODES_WORKER_LIVENESS_TIMEOUT_SECONDS. An id a live worker holds is refused.
+    """
+    settings = settings_or_exit()
+    if settings.run_execution is not RunExecution.WORKERS:
+        # Without the workers shape this process would execute as `local`, ignore SEECODES_WORKER_ID,
+        # and the API processes (which only enqueue in that shape) would never hand it a run.
+        console.print(
+            "[red]seecodes worker needs SEECODES_RUN_EXECUTION=workers (on the API processes too), "
+            f"and SEECODES_WORKER_ID unique per worker; it is {settings.run_execution.value!r}[/red]"
+        )
+        raise typer.Exit(2)
+    check_catalog(settings)
+    migrate_or_exit(settings)
+    migrate_system_database(settings)
+    configure_logging(json_lines=settings.env is not Environment.DEV, level=settings.log_level)
+
+    async def work() -> None:
+        runtime = build_runtime(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await runtime.start(execute_runs=True)
+        except ExecutorIdInUse as taken:
+            await runtime.close()
+            console.print(f"[red]{taken}[/red]")
+            raise typer.Exit(2) from None
+        console.print(f"worker {settings.worker_id} executing runs")
+        try:
+            await stop.wait()
+        finally:
+            await runtime.close()
+
+    asyncio.run(work())
+
+
+def demo(
+    url: Annotated[str, typer.Option(help="The running server.")] = "http://127.0.0.1:8080",
+    project: Annotated[str, typer.Option(help="Jira project key.")] = "DEMO",
+    task: Annotated[str, typer.Option(help="Jira issue key.")] = "DEMO-1",
+    model: Annotated[str | None, typer.Option(help="Model alias; default: the catalog's default.")] = None,
+    prompt: Annotated[str, typer.Option(help="The user prompt sent with list.md.")] = (
+        "Work through list.md and answer each item in one or two sentences."
+    ),
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to follow the run.")] = 900,
+) -> None:
+    """Drive the whole flow against a running server, as the Jira App and the IDE would.
+
+    dev FIT → request key → vscode-link → launch exchange → context → init → upload list.md → start →
+    progress until the run settles → output and credits. Uses this machine's dev key (refused in
+    production) and grants 200 demo credits when the demo installation has fewer than 50.
+    """
+    settings = settings_or_exit()
+    if settings.is_production:
+        console.print("[red]refused: the demo mints dev credentials and never runs in production[/red]")
+        raise typer.Exit(2)
+
+    def mint() -> str:
+        return dev_fit(
+            settings,
+            installation=demo_flow.DEMO_INSTALLATION,
+            cloud_id=demo_flow.DEMO_CLOUD_ID,
+            principal=demo_flow.DEMO_PRINCIPAL,
+            site_url=demo_flow.DEMO_SITE_URL,
+            lifetime=120,
+        )
+
+    def grant(amount: int) -> int:
+        async def work(session: AsyncSession, clock: Clock) -> int:
+            return await installations.grant_credits(
+                session,
+                clock,
+                installation_id=installation_ari(demo_flow.DEMO_INSTALLATION),
+                amount=amount,
+                reference="seecodes demo",
+            )
+
+        return in_transaction(settings, work)
+
+    try:
+        result = demo_flow.run_demo(
+            base_url=url,
+            mint_fit=mint,
+            grant_credits=grant,
+            console=console,
+            project=project,
+            task=task,
+            model=model,
+            prompt=prompt,
+            timeout=timeout,
+        )
+    except demo_flow.DemoFailed as failure:
+        console.print(f"[red]demo stopped: {escape(str(failure))}[/red]")
+        raise typer.Exit(1) from failure
+    except httpx.TransportError as failure:
+        console.print(f"[red]cannot reach {escape(url)} ({type(failure).__name__}); is `make run` up?[/red]")
+        raise typer.Exit(1) from failure
+    if result.status != RunStatus.SUCCEEDED:
+        console.print(f"[red]run {result.run_id} {result.status}: {escape(result.error or '')}[/red]")
+        raise typer.Exit(1)
+    console.rule(f"output of {result.run_id}")
+    console.print(escape(result.output), highlight=False)
+    console.rule()
+    console.print(f"credits used: {result.credits_charged}; installation balance: {result.available_credits}")
