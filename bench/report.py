@@ -92,6 +92,12 @@ BENCHMARKS = (
         ("bench/overload.py", "--duration", "30"),
         "progress POSTs arriving at 4× the sustainable rate for 30 s on the embedded server",
     ),
+    Benchmark(
+        "pruning",
+        ("bench/retention_bench.py",),
+        "the retention sweep against a day of expired credentials per round; table sizes stay flat and key "
+        "consumption on a large table vs a pruned one, SQLite and PostgreSQL",
+    ),
 )
 
 
