@@ -30,13 +30,41 @@ CLOUD = "d0d52620-3203-4cfa-8db5-f2587155f0dd"
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+def bare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """The CLI in a directory no server has used."""
     monkeypatch.setenv("SEECODES_ENV", "dev")
     monkeypatch.setenv("SEECODES_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("SEECODES_DATABASE_URL", raising=False)
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def cli(bare: CliRunner) -> CliRunner:
+    """The CLI beside a server's embedded default: `migrate` prepared the database and dev key."""
+    prepared = bare.invoke(app, ["migrate"])
+    assert prepared.exit_code == 0, prepared.output
+    return bare
+
+
+def test_outside_the_servers_directory_commands_refuse_instead_of_starting_a_new_database(
+    bare: CliRunner, tmp_path: Path
+) -> None:
+    listed = bare.invoke(app, ["admin", "installations", "list"])
+    minted = bare.invoke(
+        app,
+        ["admin", "forge-token", "--installation", INSTALLATION, "--cloud-id", CLOUD, "--principal", "me"],
+    )
+
+    assert listed.exit_code == 2
+    assert f"no database at {tmp_path / 'var' / 'seecodes.db'}" in listed.output
+    assert "SEECODES_VAR_DIR" in listed.output
+    # A FIT signed by a key made here would be refused by the server: no key is made.
+    assert minted.exit_code == 2
+    assert "no dev key" in minted.output
+    assert not (tmp_path / "var" / "seecodes.db").exists()
+    assert not (tmp_path / "var" / "dev-forge-key.pem").exists()
 
 
 def test_forge_token_mints_a_dev_fit(cli: CliRunner) -> None:
@@ -62,7 +90,7 @@ def test_forge_token_mints_a_dev_fit(cli: CliRunner) -> None:
     assert claims["exp"] > time.time()
 
 
-def test_forge_token_is_refused_in_production(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_forge_token_is_refused_in_production(bare: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEECODES_ENV", "production")
     monkeypatch.setenv("SEECODES_SECRET_KEY", "p" * 40)
     monkeypatch.setenv("SEECODES_FORGE_APP_ID", "ari:cloud:ecosystem::app/x")
@@ -71,7 +99,7 @@ def test_forge_token_is_refused_in_production(cli: CliRunner, monkeypatch: pytes
     )
     monkeypatch.setenv("SEECODES_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
 
-    result = cli.invoke(
+    result = bare.invoke(
         app,
         ["admin", "forge-token", "--installation", INSTALLATION, "--cloud-id", CLOUD, "--principal", "me"],
     )
@@ -80,10 +108,10 @@ def test_forge_token_is_refused_in_production(cli: CliRunner, monkeypatch: pytes
     assert "refused" in result.output
 
 
-def test_unsafe_production_settings_stop_the_cli(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unsafe_production_settings_stop_the_cli(bare: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEECODES_ENV", "production")
 
-    result = cli.invoke(app, ["migrate"])
+    result = bare.invoke(app, ["migrate"])
 
     assert result.exit_code == 2
     assert "refusing to start in production" in result.output

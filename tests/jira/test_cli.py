@@ -32,7 +32,10 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setenv("SEECODES_PUBLIC_BASE_URL", "https://seecodes.example.com")
     monkeypatch.delenv("SEECODES_DATABASE_URL", raising=False)
     get_settings.cache_clear()
-    yield CliRunner()
+    runner = CliRunner()
+    # As beside a server: the embedded default exists (the CLI refuses to start a new one).
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    yield runner
     get_settings.cache_clear()
 
 

@@ -14,7 +14,6 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seecodes import migrations
 from seecodes.config import (
     Settings,
     SettingsError,
@@ -23,9 +22,6 @@ from seecodes.config import (
 from seecodes.db import Database
 from seecodes.errors import SeecodesError
 from seecodes.kit.clock import Clock, iso_utc
-from seecodes.runs.catalog import CatalogError, availability_of, load_catalog
-from seecodes.security.dev_keys import load_or_create_private_key, mint_forge_token
-from seecodes.security.forge import installation_ari
 
 # soft_wrap: a line is never broken mid-sentence at the terminal's width (logs and pipes keep it whole).
 console = Console(soft_wrap=True)
@@ -40,24 +36,13 @@ def settings_or_exit() -> Settings:
         raise typer.Exit(2) from error
 
 
-def check_catalog(settings: Settings) -> None:
-    """Refuse to start on a bad models file; say which models cannot run and why."""
-    try:
-        catalog = load_catalog(settings.models_file)
-    except CatalogError as error:
-        console.print(f"[red]{escape(str(error))}[/red]")
-        raise typer.Exit(2) from error
-    for spec in catalog:
-        availability = availability_of(spec)
-        if not availability.ok:
-            console.print(
-                f"[yellow]model {escape(repr(spec.id))} is not offered: {escape(availability.reason)}[/yellow]"
-            )
-
-
 def migrate_or_exit(settings: Settings) -> None:
     """Every command that needs the schema migrates first (serialised across processes); a database
     migrated by a newer release is refused in one sentence, before anything starts."""
+    # Imported here: Alembic costs a fifth of a second at start, and only the commands that
+    # migrate (serve, migrate, worker, and any on the embedded default) need it.
+    from seecodes import migrations
+
     try:
         migrations.upgrade(settings.effective_database_url)
     except migrations.SchemaNewerThanCode as error:
@@ -73,6 +58,7 @@ def migrate_or_exit(settings: Settings) -> None:
 
 def in_transaction(settings: Settings, work: Callable[[AsyncSession, Clock], Awaitable[T]]) -> T:
     if not settings.database_url:
+        embedded_database_or_exit(settings)
         migrate_or_exit(settings)  # the embedded default migrates itself
 
     async def run() -> T:
@@ -91,26 +77,23 @@ def in_transaction(settings: Settings, work: Callable[[AsyncSession, Clock], Awa
         raise typer.Exit(1 if error.status_code == 404 else 2) from error
 
 
-def dev_fit(
-    settings: Settings,
-    *,
-    installation: str,
-    cloud_id: str,
-    principal: str,
-    site_url: str | None,
-    lifetime: int,
-) -> str:
-    key = load_or_create_private_key(settings.dev_forge_key_path)
-    return mint_forge_token(
-        key,
-        app_id=settings.effective_forge_app_id,
-        installation_id=installation_ari(installation),
-        cloud_id=cloud_id,
-        principal=principal,
-        site_url=site_url,
-        now=Clock().now_int(),
-        lifetime_seconds=lifetime,
-    )
+def embedded_database_or_exit(settings: Settings) -> None:
+    """Refuse to create the embedded default's database from an operator command: run from another
+    directory, it would start an empty second database and answer from it as if it were the
+    server's (and the FITs it minted would be refused by the server)."""
+    path = settings.var_dir / "seecodes.db"
+    if not path.exists():
+        refuse(
+            f"no database at {path.resolve()}: this is not where the server keeps its data. Run the "
+            "command from the server's directory, or set SEECODES_VAR_DIR (or SEECODES_DATABASE_URL) "
+            "as the server has it; `seecodes migrate` creates a new one here."
+        )
+
+
+def refuse(message: str) -> NoReturn:
+    """A command that cannot do what was asked as things are: said in one line, exit status 2."""
+    console.print(f"[red]{escape(message)}[/red]")
+    raise typer.Exit(2)
 
 
 def when(value: datetime | None) -> str:

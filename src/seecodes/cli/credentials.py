@@ -11,13 +11,16 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seecodes.cli.common import console, dev_fit, in_transaction, not_found, settings_or_exit, when
+from seecodes.cli.common import console, in_transaction, not_found, refuse, settings_or_exit, when
+from seecodes.config import Settings
 from seecodes.kit.clock import Clock, iso_utc
 from seecodes.models import OperatorToken, TaskPermit
 from seecodes.security import legacy, operators
+from seecodes.security.dev_keys import load_or_create_private_key, mint_forge_token
 from seecodes.security.forge import installation_ari
 from seecodes.security.permits import revoke_permits
 
+admin_commands = typer.Typer()
 permit_commands = typer.Typer(help="List and revoke task permits.", no_args_is_help=True)
 enrollment_commands = typer.Typer(
     help="Enrollment tokens for the legacy POST /public/connect.", no_args_is_help=True
@@ -27,6 +30,36 @@ token_commands = typer.Typer(
 )
 
 
+def dev_fit(
+    settings: Settings,
+    *,
+    installation: str,
+    cloud_id: str,
+    principal: str,
+    site_url: str | None,
+    lifetime: int,
+) -> str:
+    if not settings.dev_forge_key_path.exists():
+        # A key made here would sign FITs the server (which made its own) refuses.
+        refuse(
+            f"no dev key at {settings.dev_forge_key_path.resolve()}: this is not the server's "
+            "SEECODES_VAR_DIR. Run the command from the server's directory or set SEECODES_VAR_DIR "
+            "as the server has it (`seecodes serve` and `seecodes migrate` create the key)."
+        )
+    key = load_or_create_private_key(settings.dev_forge_key_path)
+    return mint_forge_token(
+        key,
+        app_id=settings.effective_forge_app_id,
+        installation_id=installation_ari(installation),
+        cloud_id=cloud_id,
+        principal=principal,
+        site_url=site_url,
+        now=Clock().now_int(),
+        lifetime_seconds=lifetime,
+    )
+
+
+@admin_commands.command("forge-token")
 def forge_token(
     installation: Annotated[str, typer.Option(help="Installation ARI or bare UUID.")],
     cloud_id: Annotated[str, typer.Option("--cloud-id", help="Jira site UUID.")],

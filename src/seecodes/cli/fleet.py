@@ -20,6 +20,7 @@ from seecodes.engine import system_database_url
 from seecodes.executors import Liveness
 from seecodes.kit.clock import Clock
 
+admin_commands = typer.Typer()
 worker_commands = typer.Typer(help="Run workers: who is alive, who was taken over.", no_args_is_help=True)
 
 
@@ -38,6 +39,7 @@ def _embedded(settings: Settings) -> backups.Embedded:
     return backups.embedded(settings, system_database_url=system_database_url(settings))
 
 
+@admin_commands.command("backup")
 def backup(path: Annotated[Path, typer.Argument(help="A new or empty directory.")]) -> None:
     """Back up the embedded default while the server runs: both SQLite databases, local storage and
     the dev secrets under var/, with a manifest of checksums. Refused for PostgreSQL and S3."""
@@ -53,6 +55,7 @@ def backup(path: Annotated[Path, typer.Argument(help="A new or empty directory."
         )
 
 
+@admin_commands.command("restore")
 def restore(path: Annotated[Path, typer.Argument(help="A directory `admin backup` wrote.")]) -> None:
     """Restore a backup into a fresh SEECODES_VAR_DIR (nothing is overwritten), after checking every
     file against its manifest; `seecodes serve` then migrates it to this release."""

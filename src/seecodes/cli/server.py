@@ -15,29 +15,46 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes import demo as demo_flow
 from seecodes.bootstrap import build_runtime
-from seecodes.cli.common import (
-    check_catalog,
-    console,
-    dev_fit,
-    in_transaction,
-    migrate_or_exit,
-    settings_or_exit,
-)
-from seecodes.config import (
-    Environment,
-    RunExecution,
-    use_metrics_multiprocess_dir,
-)
+from seecodes.cli.common import console, in_transaction, migrate_or_exit, settings_or_exit
+from seecodes.cli.credentials import dev_fit
+from seecodes.config import Environment, RunExecution, Settings, use_metrics_multiprocess_dir
 from seecodes.engine import migrate_system_database
 from seecodes.executors import ExecutorIdInUse
 from seecodes.installations import service as installations
 from seecodes.kit.clock import Clock
 from seecodes.kit.logging import configure_logging
 from seecodes.models.run import RunStatus
+from seecodes.runs.catalog import CatalogError, availability_of, load_catalog
 from seecodes.security.dev_keys import load_or_create_private_key
 from seecodes.security.forge import installation_ari
 
+commands = typer.Typer()
 
+
+def check_catalog(settings: Settings) -> None:
+    """Refuse to start on a bad models file; say which models cannot run and why."""
+    try:
+        catalog = load_catalog(settings.models_file)
+    except CatalogError as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
+        raise typer.Exit(2) from error
+    for spec in catalog:
+        availability = availability_of(spec)
+        if not availability.ok:
+            console.print(
+                f"[yellow]model {escape(repr(spec.id))} is not offered: {escape(availability.reason)}[/yellow]"
+            )
+
+
+def prepare_var_dir(settings: Settings) -> None:
+    """Create the dev key and dev secret once, before any server process starts, rather than racing
+    in N of them; the operator commands then find them (and refuse a directory that lacks them)."""
+    if settings.uses_dev_forge_key:
+        load_or_create_private_key(settings.dev_forge_key_path)
+    settings.secret_key_bytes()
+
+
+@commands.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
@@ -57,10 +74,7 @@ def serve(
         raise typer.Exit(2)
     migrate_or_exit(settings)
     migrate_system_database(settings)
-    # Create the dev key and dev secret once, here, rather than racing in N workers.
-    if settings.uses_dev_forge_key:
-        load_or_create_private_key(settings.dev_forge_key_path)
-    settings.secret_key_bytes()
+    prepare_var_dir(settings)
     if workers > 1:
         metrics_dir = settings.var_dir / f"prometheus-{port}"
         shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -86,14 +100,17 @@ def serve(
     )
 
 
+@commands.command()
 def migrate() -> None:
     """Apply every pending database migration."""
     settings = settings_or_exit()
     migrate_or_exit(settings)
     migrate_system_database(settings)
+    prepare_var_dir(settings)
     console.print("database is at the newest migration")
 
 
+@commands.command()
 def worker() -> None:
     """Execute queued runs and jobs (with SEECODES_RUN_EXECUTION=workers; one SEECODES_WORKER_ID each).
 
@@ -136,6 +153,7 @@ def worker() -> None:
     asyncio.run(work())
 
 
+@commands.command()
 def demo(
     url: Annotated[str, typer.Option(help="The running server.")] = "http://127.0.0.1:8080",
     project: Annotated[str, typer.Option(help="Jira project key.")] = "DEMO",
