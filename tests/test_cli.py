@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -250,10 +251,47 @@ def test_an_installation_can_be_given_its_own_run_cap_and_back_the_default(cli: 
         app, ["admin", "installations", "concurrency", "00000000-0000-4000-8000-0000000000ff", "2"]
     )
 
-    assert (capped.exit_code, capped.output.strip()) == (0, "run concurrency: 2")
+    assert (capped.exit_code, capped.stdout.strip()) == (0, "run concurrency: 2")
     assert json.loads(shown.stdout)["runConcurrency"] == 2
-    assert (undone.exit_code, undone.output.strip()) == (0, "run concurrency: default")
+    assert (undone.exit_code, undone.stdout.strip()) == (0, "run concurrency: default")
     assert refused.exit_code == 2
     assert "between 1 and" in refused.output
     assert nonsense.exit_code == 2
     assert unknown.exit_code == 1
+
+
+def test_outside_dev_every_line_the_cli_writes_is_json(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'seecodes.db'}"
+    env = {
+        **os.environ,
+        "SEECODES_ENV": "test",
+        "SEECODES_DATABASE_URL": database,
+        "SEECODES_VAR_DIR": str(tmp_path),
+    }
+    env.pop("SEECODES_RUN_EXECUTION", None)
+
+    def seecodes(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "seecodes", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    migrated = seecodes("migrate")
+    created = seecodes("admin", "token", "create", "--name", "ci")
+    listed = seecodes("admin", "token", "list")
+    refused = seecodes("worker")
+
+    assert (migrated.returncode, created.returncode, listed.returncode, refused.returncode) == (0, 0, 0, 2)
+    for result in (migrated, created, listed, refused):
+        for line in result.stderr.splitlines():
+            assert json.loads(line)["level"] in {"info", "warning", "error"}, line
+    # Values a script reads stay on stdout: the token as it is, a listing as one object per row.
+    assert created.stdout.strip().startswith("sc_admin_")
+    assert [json.loads(line)["name"] for line in listed.stdout.splitlines()] == ["ci"]
+    errors = [
+        json.loads(line) for line in refused.stderr.splitlines() if json.loads(line)["level"] == "error"
+    ]
+    assert "SEECODES_RUN_EXECUTION=workers" in errors[0]["event"]
+    assert any(
+        json.loads(line)["event"] == "database is at the newest migration"
+        for line in migrated.stderr.splitlines()
+    )

@@ -1,16 +1,24 @@
-"""DESIGN.md §4 rule 10: no FIT, key, code or permit in any log line, errors included."""
+"""DESIGN.md §4 rule 10: no FIT, key, code or permit in any log line, errors included; and the
+lines an operator needs are there, in the format the deployment reads."""
 
 from __future__ import annotations
 
 import io
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from seecodes.kit.logging import redact
+from tests.support.app import TEST_SECRET
 from tests.support.forge import FakeForge, JiraAppClient
+from tests.support.live_server import LiveServer, server_env
 
 
 async def test_no_credential_reaches_a_log_line(
@@ -75,3 +83,46 @@ def test_dev_logs_written_to_a_file_carry_no_colour_codes(tmp_path: Path) -> Non
     written = (tmp_path / "log.txt").read_text()
     assert "plain_please" in written
     assert "\x1b[" not in written
+
+
+@pytest.mark.slow
+def test_with_several_processes_the_supervisor_logs_each_child_dying_and_its_replacement(
+    forge: FakeForge, tmp_path: Path, sqlite_template: Path
+) -> None:
+    database = tmp_path / "seecodes.db"
+    database.write_bytes(sqlite_template.read_bytes())
+    env = server_env(
+        forge,
+        database_url=f"sqlite:///{database}",
+        var_dir=tmp_path / "var",
+        secret=TEST_SECRET,
+        SEECODES_RUN_EXECUTION="workers",
+    )
+    log_path = tmp_path / "server.log"
+    with LiveServer(env, workers=2, log_path=log_path) as live:
+        deadline = time.monotonic() + 60
+        while len(started := _said(log_path, "Started server process")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        victim = started[0]
+        os.kill(victim, signal.SIGKILL)
+        while victim not in _said(log_path, "Child process") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        while len(_said(log_path, "Started server process")) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert httpx.get(f"{live.base_url}/healthz", timeout=10).status_code == 200
+
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    said = {line["event"]: line for line in lines if line.get("logger") == "uvicorn.error"}
+    # Outside dev every line is JSON, the supervisor's included.
+    assert f"Started parent process [{live.process.pid if live.process else 0}]" in said
+    assert said[f"Child process [{victim}] died"]["level"] == "info"
+    assert len(set(_said(log_path, "Started server process")) - {victim}) == 2  # its replacement
+
+
+def _said(log_path: Path, opening: str) -> list[int]:
+    """The pids named by the supervisor's lines that open with `opening` ("… [pid] …")."""
+    pids = []
+    for line in log_path.read_text().splitlines():
+        if line.startswith("{") and (event := json.loads(line)["event"]).startswith(opening):
+            pids.append(int(event.split("[", 1)[1].split("]", 1)[0]))
+    return pids

@@ -51,7 +51,7 @@ def test_show_prints_the_newest_report(database: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "21" in result.output
     assert "2026-11-22T11:00:00Z" in result.output
-    assert "17" not in result.output
+    assert "17" not in result.stdout
 
 
 def test_show_history_lists_newest_first(database: Path) -> None:

@@ -3,37 +3,75 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import json
+import os
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import NoReturn, TypeVar
+from functools import cache
+from typing import Any, Literal, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seecodes.config import (
-    Settings,
-    SettingsError,
-    get_settings,
-)
+from seecodes.config import Environment, Settings, SettingsError, get_settings
 from seecodes.db import Database
 from seecodes.errors import SeecodesError
 from seecodes.kit.clock import Clock, iso_utc
+from seecodes.kit.logging import configure_logging, get_logger
 
 # soft_wrap: a line is never broken mid-sentence at the terminal's width (logs and pipes keep it whole).
 console = Console(soft_wrap=True)
 T = TypeVar("T")
+Level = Literal["info", "warning", "error"]
+_COLOUR: dict[Level, str] = {"info": "default", "warning": "yellow", "error": "red"}
+
+
+def json_lines() -> bool:
+    """Outside dev the CLI's messages are JSON lines, as the server's logs are, so one log pipeline
+    reads every line a deployment writes. Read from the environment, not the settings: the
+    settings may be what failed to load."""
+    return os.environ.get("SEECODES_ENV", Environment.DEV.value).strip().lower() != Environment.DEV.value
+
+
+@cache
+def _cli_logger() -> Any:
+    configure_logging(json_lines=True, level=os.environ.get("SEECODES_LOG_LEVEL", "INFO"))
+    return get_logger("seecodes.cli")
+
+
+def say(message: str, level: Level = "info") -> None:
+    """A sentence for the operator (a refusal, a warning, what was done): in dev on the console in
+    colour where it is a terminal, elsewhere one JSON object on stderr. Values a script reads
+    (tokens, URLs, JSON documents, table rows) go through `typer.echo` or `show_rows` instead."""
+    if json_lines():
+        getattr(_cli_logger(), level)(message)
+    else:
+        colour = _COLOUR[level]
+        console.print(f"[{colour}]{escape(message)}[/{colour}]")
+
+
+def show_rows(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """A listing: a table at a terminal in dev, else one JSON object per row on stdout."""
+    if json_lines():
+        for row in rows:
+            typer.echo(json.dumps(dict(zip(columns, row, strict=True))))
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table)
 
 
 def settings_or_exit() -> Settings:
     try:
         return get_settings()
     except SettingsError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from error
+        refuse(str(error))
 
 
 def migrate_or_exit(settings: Settings) -> None:
@@ -46,14 +84,12 @@ def migrate_or_exit(settings: Settings) -> None:
     try:
         migrations.upgrade(settings.effective_database_url)
     except migrations.SchemaNewerThanCode as error:
-        console.print(f"[red]{escape(str(error))}[/red]")
-        raise typer.Exit(2) from error
+        refuse(str(error))
     except sa_exc.OperationalError as error:
         # One line: where (password masked) and the driver's reason, not the driver's traceback.
         where = make_url(settings.effective_database_url).render_as_string(hide_password=True)
         reason = (str(error.orig) if error.orig is not None else str(error)).strip().splitlines()[0]
-        console.print(f"[red]cannot reach the database at {escape(where)}: {escape(reason)}[/red]")
-        raise typer.Exit(2) from error
+        refuse(f"cannot reach the database at {where}: {reason}")
 
 
 def in_transaction(settings: Settings, work: Callable[[AsyncSession, Clock], Awaitable[T]]) -> T:
@@ -72,9 +108,10 @@ def in_transaction(settings: Settings, work: Callable[[AsyncSession, Clock], Awa
     try:
         return asyncio.run(run())
     except SeecodesError as error:
-        console.print(f"[red]{escape(error.detail)}[/red]")
         # The README's exit statuses: 1 when what was named does not exist, 2 when it was refused.
-        raise typer.Exit(1 if error.status_code == 404 else 2) from error
+        if error.status_code == 404:
+            not_found(error.detail)
+        refuse(error.detail)
 
 
 def embedded_database_or_exit(settings: Settings) -> None:
@@ -92,7 +129,7 @@ def embedded_database_or_exit(settings: Settings) -> None:
 
 def refuse(message: str) -> NoReturn:
     """A command that cannot do what was asked as things are: said in one line, exit status 2."""
-    console.print(f"[red]{escape(message)}[/red]")
+    say(message, "error")
     raise typer.Exit(2)
 
 
@@ -102,5 +139,8 @@ def when(value: datetime | None) -> str:
 
 def not_found(message: str) -> NoReturn:
     """Anything a command was asked about that does not exist: said on stderr, exit status 1."""
-    Console(stderr=True, soft_wrap=True).print(f"[red]{escape(message)}[/red]")
+    if json_lines():
+        say(message, "error")
+    else:
+        Console(stderr=True, soft_wrap=True).print(f"[red]{escape(message)}[/red]")
     raise typer.Exit(1)

@@ -6,12 +6,18 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seecodes.cli.common import console, in_transaction, not_found, refuse, settings_or_exit, when
+from seecodes.cli.common import (
+    in_transaction,
+    not_found,
+    refuse,
+    say,
+    settings_or_exit,
+    show_rows,
+    when,
+)
 from seecodes.config import Settings
 from seecodes.kit.clock import Clock, iso_utc
 from seecodes.models import OperatorToken, TaskPermit
@@ -70,12 +76,9 @@ def forge_token(
     """Mint a FIT signed by the local dev key (refused in production)."""
     settings = settings_or_exit()
     if settings.is_production:
-        console.print("[red]refused: forge-token mints dev credentials and never runs in production[/red]")
-        raise typer.Exit(2)
+        refuse("refused: forge-token mints dev credentials and never runs in production")
     if not settings.uses_dev_forge_key:
-        console.print(
-            "[yellow]note: this server verifies FITs against SEECODES_FORGE_JWKS_URL, not the dev key[/yellow]"
-        )
+        say("note: this server verifies FITs against SEECODES_FORGE_JWKS_URL, not the dev key", "warning")
     token = dev_fit(
         settings,
         installation=installation,
@@ -108,20 +111,22 @@ def list_permits(
             query = query.where(TaskPermit.revoked_at.is_(None), TaskPermit.expires_at > clock.utcnow())
         return list((await session.execute(query)).scalars())
 
-    rows = in_transaction(settings_or_exit(), work)
-    table = Table("jti", "installation", "project", "task", "user", "source", "expires", "revoked")
-    for row in rows:
-        table.add_row(
-            row.jti,
-            row.installation_id,
-            row.project_id,
-            row.task_id,
-            row.user_account_id,
-            row.source,
-            iso_utc(row.expires_at),
-            when(row.revoked_at),
-        )
-    console.print(table)
+    show_rows(
+        ("jti", "installation", "project", "task", "user", "source", "expires", "revoked"),
+        (
+            (
+                row.jti,
+                row.installation_id,
+                row.project_id,
+                row.task_id,
+                row.user_account_id,
+                row.source,
+                iso_utc(row.expires_at),
+                when(row.revoked_at),
+            )
+            for row in in_transaction(settings_or_exit(), work)
+        ),
+    )
 
 
 @permit_commands.command("revoke")
@@ -136,8 +141,7 @@ def revoke_permit(
 ) -> None:
     """Revoke one permit, or every live permit of one task. Takes effect on the next request."""
     if jti is None and not (installation and project and task):
-        console.print("[red]give a jti, or --installation, --project and --task[/red]")
-        raise typer.Exit(2)
+        refuse("give a jti, or --installation, --project and --task")
     task_key = (installation_ari(installation), project, task) if installation and project and task else None
 
     async def work(session: AsyncSession, clock: Clock) -> int:
@@ -146,7 +150,7 @@ def revoke_permit(
     revoked = in_transaction(settings_or_exit(), work)
     if not revoked:
         not_found("no live permit matched: nothing revoked")
-    console.print(f"revoked {revoked} permit(s)")
+    say(f"revoked {revoked} permit(s)")
 
 
 @enrollment_commands.command("create")
@@ -163,10 +167,8 @@ def create_enrollment_token(
 
     issued = in_transaction(settings, work)
     if not settings.legacy_bridge_enabled:
-        console.print(
-            "[yellow]note: SEECODES_LEGACY_BRIDGE_ENABLED is off; /public/connect answers 404[/yellow]"
-        )
-    console.print(f"valid until {iso_utc(datetime.fromtimestamp(issued.expires_at).astimezone())}, once")
+        say("note: SEECODES_LEGACY_BRIDGE_ENABLED is off; /public/connect answers 404", "warning")
+    say(f"valid until {iso_utc(datetime.fromtimestamp(issued.expires_at).astimezone())}, once")
     typer.echo(issued.token)
 
 
@@ -180,7 +182,7 @@ def create_operator_token(
         return await operators.create_operator_token(session, clock, name=name)
 
     issued = in_transaction(settings_or_exit(), work)
-    console.print(f"operator token {issued.id} ({escape(issued.name)}); shown once, keep it secret:")
+    say(f"operator token {issued.id} ({issued.name}); shown once, keep it secret:")
     typer.echo(issued.token)
 
 
@@ -193,17 +195,20 @@ def list_operator_tokens(
     async def work(session: AsyncSession, _clock: Clock) -> list[OperatorToken]:
         return await operators.list_operator_tokens(session, include_revoked=include_revoked)
 
-    table = Table("id", "name", "token", "created", "last used", "revoked")
-    for row in in_transaction(settings_or_exit(), work):
-        table.add_row(
-            str(row.id),
-            escape(row.name),
-            row.display_prefix,
-            iso_utc(row.created_at),
-            when(row.last_used_at),
-            when(row.revoked_at),
-        )
-    console.print(table)
+    show_rows(
+        ("id", "name", "token", "created", "last used", "revoked"),
+        (
+            (
+                str(row.id),
+                row.name,
+                row.display_prefix,
+                iso_utc(row.created_at),
+                when(row.last_used_at),
+                when(row.revoked_at),
+            )
+            for row in in_transaction(settings_or_exit(), work)
+        ),
+    )
 
 
 @token_commands.command("revoke")
@@ -216,6 +221,5 @@ def revoke_operator_token(
         return await operators.revoke_operator_token(session, clock, token_id)
 
     if not in_transaction(settings_or_exit(), work):
-        console.print(f"[red]no live operator token {token_id}[/red]")
-        raise typer.Exit(1)
-    console.print(f"revoked operator token {token_id}")
+        not_found(f"no live operator token {token_id}")
+    say(f"revoked operator token {token_id}")

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from seecodes import backups, migrations
-from seecodes.cli.common import console, not_found, settings_or_exit
+from seecodes.cli.common import not_found, refuse, say, settings_or_exit
 from seecodes.config import (
     Settings,
 )
@@ -31,8 +30,7 @@ def _backup_refusals() -> Iterator[None]:
     except backups.NotFound as error:
         not_found(str(error))
     except (backups.Refused, migrations.SchemaNewerThanCode) as error:
-        console.print(f"[red]{escape(str(error))}[/red]")
-        raise typer.Exit(2) from error
+        refuse(str(error))
 
 
 def _embedded(settings: Settings) -> backups.Embedded:
@@ -46,13 +44,9 @@ def backup(path: Annotated[Path, typer.Argument(help="A new or empty directory."
     settings = settings_or_exit()
     with _backup_refusals():
         taken = backups.take(_embedded(settings), path, Clock())
-    console.print(
-        f"backed up {len(taken.files)} files at schema {taken.schema_revision} to {escape(str(path))}"
-    )
+    say(f"backed up {len(taken.files)} files at schema {taken.schema_revision} to {path}")
     if kept := backups.secrets_kept_elsewhere(settings):
-        console.print(
-            f"[yellow]keep {', '.join(kept)}: the backup does not hold them, a restore needs them[/yellow]"
-        )
+        say(f"keep {', '.join(kept)}: the backup does not hold them, a restore needs them", "warning")
 
 
 @admin_commands.command("restore")
@@ -62,9 +56,9 @@ def restore(path: Annotated[Path, typer.Argument(help="A directory `admin backup
     settings = settings_or_exit()
     with _backup_refusals():
         restored = backups.restore(path, _embedded(settings))
-    console.print(f"restored {len(restored.files)} files of the backup taken {restored.created_at}")
+    say(f"restored {len(restored.files)} files of the backup taken {restored.created_at}")
     if kept := backups.secrets_kept_elsewhere(settings):
-        console.print(f"[yellow]{', '.join(kept)} must be what the backed-up server had[/yellow]")
+        say(f"{', '.join(kept)} must be what the backed-up server had", "warning")
 
 
 @worker_commands.command("list")
@@ -94,4 +88,4 @@ def list_workers() -> None:
             "lastBeatSecondsAgo": round(executor.silent_ms / 1000, 1),
             "queues": list(executor.queues),
         }
-        console.print_json(json.dumps(shown), indent=None)
+        typer.echo(json.dumps(shown))

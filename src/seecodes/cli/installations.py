@@ -7,10 +7,17 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seecodes.cli.common import console, in_transaction, not_found, settings_or_exit, when
+from seecodes.cli.common import (
+    in_transaction,
+    not_found,
+    refuse,
+    say,
+    settings_or_exit,
+    show_rows,
+    when,
+)
 from seecodes.installations import metrics as instance_metrics
 from seecodes.installations import repository as installation_rows
 from seecodes.installations import service as installations
@@ -36,7 +43,7 @@ def grant_credits(
             session, clock, installation_id=installation_ari(installation), amount=amount, reference=reference
         )
 
-    console.print(f"balance: {in_transaction(settings_or_exit(), work)}")
+    say(f"balance: {in_transaction(settings_or_exit(), work)}")
 
 
 # A negative amount ("-30") is an argument here, not an unknown option.
@@ -55,7 +62,7 @@ def adjust_credits(
             session, clock, installation_id=installation_ari(installation), delta=delta, reason=reason
         )
 
-    console.print(f"balance: {in_transaction(settings_or_exit(), work)}")
+    say(f"balance: {in_transaction(settings_or_exit(), work)}")
 
 
 @metric_commands.command("show")
@@ -70,12 +77,15 @@ def show_metrics(
 
     reports = in_transaction(settings_or_exit(), work)
     if not reports:
-        console.print("no metrics reported yet")
+        say("no metrics reported yet")
         return
-    table = Table("reported at", "installed users", "source")
-    for report in reports:
-        table.add_row(iso_utc(report.created_at), str(report.installed_users_count), report.source)
-    console.print(table)
+    show_rows(
+        ("reported at", "installed users", "source"),
+        (
+            (iso_utc(report.created_at), str(report.installed_users_count), report.source)
+            for report in reports
+        ),
+    )
 
 
 @installation_commands.command("list")
@@ -85,12 +95,20 @@ def list_installations() -> None:
     async def work(session: AsyncSession, _clock: Clock) -> list[tuple[Installation, int, datetime | None]]:
         return await installation_rows.overview(session)
 
-    table = Table("installation", "site", "status", "balance", "last seen")
-    for installation, balance, last_seen in in_transaction(settings_or_exit(), work):
-        # The bare UUID: what every command accepts, and narrow enough for a terminal's table.
-        bare = installation.id.removeprefix(INSTALLATION_ARI_PREFIX)
-        table.add_row(bare, installation.site_url or "-", installation.status, str(balance), when(last_seen))
-    console.print(table)
+    # The bare UUID: what every command accepts, and narrow enough for a terminal's table.
+    show_rows(
+        ("installation", "site", "status", "balance", "last seen"),
+        (
+            (
+                installation.id.removeprefix(INSTALLATION_ARI_PREFIX),
+                installation.site_url or "-",
+                installation.status,
+                str(balance),
+                when(last_seen),
+            )
+            for installation, balance, last_seen in in_transaction(settings_or_exit(), work)
+        ),
+    )
 
 
 @installation_commands.command("show")
@@ -129,8 +147,7 @@ def installation_concurrency(
 
     'default' removes its own cap: SEECODES_RUN_INSTALLATION_CONCURRENCY applies again."""
     if cap != "default" and not cap.isdigit():
-        console.print("[red]the cap is a whole number of runs, or 'default'[/red]")
-        raise typer.Exit(2)
+        refuse("the cap is a whole number of runs, or 'default'")
 
     async def work(session: AsyncSession, clock: Clock) -> int | None:
         changed = await installations.set_run_concurrency(
@@ -142,4 +159,4 @@ def installation_concurrency(
         return changed.run_concurrency
 
     applied = in_transaction(settings_or_exit(), work)
-    console.print(f"run concurrency: {applied if applied is not None else 'default'}")
+    say(f"run concurrency: {applied if applied is not None else 'default'}")

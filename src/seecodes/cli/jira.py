@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seecodes.cli.common import console, in_transaction, not_found, settings_or_exit
+from seecodes.cli.common import in_transaction, not_found, say, settings_or_exit
 from seecodes.errors import InstallationNotFound
 from seecodes.installations import repository as installation_rows
 from seecodes.jira import oauth as jira_oauth
@@ -37,7 +37,7 @@ def jira_connect(installation: Annotated[str, typer.Argument(help="Installation 
         )
 
     started = in_transaction(settings, work)
-    console.print("Open this URL in a browser signed in to Atlassian (valid 10 minutes, once):")
+    say("Open this URL in a browser signed in to Atlassian (valid 10 minutes, once):")
     typer.echo(started.auth_url)
 
 
@@ -64,4 +64,4 @@ def jira_rotate_keys() -> None:
     async def work(session: AsyncSession, _clock: Clock) -> int:
         return await jira_tokens.rotate_keys(session, settings_or_exit())
 
-    console.print(f"re-encrypted {in_transaction(settings_or_exit(), work)} token(s)")
+    say(f"re-encrypted {in_transaction(settings_or_exit(), work)} token(s)")

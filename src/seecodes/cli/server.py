@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes import demo as demo_flow
 from seecodes.bootstrap import build_runtime
-from seecodes.cli.common import console, in_transaction, migrate_or_exit, settings_or_exit
+from seecodes.cli.common import console, in_transaction, migrate_or_exit, refuse, say, settings_or_exit
 from seecodes.cli.credentials import dev_fit
 from seecodes.config import Environment, RunExecution, Settings, use_metrics_multiprocess_dir
 from seecodes.engine import migrate_system_database
@@ -29,21 +29,24 @@ from seecodes.security.dev_keys import load_or_create_private_key
 from seecodes.security.forge import installation_ari
 
 commands = typer.Typer()
+SUPERVISOR_PING_TIMEOUT_SECONDS = 30
 
 
-def check_catalog(settings: Settings) -> None:
-    """Refuse to start on a bad models file; say which models cannot run and why."""
+def check_catalog(settings: Settings) -> list[str]:
+    """Refuse to start on a bad models file; say which models cannot run and why. Returns the
+    models that can."""
     try:
         catalog = load_catalog(settings.models_file)
     except CatalogError as error:
-        console.print(f"[red]{escape(str(error))}[/red]")
-        raise typer.Exit(2) from error
+        refuse(str(error))
+    offered = []
     for spec in catalog:
         availability = availability_of(spec)
-        if not availability.ok:
-            console.print(
-                f"[yellow]model {escape(repr(spec.id))} is not offered: {escape(availability.reason)}[/yellow]"
-            )
+        if availability.ok:
+            offered.append(spec.id)
+        else:
+            say(f"model {spec.id!r} is not offered: {availability.reason}", "warning")
+    return offered
 
 
 def prepare_var_dir(settings: Settings) -> None:
@@ -68,13 +71,13 @@ def serve(
     check_catalog(settings)
     if workers > 1 and settings.run_execution is RunExecution.IN_PROCESS:
         # Each process would launch the engine under one executor id and recover the others' runs.
-        console.print(
-            "[red]--workers > 1 needs SEECODES_RUN_EXECUTION=workers and `seecodes worker` processes[/red]"
-        )
-        raise typer.Exit(2)
+        refuse("--workers > 1 needs SEECODES_RUN_EXECUTION=workers and `seecodes worker` processes")
     migrate_or_exit(settings)
     migrate_system_database(settings)
     prepare_var_dir(settings)
+    # Before uvicorn starts: with --workers N its supervisor (this process) logs each child's start,
+    # death and restart, and those lines need a handler here, not only in the children.
+    configure_logging(json_lines=settings.env is not Environment.DEV, level=settings.log_level)
     if workers > 1:
         metrics_dir = settings.var_dir / f"prometheus-{port}"
         shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -97,6 +100,9 @@ def serve(
         # Longer than common load balancers' idle timeout (60 s), so the balancer closes idle
         # connections first and never sends a request onto one the server is closing.
         timeout_keep_alive=keep_alive,
+        # The supervisor kills a child that does not answer its ping in time. Uvicorn's 5 s is
+        # within reach of a child busy on a loaded host, and a kill drops every request it holds.
+        timeout_worker_healthcheck=SUPERVISOR_PING_TIMEOUT_SECONDS,
     )
 
 
@@ -107,7 +113,7 @@ def migrate() -> None:
     migrate_or_exit(settings)
     migrate_system_database(settings)
     prepare_var_dir(settings)
-    console.print("database is at the newest migration")
+    say("database is at the newest migration")
 
 
 @commands.command()
@@ -122,12 +128,11 @@ def worker() -> None:
     if settings.run_execution is not RunExecution.WORKERS:
         # Without the workers shape this process would execute as `local`, ignore SEECODES_WORKER_ID,
         # and the API processes (which only enqueue in that shape) would never hand it a run.
-        console.print(
-            "[red]seecodes worker needs SEECODES_RUN_EXECUTION=workers (on the API processes too), "
-            f"and SEECODES_WORKER_ID unique per worker; it is {settings.run_execution.value!r}[/red]"
+        refuse(
+            "seecodes worker needs SEECODES_RUN_EXECUTION=workers (on the API processes too), "
+            f"and SEECODES_WORKER_ID unique per worker; it is {settings.run_execution.value!r}"
         )
-        raise typer.Exit(2)
-    check_catalog(settings)
+    offered = check_catalog(settings)
     migrate_or_exit(settings)
     migrate_system_database(settings)
     configure_logging(json_lines=settings.env is not Environment.DEV, level=settings.log_level)
@@ -142,9 +147,9 @@ def worker() -> None:
             await runtime.start(execute_runs=True)
         except ExecutorIdInUse as taken:
             await runtime.close()
-            console.print(f"[red]{taken}[/red]")
-            raise typer.Exit(2) from None
-        console.print(f"worker {settings.worker_id} executing runs")
+            refuse(str(taken))
+        served = ", ".join(repr(model) for model in offered) or "none"
+        say(f"worker {settings.worker_id} executing runs of the models {served}")
         try:
             await stop.wait()
         finally:
@@ -172,8 +177,7 @@ def demo(
     """
     settings = settings_or_exit()
     if settings.is_production:
-        console.print("[red]refused: the demo mints dev credentials and never runs in production[/red]")
-        raise typer.Exit(2)
+        refuse("refused: the demo mints dev credentials and never runs in production")
 
     def mint() -> str:
         return dev_fit(

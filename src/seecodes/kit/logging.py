@@ -32,6 +32,20 @@ def scrub_credentials(_logger: Any, _method: str, event: dict[str, Any]) -> dict
     return event
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when the line is written, not when logging was set up:
+    a CLI runner (or anything else) that swaps stderr and closes its stand-in leaves no handler
+    writing to a closed file."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _stream: Any) -> None:
+        pass
+
+
 def configure_logging(*, json_lines: bool, level: str = "INFO") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -59,7 +73,7 @@ def configure_logging(*, json_lines: bool, level: str = "INFO") -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -72,6 +86,8 @@ def configure_logging(*, json_lines: bool, level: str = "INFO") -> None:
     # Uvicorn's access log prints the full URL, query string included (the launcher's `c=`):
     # our own access line replaces it.
     logging.getLogger("uvicorn.access").disabled = True
+    # Alembic announces each of its plugins at INFO on every start; its migration lines stay.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
