@@ -93,6 +93,12 @@ BENCHMARKS = (
         "progress POSTs arriving at 4× the sustainable rate for 30 s on the embedded server",
     ),
     Benchmark(
+        "cli start",
+        ("bench/cli_start.py",),
+        "wall-clock time of operator commands as fresh processes vs a bare interpreter start, SQLite and "
+        "PostgreSQL",
+    ),
+    Benchmark(
         "pruning",
         ("bench/retention_bench.py",),
         "the retention sweep against a day of expired credentials per round; table sizes stay flat and key "
