@@ -20,6 +20,8 @@ whichever API process accepts first, and a few long-lived ones can all land on o
     index query      POST /v1/projects/AUTH/indexes/query; every path the user wrote must match
     run              POST /v1/tasks/init, PUT the upload, POST /v1/tasks/{runId}/start
     run status       GET  /v1/tasks/{runId} of one of the user's runs
+    run follow       GET  /v1/tasks/{runId}/events of one of the user's runs (server-sent events,
+                     as the IDE follows a run), read until its `end` event
 
 Every acknowledged (2xx) write is journaled. When the load stops, the runs are waited for and the
 writes read back: progress versions from SQL (the API returns only the newest, which is checked
@@ -90,6 +92,7 @@ MIX: dict[str, float] = {
     "index query": 2,
     "run": 0.5,
     "run status": 1,
+    "run follow": 0.5,
 }
 # Request kinds as reported (an action may send several requests).
 KINDS = (
@@ -104,6 +107,7 @@ KINDS = (
     "run upload",
     "run start",
     "run status",
+    "run follow",
 )
 
 
@@ -172,6 +176,7 @@ class User:
     index_paths: list[str] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
     sent: int = 0
+    follower: httpx.AsyncClient | None = None
 
     def __post_init__(self) -> None:
         self.conn = Connection(self.port)
@@ -218,8 +223,10 @@ class User:
             self.journal.samples.append(Sample(kind, started, elapsed, status, error, enveloped, retry_after))
         return status, reply_headers, reply
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self.conn.close()
+        if self.follower is not None:
+            await self.follower.aclose()
 
     # -- the Jira App ----------------------------------------------------------------------
     async def chain(self) -> None:
@@ -340,6 +347,36 @@ class User:
         if self.run_ids:
             await self.send("run status", "GET", f"/v1/tasks/{rng.choice(self.run_ids)}", headers=self.auth)
 
+    async def run_follow(self, rng: random.Random) -> None:
+        """The run's event stream on a connection of its own, as the IDE follows a run, until the
+        stream's `end` event: one sample, its time the whole stream's."""
+        if not self.run_ids:
+            return
+        if self.follower is None:
+            self.follower = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=self.timeout)
+        target = f"/v1/tasks/{rng.choice(self.run_ids)}/events"
+        started = time.perf_counter()
+        status, error, enveloped = 0, "", True
+        try:
+            async with asyncio.timeout(self.timeout):
+                headers = {"Authorization": f"Bearer {self.permit}"}
+                async with self.follower.stream("GET", target, headers=headers) as response:
+                    status = response.status_code
+                    if status == 200:
+                        ended = False
+                        async for line in response.aiter_lines():
+                            if line == "event: end":
+                                ended = True
+                                break
+                        error = "" if ended else "stream closed before its end event"
+                    else:
+                        code, enveloped = envelope_of(await response.aread())
+                        error = f"HTTP {status} {code}" if code else f"HTTP {status}"
+        except (TimeoutError, httpx.HTTPError) as failure:
+            error = type(failure).__name__
+        sample = Sample("run follow", started, time.perf_counter() - started, status, error, enveloped)
+        self.journal.samples.append(sample)
+
 
 def marker(task: str, seq: int) -> str:
     return f"soak {task} #{seq}"
@@ -372,6 +409,7 @@ async def drive(users: list[User], until: float, mix: dict[str, float], think: f
             "index query": lambda: user.index_query(rng),
             "run": user.run,
             "run status": lambda: user.run_status(rng),
+            "run follow": lambda: user.run_follow(rng),
         }
         try:
             while time.perf_counter() < until:
@@ -379,7 +417,7 @@ async def drive(users: list[User], until: float, mix: dict[str, float], think: f
                 if think:
                     await asyncio.sleep(think * rng.uniform(0.5, 1.5))
         finally:
-            user.close()
+            await user.close()
 
     await asyncio.gather(*(loop(user) for user in users))
 
