@@ -25,6 +25,7 @@ from seecodes.errors import ErrorEnvelope, PayloadTooLarge, SeecodesError, Servi
 from seecodes.indexes.routes import router as indexes_router
 from seecodes.installations.metrics_routes import router as instance_metrics_router
 from seecodes.installations.routes import router as installations_router
+from seecodes.jira import repository as jira_rows
 from seecodes.jira.execution.routes import router as execution_router
 from seecodes.jira.routes import router as jira_router
 from seecodes.kit import heap, metrics
@@ -33,6 +34,7 @@ from seecodes.kit.clock import Clock
 from seecodes.kit.docs_pages import install_docs_pages
 from seecodes.kit.http import BodyLimitMiddleware, RequestContextMiddleware
 from seecodes.kit.logging import configure_logging, get_logger
+from seecodes.models.run import RunStatus
 from seecodes.runs import repository as run_rows
 from seecodes.runs.model_routes import router as models_router
 from seecodes.runs.routes import router as runs_router
@@ -282,6 +284,31 @@ async def _degraded(runtime: RuntimeDep) -> list[str]:
     ]
 
 
+# The shared state is read at most this often per process, however often /metrics is asked.
+SHARED_STATE_TTL_SECONDS = 2.0
+
+
+async def _shared_state(runtime: RuntimeDep) -> metrics.SharedState:
+    """The gauges every process would report alike, read from the database: one grouped query on
+    the unsettled runs, one on the pending Jira write-backs."""
+    now = runtime.clock.utcnow()
+    async with runtime.db.reading() as session:
+        runs = await run_rows.unsettled_counts(session)
+        backlog, oldest_request = await jira_rows.writeback_backlog(session)
+    return metrics.SharedState(
+        runs={(model, status.value): count for model, status, count, _ in runs},
+        oldest_queued_seconds={
+            model: max(0.0, (now - oldest).total_seconds())
+            for model, status, _, oldest in runs
+            if status is RunStatus.QUEUED and oldest is not None
+        },
+        jira_backlog=backlog,
+        jira_oldest_pending_seconds=max(0.0, (now - oldest_request).total_seconds())
+        if oldest_request
+        else 0.0,
+    )
+
+
 def _install_system_routes(app: FastAPI) -> None:
     reported: list[list[str]] = [[]]  # what the last /readyz found failing
     reported_degraded: list[list[str]] = [[]]
@@ -321,7 +348,36 @@ def _install_system_routes(app: FastAPI) -> None:
             reported_degraded[0] = degraded
         return Readiness(degraded=degraded or None)
 
-    @app.get("/metrics", tags=["system"], summary="Prometheus metrics", response_class=Response)
-    async def prometheus_metrics() -> Response:
-        payload, content_type = metrics.render()
+    shared_state = metrics.SharedStateCache(SHARED_STATE_TTL_SECONDS)
+    shared_state_failing = [False]
+
+    async def read_shared_state(runtime: RuntimeDep) -> metrics.SharedState | None:
+        try:
+            state = await _shared_state(runtime)
+        except sa_exc.SQLAlchemyError as error:
+            if not shared_state_failing[0]:  # once per incident: scrapes come every few seconds
+                _log.warning("metrics_shared_state_unavailable", error_type=type(error).__name__)
+            shared_state_failing[0] = True
+            return None
+        shared_state_failing[0] = False
+        return state
+
+    @app.get(
+        "/metrics",
+        tags=["system"],
+        summary="Prometheus metrics",
+        description="This process's counters and histograms (every process of the host with "
+        "`--workers N`), and the shared state read from the database: runs by state, queue depth "
+        "and age per model, the Jira write-back backlog.",
+        response_class=Response,
+    )
+    async def prometheus_metrics(runtime: RuntimeDep) -> Response:
+        state = await shared_state.get(runtime.clock.now, lambda: read_shared_state(runtime))
+        families = metrics.shared_state_families(
+            state,
+            models=[spec.id for spec in runtime.catalog],
+            statuses=[status.value for status in run_rows.UNSETTLED],
+            queued=RunStatus.QUEUED.value,
+        )
+        payload, content_type = metrics.render(families)
         return Response(payload, media_type=content_type)

@@ -159,6 +159,11 @@ class Settings(BaseSettings):
     # A worker that has not beaten for this long is taken for dead: a live worker takes over its
     # unfinished runs. Too short, and a worker stalled that long has its runs executed twice.
     worker_liveness_timeout_seconds: float = Field(default=30, ge=1, le=3600)
+    # A `seecodes worker` serves no HTTP, so the metrics of the runs it executes (durations, provider
+    # calls, credits, Jira writes) are on an endpoint of its own: GET http://HOST:PORT/metrics. 0: off.
+    # One port per worker on a host; loopback by default, like /metrics it needs no credential.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    worker_metrics_host: str = Field(default="127.0.0.1", min_length=1)
 
     # -- Jira connector (OAuth 2.0 3LO app, Forge system token, progress write-back) ---------------
     jira_client_id: str = ""  # the 3LO app's client id, from developer.atlassian.com/console/myapps

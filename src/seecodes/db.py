@@ -44,6 +44,7 @@ _log = get_logger("seecodes.db")
 
 # Keys in a session's `info`: what the unit of work does when it ends (see `Database.transaction`).
 _AFTER_COMMIT = "seecodes.after_commit"
+_ON_COMMIT = "seecodes.on_commit"
 _KEEP_WRITES = "seecodes.keep_writes"
 _READ_ONLY = "seecodes_read_only"
 
@@ -55,6 +56,18 @@ Defer = Callable[[Callable[[Sequence[AfterCommit]], Awaitable[None]], Sequence[A
 def after_commit(session: AsyncSession, action: AfterCommit) -> None:
     """Hand `action` to the run engine once this unit of work has committed; dropped on rollback."""
     session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+def on_commit(session: AsyncSession, callback: Callable[..., object], *args: object) -> None:
+    """Call `callback(*args)` in this process once this unit of work has committed; dropped on
+    rollback. For what must count only what really happened (a metric of credits moved, of a run
+    settled), so it is quick and never raises."""
+    session.info.setdefault(_ON_COMMIT, []).append((callback, args))
+
+
+def _committed(session: AsyncSession) -> None:
+    for callback, args in session.info.pop(_ON_COMMIT, []):
+        callback(*args)
 
 
 def keep_writes(session: AsyncSession) -> None:
@@ -158,15 +171,21 @@ class Database:
     @asynccontextmanager
     async def transaction(self, *, defer: Defer | None = None) -> AsyncIterator[AsyncSession]:
         """One unit of work: committed when the block ends, rolled back if it raises (unless the
-        work called `keep_writes`). After the commit, and only then, the actions recorded with
-        `after_commit` go to the engine: at once, or through `defer`."""
+        work called `keep_writes`). After the commit, and only then, the callbacks recorded with
+        `on_commit` run, and the actions recorded with `after_commit` go to the engine: at once,
+        or through `defer`."""
         async with self.sessions() as session:
             try:
                 yield session
             except BaseException:
-                await (session.commit() if session.info.get(_KEEP_WRITES) else session.rollback())
+                if session.info.get(_KEEP_WRITES):
+                    await session.commit()
+                    _committed(session)
+                else:
+                    await session.rollback()
                 raise
             await session.commit()
+            _committed(session)
             actions: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
         if actions:
             if defer is None:

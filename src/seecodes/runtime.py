@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from seecodes.config import Settings
+from seecodes.config import RunExecution, Settings
 from seecodes.db import Database
 from seecodes.engine import Engine, QueueSpec, ScheduleSpec
 from seecodes.kit.clock import Clock
+from seecodes.kit.logging import get_logger
+from seecodes.kit.metrics import MetricsEndpoint
 from seecodes.runs import providers
 from seecodes.runs.catalog import Catalog
 from seecodes.runs.storage import ObjectStorage
@@ -23,6 +25,12 @@ from seecodes.security.forge import ForgeVerifier
 from seecodes.security.permits import PermitCodec
 from seecodes.tasks.service import ProgressListener
 from seecodes.telemetry.limiter import RateLimiter
+
+_log = get_logger("seecodes.runtime")
+
+
+class MetricsEndpointUnavailable(RuntimeError):
+    """The worker's metrics endpoint cannot listen where the settings say; the worker does not start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +61,14 @@ class Runtime:
     forge_tokens: ForgeTokenSink
     progress_listeners: Sequence[ProgressListener] = ()
     workflows: Workflows = field(default_factory=Workflows)
+    # A worker's own /metrics (SEECODES_WORKER_METRICS_PORT), open while the runtime is started.
+    metrics_endpoint: MetricsEndpoint | None = None
 
     async def start(self, *, execute_runs: bool) -> None:
         """execute_runs: this process runs workflows (in-process shape, or a worker); else it only enqueues."""
         await self.storage.ensure_bucket()
+        if execute_runs and self.settings.run_execution is RunExecution.WORKERS:
+            self._open_metrics_endpoint()
         if execute_runs:
             _executing.bind(self)
             providers.preload()  # its first run does not wait for the SDK imports
@@ -66,7 +78,24 @@ class Runtime:
             schedules=self.workflows.schedules,
         )
 
+    def _open_metrics_endpoint(self) -> None:
+        """Before the engine starts: a worker whose metrics nobody could scrape does not run quietly."""
+        port, host = self.settings.worker_metrics_port, self.settings.worker_metrics_host
+        if not port or self.metrics_endpoint is not None:
+            return
+        try:
+            self.metrics_endpoint = MetricsEndpoint(host, port)
+        except OSError as error:
+            raise MetricsEndpointUnavailable(
+                f"SEECODES_WORKER_METRICS_PORT={port} (SEECODES_WORKER_METRICS_HOST={host}): "
+                f"cannot listen: {error.strerror or error}"
+            ) from None
+        _log.info("worker_metrics_endpoint", url=f"http://{host}:{self.metrics_endpoint.port}/metrics")
+
     async def close(self) -> None:
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.close()
+            self.metrics_endpoint = None
         await self.run_watch.close()
         await self.engine.stop()
         _executing.release(self)

@@ -4,7 +4,8 @@ The balance is the sum of the ledger, and no run ever takes it below zero: a cha
 reservation (the output's tokens) is taken only as far as the balance covers it (`cover`). A reservation locks the installation row first, so two
 starts in different processes cannot both read the same balance and overspend it (SQLite gets the
 same serialisation from BEGIN IMMEDIATE). A partial unique index on (kind, reference) makes each
-run's reserve, settle and release happen at most once, however often a worker retries.
+run's reserve, settle and release happen at most once, however often a worker retries; so are
+the credit metrics, counted for a row written and only once its transaction commits.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import math
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seecodes.db import on_commit
 from seecodes.errors import InsufficientCredits
 from seecodes.installations.repository import credit_balance
+from seecodes.kit import metrics
 from seecodes.kit.clock import Clock
 from seecodes.kit.sql import dialect_insert
 from seecodes.models import CreditLedgerEntry, Installation
@@ -36,12 +39,15 @@ async def _locked_balance(session: AsyncSession, installation_id: str) -> int:
 
 
 async def reserve(
-    session: AsyncSession, clock: Clock, *, installation_id: str, amount: int, run_id: str
+    session: AsyncSession, clock: Clock, *, installation_id: str, amount: int, run_id: str, model: str
 ) -> None:
     available = await _locked_balance(session, installation_id)
     if available < amount:
         raise InsufficientCredits(required=amount, available=available)
-    await _record(session, clock, installation_id=installation_id, delta=-amount, kind=RESERVE, run_id=run_id)
+    if await _record(
+        session, clock, installation_id=installation_id, delta=-amount, kind=RESERVE, run_id=run_id
+    ):
+        on_commit(session, metrics.CREDITS_RESERVED.labels(model).inc, amount)
 
 
 async def cover(session: AsyncSession, *, installation_id: str, reserved: int, charge: int) -> int:
@@ -54,26 +60,36 @@ async def cover(session: AsyncSession, *, installation_id: str, reserved: int, c
 
 
 async def settle(
-    session: AsyncSession, clock: Clock, *, installation_id: str, reserved: int, charged: int, run_id: str
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    installation_id: str,
+    reserved: int,
+    charged: int,
+    run_id: str,
+    model: str,
 ) -> None:
     """Return the reservation and take the real charge, as one ledger row (reserved − charged)."""
-    await _record(
+    if await _record(
         session, clock, installation_id=installation_id, delta=reserved - charged, kind=SETTLE, run_id=run_id
-    )
+    ):
+        on_commit(session, metrics.CREDITS_SETTLED.labels(model).inc, charged)
 
 
 async def release(
-    session: AsyncSession, clock: Clock, *, installation_id: str, reserved: int, run_id: str
+    session: AsyncSession, clock: Clock, *, installation_id: str, reserved: int, run_id: str, model: str
 ) -> None:
-    await _record(
+    if await _record(
         session, clock, installation_id=installation_id, delta=reserved, kind=RELEASE, run_id=run_id
-    )
+    ):
+        on_commit(session, metrics.CREDITS_RELEASED.labels(model).inc, reserved)
 
 
 async def _record(
     session: AsyncSession, clock: Clock, *, installation_id: str, delta: int, kind: str, run_id: str
-) -> None:
-    await session.execute(
+) -> bool:
+    """Whether the row was written: a retried movement finds its row and writes (and counts) nothing."""
+    result = await session.execute(
         dialect_insert(session, CreditLedgerEntry)
         .values(
             installation_id=installation_id,
@@ -84,3 +100,4 @@ async def _record(
         )
         .on_conflict_do_nothing()
     )
+    return bool(getattr(result, "rowcount", 0))

@@ -219,6 +219,23 @@ async def issue_sync(
     ).scalar_one_or_none()
 
 
+# A write-back is pending while its newest requested report is neither written nor given up on
+# (`JiraIssueSync.state`, as SQL).
+_PENDING = (
+    JiraIssueSync.requested_report_id > func.coalesce(JiraIssueSync.synced_report_id, 0),
+    JiraIssueSync.requested_report_id > func.coalesce(JiraIssueSync.failed_report_id, 0),
+)
+
+
+async def writeback_backlog(session: AsyncSession) -> tuple[int, datetime | None]:
+    """Pending write-backs across every installation (an operator's gauge), and the oldest request.
+    One row per task ever written back, so the scan is bounded by tasks, not by progress posts."""
+    row = (
+        await session.execute(select(func.count(), func.min(JiraIssueSync.requested_at)).where(*_PENDING))
+    ).one()
+    return int(row[0]), row[1]
+
+
 async def stale_syncs(
     session: AsyncSession, *, requested_before: datetime, limit: int
 ) -> list[JiraIssueSync]:
@@ -227,11 +244,7 @@ async def stale_syncs(
         (
             await session.execute(
                 select(JiraIssueSync)
-                .where(
-                    JiraIssueSync.requested_report_id > func.coalesce(JiraIssueSync.synced_report_id, 0),
-                    JiraIssueSync.requested_report_id > func.coalesce(JiraIssueSync.failed_report_id, 0),
-                    JiraIssueSync.requested_at < requested_before,
-                )
+                .where(*_PENDING, JiraIssueSync.requested_at < requested_before)
                 .order_by(JiraIssueSync.requested_at)
                 .limit(limit)
             )

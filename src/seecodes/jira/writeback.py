@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.config import Settings
-from seecodes.db import Database, after_commit
+from seecodes.db import Database, after_commit, on_commit
 from seecodes.errors import SeecodesError
 from seecodes.jira import adf, repository
 from seecodes.jira.client import (
@@ -27,6 +27,7 @@ from seecodes.jira.client import (
     RetryPolicy,
 )
 from seecodes.jira.service import open_site
+from seecodes.kit import metrics
 from seecodes.kit.clock import Clock
 from seecodes.kit.dispatch import Enqueue
 from seecodes.kit.logging import get_logger
@@ -98,6 +99,16 @@ async def progress_saved(
 
 
 async def write_once(
+    db: Database, clock: Clock, settings: Settings, *, installation_id: str, project_id: str, task_id: str
+) -> Attempt:
+    attempt = await _attempt(
+        db, clock, settings, installation_id=installation_id, project_id=project_id, task_id=task_id
+    )
+    metrics.JIRA_WRITEBACK_ATTEMPTS.labels(attempt.status).inc()
+    return attempt
+
+
+async def _attempt(
     db: Database, clock: Clock, settings: Settings, *, installation_id: str, project_id: str, task_id: str
 ) -> Attempt:
     async with db.transaction() as session:
@@ -206,4 +217,5 @@ async def mark_failed(
         sync.failed_report_id = report_id if report_id is not None else sync.requested_report_id
         sync.last_error = reason[:500]
         sync.last_error_at = clock.utcnow()
+        on_commit(session, metrics.JIRA_WRITEBACKS_GIVEN_UP.inc)
     _log.warning("jira_writeback_failed", installation=installation_id, task=task_id, reason=reason[:200])

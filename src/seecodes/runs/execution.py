@@ -232,6 +232,7 @@ async def succeed(db: Database, clock: Clock, catalog: Catalog, run_id: str, res
             reserved=reserved,
             charged=charged,
             run_id=run_id,
+            model=settled.model,
         )
         await repository.add_usage(
             session,
@@ -265,6 +266,7 @@ async def fail(db: Database, clock: Clock, run_id: str, reason: str) -> None:
                 installation_id=settled.installation_id,
                 reserved=settled.estimated_credits,
                 run_id=run_id,
+                model=settled.model,
             )
     _log.info("run_failed", run_id=run_id, reason=reason)
 

@@ -10,6 +10,8 @@ from typing import Any, Literal
 from sqlalchemy import Select, String, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from seecodes.db import on_commit
+from seecodes.kit import metrics
 from seecodes.kit.clock import iso_utc
 from seecodes.kit.sql import Statement, dialect_insert, dialect_of
 from seecodes.models import Installation, Run, RunEvent, UsageItem
@@ -124,12 +126,26 @@ async def move(
     moved: Run | None = result.scalar_one_or_none()
     if moved is None:
         return None
+    _count_move(session, moved, to, now)
     if log is not None and to in SETTLED:
         await add_event(session, run_id, "log", log, now)
     await add_event(session, run_id, "status", status_event(moved), now)
     if log is not None and to not in SETTLED:
         await add_event(session, run_id, "log", log, now)
     return moved
+
+
+def _count_move(session: AsyncSession, run: Run, to: RunStatus, now: datetime) -> None:
+    """Every run's claim and settlement passes here exactly once (the conditional UPDATE above), so
+    the run metrics are counted here, once the move commits. Times are the database's timestamps:
+    a run is queued in one process and settled in another."""
+    if run.queued_at is None:
+        return  # never started (cancelled or expired while initialized): no queue, no duration
+    waited = max(0.0, (now - run.queued_at).total_seconds())
+    if to is RunStatus.IN_PROCESS:
+        on_commit(session, metrics.RUN_QUEUE_WAIT.labels(run.model).observe, waited)
+    elif to in SETTLED:
+        on_commit(session, metrics.RUN_DURATION.labels(run.model, to.value).observe, waited)
 
 
 async def set_values(session: AsyncSession, run_id: str, now: datetime, **values: Any) -> None:
@@ -323,6 +339,20 @@ async def models_waiting(session: AsyncSession, queued_before_moment: datetime) 
         .limit(100)
     )
     return list(rows)
+
+
+UNSETTLED = tuple(status for status in RunStatus if status not in SETTLED)
+
+
+async def unsettled_counts(session: AsyncSession) -> list[tuple[str, RunStatus, int, datetime | None]]:
+    """Runs not settled yet per model and status, with the oldest `queued_at` of each: one grouped
+    query through the status index, which never reads a settled run (nearly all of the table)."""
+    rows = await session.execute(
+        select(Run.model, Run.status, func.count(), func.min(Run.queued_at))
+        .where(Run.status.in_([status.value for status in UNSETTLED]))
+        .group_by(Run.model, Run.status)
+    )
+    return [(model, RunStatus(status), int(count), oldest) for model, status, count, oldest in rows]
 
 
 async def slot_loads(session: AsyncSession, installation_id: str, model: str) -> dict[int, int]:

@@ -228,7 +228,7 @@ async def start_run(
     estimate = credits.run_cost(spec.pricing.base, spec.pricing.per_token, tokens)
     # The reservation locks the installation's row, so two starts cannot both fit the last bytes.
     await credits.reserve(
-        session, clock, installation_id=scope.installation_id, amount=estimate, run_id=run.id
+        session, clock, installation_id=scope.installation_id, amount=estimate, run_id=run.id, model=spec.id
     )
     input_bytes = sum(len(data) for _, data in inputs)
     stored = await repository.stored_input_bytes(session, scope.installation_id)
@@ -371,6 +371,7 @@ async def cancel_run(session: AsyncSession, clock: Clock, scope: PermitScope, ru
             reserved=reserved,
             charged=reserved,
             run_id=run.id,
+            model=cancelled.model,
         )
         await repository.add_usage(
             session,
@@ -382,7 +383,12 @@ async def cancel_run(session: AsyncSession, clock: Clock, scope: PermitScope, ru
         )
     elif reserved is not None:
         await credits.release(
-            session, clock, installation_id=cancelled.installation_id, reserved=reserved, run_id=cancelled.id
+            session,
+            clock,
+            installation_id=cancelled.installation_id,
+            reserved=reserved,
+            run_id=cancelled.id,
+            model=cancelled.model,
         )
     after_commit(session, CancelWorkflow(cancelled.id))
     return cancelled

@@ -149,7 +149,12 @@ async def _draft(
     batch_id = new_id("batch")
     async with db.transaction() as session:
         await credits.reserve(
-            session, clock, installation_id=manager.installation_id, amount=reserved, run_id=batch_id
+            session,
+            clock,
+            installation_id=manager.installation_id,
+            amount=reserved,
+            run_id=batch_id,
+            model=spec.id,
         )
     job = Enqueue(
         queue=queue_name(spec.id),
@@ -164,7 +169,7 @@ async def _draft(
     except TimeoutError:
         return Generated(batch_id, "ai", [], pending=True)
     except Exception:  # never enqueued: nothing will settle the reservation but this
-        await _release(db, clock, manager.installation_id, reserved, batch_id)
+        await _release(db, clock, manager.installation_id, reserved, batch_id, spec.id)
         raise
     if outcome.get("error"):
         raise TicketGenerationFailed(str(outcome["error"]))
@@ -205,7 +210,12 @@ async def finish_draft(
     async with db.transaction() as session:
         if outcome.get("error"):
             await credits.release(
-                session, clock, installation_id=installation_id, reserved=reserved, run_id=batch_id
+                session,
+                clock,
+                installation_id=installation_id,
+                reserved=reserved,
+                run_id=batch_id,
+                model=model,
             )
             return
         if await repository.tickets_of(
@@ -225,6 +235,7 @@ async def finish_draft(
             reserved=reserved,
             charged=charged,
             run_id=batch_id,
+            model=model,
         )
         now = clock.utcnow()
         await runs_repository.add_usage_row(
@@ -246,10 +257,12 @@ async def finish_draft(
         )
 
 
-async def _release(db: Database, clock: Clock, installation_id: str, reserved: int, reference: str) -> None:
+async def _release(
+    db: Database, clock: Clock, installation_id: str, reserved: int, reference: str, model: str
+) -> None:
     async with db.transaction() as session:
         await credits.release(
-            session, clock, installation_id=installation_id, reserved=reserved, run_id=reference
+            session, clock, installation_id=installation_id, reserved=reserved, run_id=reference, model=model
         )
 
 

@@ -22,6 +22,7 @@ from seecodes.runs.providers.base import (
     Usage,
 )
 from seecodes.runs.providers.local import LocalProvider
+from seecodes.runs.providers.measured import MeasuredProvider, count_error
 
 if TYPE_CHECKING:
     from seecodes.runs.catalog import ModelSpec
@@ -56,13 +57,23 @@ def build_provider(
     """A provider for one catalog entry; `close()` it when done. The key is read here, at build time.
 
     Raises ProviderError when the entry's key variable is not set. `http_client` is for tests.
+    Every call through it is measured (measured.py).
     """
+    try:
+        built = _build(spec, settings, http_client)
+    except ProviderError as error:
+        count_error(spec.id, spec.provider.kind.value, error)
+        raise
+    return MeasuredProvider(built, model=spec.id, provider=spec.provider.kind.value)
+
+
+def _build(spec: ModelSpec, settings: Settings, http_client: httpx2.AsyncClient | None) -> ModelProvider:
     provider = spec.provider
     if provider.kind is ProviderKind.LOCAL:
         return LocalProvider(max_context=spec.max_context, threads=settings.local_model_threads)
     key = provider_api_key(provider.api_key_env) if provider.api_key_env else None
     if provider.api_key_env and key is None:
-        raise ProviderError(f"the environment variable {provider.api_key_env} is not set")
+        raise ProviderError(f"the environment variable {provider.api_key_env} is not set", kind="no_key")
     timeout = httpx2.Timeout(
         settings.provider_timeout_seconds, connect=min(10.0, settings.provider_timeout_seconds)
     )

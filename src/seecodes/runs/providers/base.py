@@ -34,12 +34,20 @@ class ProviderError(Exception):
     """The provider refused or failed after the client's bounded retries; `reason` is safe to show.
 
     `reason` names the provider's own error (status and message) and never carries a credential.
+    `status` is the provider's HTTP status, if it answered with one; `kind` says what failed when it
+    did not (timeout, connection, stream, no_key, unavailable, context, error): together the
+    bounded label of `seecodes_provider_errors_total`.
     """
 
-    def __init__(self, reason: str, *, status: int | None = None) -> None:
+    def __init__(self, reason: str, *, status: int | None = None, kind: str = "error") -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        self.kind = kind
+
+    @property
+    def label(self) -> str:
+        return str(self.status) if self.status is not None else self.kind
 
 
 class ModelProvider(Protocol):

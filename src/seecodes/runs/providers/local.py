@@ -128,7 +128,7 @@ class LocalProvider:
         problem = local_model_problem()
         path = gguf_path()
         if problem or path is None:
-            raise ProviderError(f"the embedded model is unavailable: {problem}")
+            raise ProviderError(f"the embedded model is unavailable: {problem}", kind="unavailable")
         messages = [{"role": "system", "content": system}] if system else []
         messages.append({"role": "user", "content": user})
 
@@ -180,7 +180,8 @@ def _generate(
     if input_tokens >= n_ctx:
         raise ProviderError(
             f"the prompt is {input_tokens} tokens and the embedded model holds {n_ctx}; "
-            "use a model with a larger context"
+            "use a model with a larger context",
+            kind="context",
         )
     chunks = cast(
         Iterator[dict[str, Any]],

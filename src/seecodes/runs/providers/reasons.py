@@ -38,14 +38,16 @@ def status_error(status: int, message: str, key: SecretStr | None) -> ProviderEr
 
 def reported_error(message: str, key: SecretStr | None) -> ProviderError:
     """An error the provider sent inside an already started stream."""
-    return ProviderError(f"provider reported an error: {_bounded(redact(message, key)) or 'no message'}")
+    return ProviderError(
+        f"provider reported an error: {_bounded(redact(message, key)) or 'no message'}", kind="stream"
+    )
 
 
 def timeout_error(seconds: float) -> ProviderError:
-    return ProviderError(f"provider did not answer within {seconds:g} s")
+    return ProviderError(f"provider did not answer within {seconds:g} s", kind="timeout")
 
 
 def connection_error(error: BaseException, key: SecretStr | None) -> ProviderError:
     cause = error.__cause__ or error
     detail = _bounded(redact(f"{type(cause).__name__}: {cause}", key))
-    return ProviderError(f"could not reach the provider: {detail}")
+    return ProviderError(f"could not reach the provider: {detail}", kind="connection")
