@@ -1,5 +1,5 @@
 """The one unit of work: after-commit actions reach the engine only after a commit, a refusal that
-keeps its writes commits them, and nothing else survives an error."""
+keeps its writes commits them, and nothing else survives an error; on-commit callbacks likewise."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from seecodes.db import Database, after_commit, keep_writes
+from seecodes.db import Database, after_commit, keep_writes, on_commit
 from seecodes.kit.dispatch import AfterCommit, CancelWorkflow, Enqueue
 
 
@@ -124,3 +124,46 @@ async def test_a_reading_unit_of_work_never_holds_the_write_lock(database: Datab
 
     assert seen == ["before"]
     assert await _notes(database) == ["before", "during"]
+
+
+async def test_an_on_commit_callback_runs_once_the_write_is_committed(database: Database) -> None:
+    seen: list[int] = []
+
+    async def count_notes() -> int:
+        async with database.reading() as reader:
+            return int(await reader.scalar(text("SELECT count(*) FROM notes")) or 0)
+
+    async with database.transaction() as session:
+        await session.execute(text("INSERT INTO notes VALUES ('a')"))
+        on_commit(session, seen.append, 7)
+        assert seen == []
+
+    assert seen == [7]
+    assert await count_notes() == 1
+
+
+async def _refuse(database: Database, seen: list[str], *, keep: bool) -> None:
+    async with database.transaction() as session:
+        await session.execute(text("INSERT INTO notes VALUES ('a')"))
+        if keep:
+            keep_writes(session)
+        on_commit(session, seen.append, "counted")
+        raise ValueError("refused")
+
+
+async def test_an_on_commit_callback_of_rolled_back_work_never_runs(database: Database) -> None:
+    seen: list[str] = []
+
+    with pytest.raises(ValueError, match="refused"):
+        await _refuse(database, seen, keep=False)
+
+    assert seen == []
+
+
+async def test_an_on_commit_callback_of_a_refusal_that_keeps_its_writes_runs(database: Database) -> None:
+    seen: list[str] = []
+
+    with pytest.raises(ValueError, match="refused"):
+        await _refuse(database, seen, keep=True)
+
+    assert seen == ["counted"]
