@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -295,3 +296,26 @@ def test_outside_dev_every_line_the_cli_writes_is_json(tmp_path: Path) -> None:
         json.loads(line)["event"] == "database is at the newest migration"
         for line in migrated.stderr.splitlines()
     )
+
+
+def test_a_worker_whose_metrics_port_is_taken_refuses_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **os.environ,
+            "SEECODES_ENV": "dev",
+            "SEECODES_VAR_DIR": str(tmp_path),
+            "SEECODES_RUN_EXECUTION": "workers",
+            "SEECODES_WORKER_ID": "worker-metrics",
+            "SEECODES_WORKER_METRICS_PORT": str(port),
+        }
+        env.pop("SEECODES_DATABASE_URL", None)
+        refused = subprocess.run(
+            [sys.executable, "-m", "seecodes", "worker"], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    assert refused.returncode == 2, refused.stderr
+    assert f"SEECODES_WORKER_METRICS_PORT={port}" in refused.stdout
+    assert "Traceback" not in refused.stdout + refused.stderr

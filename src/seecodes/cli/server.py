@@ -25,6 +25,7 @@ from seecodes.kit.clock import Clock
 from seecodes.kit.logging import configure_logging
 from seecodes.models.run import RunStatus
 from seecodes.runs.catalog import CatalogError, availability_of, load_catalog
+from seecodes.runtime import MetricsEndpointUnavailable
 from seecodes.security.dev_keys import load_or_create_private_key
 from seecodes.security.forge import installation_ari
 
@@ -145,7 +146,7 @@ def worker() -> None:
             loop.add_signal_handler(signum, stop.set)
         try:
             await runtime.start(execute_runs=True)
-        except ExecutorIdInUse as taken:
+        except (ExecutorIdInUse, MetricsEndpointUnavailable) as taken:
             await runtime.close()
             refuse(str(taken))
         served = ", ".join(repr(model) for model in offered) or "none"
