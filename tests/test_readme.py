@@ -155,7 +155,12 @@ def test_the_parser_reads_defaults_as_written() -> None:
     assert parse_default("`2097152` (2 MiB)") == "2097152"
     assert parse_default("empty: the built-in catalog") == EMPTY
     assert parse_default("placeholder") is None
-    assert same_default("0.05", 0.05) and not same_default("0.5", 0.05)
-    assert same_default("./var", Path("./var")) and not same_default("./tmp", Path("./var"))
-    assert same_default("false", False) and not same_default("true", False)
-    assert same_default(EMPTY, SecretStr("")) and same_default(EMPTY, []) and not same_default(EMPTY, "x")
+    assert same_default("0.05", 0.05)
+    assert not same_default("0.5", 0.05)
+    assert same_default("./var", Path("./var"))
+    assert not same_default("./tmp", Path("./var"))
+    assert same_default("false", False)
+    assert not same_default("true", False)
+    assert same_default(EMPTY, SecretStr(""))
+    assert same_default(EMPTY, [])
+    assert not same_default(EMPTY, "x")
