@@ -3,8 +3,8 @@ every run settles.
 
 The previous release's code comes from git history (tests/support/releases.py: the code before the
 newest migration) and runs with this checkout's interpreter; the new release is this checkout. Real
-processes on loopback (tests.support.stack): PostgreSQL, one API process, two workers, a fake
-OpenAI-compatible model slow enough that runs are in flight at every step.
+processes on loopback (tests.support.stack): PostgreSQL, one API process, two workers, and a fake
+OpenAI-compatible model that holds every run in flight until the test lets it finish.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -59,8 +58,11 @@ def stack(previous: Release, fake_openai: FakeOpenAI) -> Iterator[Stack]:
     fleet.api.env["PYTHONPATH"] = str(previous.source)
     for worker in fleet.workers:
         worker.env = {"PYTHONPATH": str(previous.source)}
-    with fleet:
-        yield fleet
+    try:
+        with fleet:
+            yield fleet
+    finally:
+        HELD.set()  # no stream of the session's fake model stays held after this test
 
 
 def previous_code(
@@ -148,7 +150,9 @@ def test_a_fleet_on_the_previous_release_is_upgraded_while_runs_are_in_flight_an
 
     # 3. The API process.
     stack.api.stop()
-    stack.api.env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
+    stack.api.env.pop("PYTHONPATH")
+    if "PYTHONPATH" in os.environ:
+        stack.api.env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     stack.restart_api()
     runs.append(client.start_run(permit))
     HELD.set()
@@ -186,4 +190,3 @@ def test_the_previous_release_is_the_code_before_the_newest_migration(previous: 
     assert previous.schema_head == down_revision
     assert not (previous.source / "seecodes/migrations/versions" / path.name).exists()
     assert (previous.source / "seecodes/__init__.py").exists()
-    assert Path(previous.source).is_dir()

@@ -261,8 +261,9 @@ async def _stream(model: str, step: Reply, request: RecordedRequest, wants_usage
         if index and step.chunk_delay:
             await asyncio.sleep(step.chunk_delay)
         if index == 1 and step.hold is not None:
-            while not step.hold.is_set():
-                await asyncio.sleep(0.02)
+            # A short wait per thread, so a client that hangs up frees it at once.
+            while not await asyncio.to_thread(step.hold.wait, 0.05):
+                pass
         yield _data(_chunk(model, {"content": piece}))
     yield _data(_chunk(model, {}, finish_reason="stop"))
     if wants_usage and step.usage:

@@ -53,7 +53,8 @@ def newest_migration() -> tuple[str, str | None, Path]:
     """(revision, down_revision, file) of this code's newest migration."""
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     head = script.get_revision(script.get_current_head() or "")
-    assert head is not None and head.path is not None
+    assert head is not None
+    assert head.path is not None
     down = head.down_revision
     assert down is None or isinstance(down, str), "the migrations branch; an upgrade test expects one line"
     return head.revision, down, Path(head.path)
