@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from seecodes.db import sync_url
-from seecodes.executors import ExecutorIdInUse, Liveness
+from seecodes.executors import SYSTEM_SCHEMA, ExecutorIdInUse, Liveness, adopt_workflows
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -121,3 +122,78 @@ def test_a_worker_taken_over_while_stalled_says_so_on_its_next_beat(make: type[L
     assert stalled.beat() == "its workflows were taken over by worker-2 while it was silent"
     assert stalled.beat() is None  # live again: what it runs from now on can be recovered
     assert sweeper.silent() == []
+
+
+def _workflow_rows(
+    system_url: str, rows: list[tuple[str, str, str | None, str | None, str | None]]
+) -> sa.Table:
+    """A workflow_status table with the columns adoption reads (DBOS's own has many more)."""
+    schema = None if system_url.startswith("sqlite") else SYSTEM_SCHEMA
+    table = sa.Table(
+        "workflow_status",
+        sa.MetaData(schema=schema),
+        sa.Column("workflow_uuid", sa.Text, primary_key=True),
+        sa.Column("status", sa.Text),
+        sa.Column("executor_id", sa.Text),
+        sa.Column("application_version", sa.Text),
+        sa.Column("application_name", sa.Text),
+    )
+    engine = sa.create_engine(system_url)
+    with engine.begin() as connection:
+        if schema:
+            connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        table.create(connection)
+        connection.execute(
+            table.insert(),
+            [
+                {
+                    "workflow_uuid": w,
+                    "status": s,
+                    "executor_id": e,
+                    "application_version": v,
+                    "application_name": a,
+                }
+                for w, s, e, v, a in rows
+            ],
+        )
+    engine.dispose()
+    return table
+
+
+def test_an_earlier_releases_unfinished_workflows_take_this_version(system_url: str) -> None:
+    """What a stopped worker of an earlier release left: its pending runs, and whatever is queued."""
+    table = _workflow_rows(
+        system_url,
+        [
+            ("pending-on-stopped", "PENDING", "worker-1", "old-hash", "seecodes"),
+            ("queued", "ENQUEUED", "worker-1", "old-hash", "seecodes"),
+            ("delayed", "DELAYED", None, "old-hash", None),
+            ("running-elsewhere", "PENDING", "worker-2", "old-hash", "seecodes"),
+            ("finished", "SUCCESS", "worker-1", "old-hash", "seecodes"),
+            ("unversioned", "ENQUEUED", None, None, "seecodes"),
+            ("another-application", "ENQUEUED", None, "old-hash", "not-seecodes"),
+            ("already-ours", "PENDING", "worker-1", "seecodes", "seecodes"),
+        ],
+    )
+
+    adopted = adopt_workflows(system_url, "worker-1", "seecodes", "seecodes")
+
+    engine = sa.create_engine(system_url)
+    with engine.begin() as connection:
+        versions = dict(
+            connection.execute(sa.select(table.c.workflow_uuid, table.c.application_version)).all()
+        )
+    engine.dispose()
+    assert adopted == 3
+    assert {name for name, version in versions.items() if version == "seecodes"} == {
+        "pending-on-stopped",
+        "queued",
+        "delayed",
+        "already-ours",
+    }
+    assert versions["running-elsewhere"] == "old-hash"  # a live worker of that release is running it
+    assert versions["unversioned"] is None
+
+
+def test_adoption_before_the_run_engine_ever_started_finds_nothing(system_url: str) -> None:
+    assert adopt_workflows(system_url, "worker-1", "seecodes", "seecodes") == 0

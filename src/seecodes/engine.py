@@ -29,13 +29,20 @@ from dbos import DBOS, DBOSClient, EnqueueOptions, ScheduleInput, WorkflowHandle
 
 from seecodes.config import RunExecution, Settings
 from seecodes.db import is_sqlite, sync_url
-from seecodes.executors import Executor, Liveness
+from seecodes.executors import Executor, Liveness, adopt_workflows
 from seecodes.kit.dispatch import AfterCommit, Enqueue
 from seecodes.kit.logging import get_logger
 
 _log = get_logger("seecodes.engine")
 
 APP_NAME = "seecodes"
+# The run engine's application version, the same in every release. DBOS would otherwise derive it
+# from the workflows' source, and it recovers and dequeues a workflow only on an executor of the
+# version that started it: in a rolling upgrade, the runs a stopped old worker hands back would wait
+# for a worker of its version, and none would come. Instead each release keeps its workflows
+# replayable by the next (docs/upgrading.md: a workflow's name, arguments and steps only grow; one
+# that must change gets a new name, and the old one stays registered for a release).
+APPLICATION_VERSION = "seecodes"
 # How often a waiting request looks for a workflow's result (a query on the system database).
 RESULT_POLL_SECONDS = 0.1
 # The states DBOS never moves a workflow out of: only workflows in these are ever deleted.
@@ -120,9 +127,12 @@ class Engine:
                 liveness.close()
                 raise
             self._liveness = liveness
+        # Before launch, which recovers this id's pending workflows of this version only.
+        await self._adopt(self._executor_id())
         dbos = DBOS(
             config={
                 "name": APP_NAME,
+                "application_version": APPLICATION_VERSION,
                 "system_database_url": self._url,
                 "executor_id": self._executor_id(),
                 "log_level": "WARNING",
@@ -195,7 +205,16 @@ class Engine:
                         reason=str(error).splitlines()[0][:200] if str(error) else "",
                     )
 
+    async def _adopt(self, executor_id: str) -> None:
+        adopted = await asyncio.to_thread(
+            adopt_workflows, self._url, executor_id, APPLICATION_VERSION, APP_NAME
+        )
+        if adopted:
+            _log.info("workflows_adopted", executor=executor_id, by=self._executor_id(), count=adopted)
+
     async def _recover(self, silent: Executor) -> None:
+        # An earlier release's workflows first take this version, which alone DBOS recovers here.
+        await self._adopt(silent.executor_id)
         # DBOS's recovery re-enqueues the workflows still PENDING on that executor; the queue's
         # dequeue then admits exactly one runner, which resumes at the first unfinished step.
         handles = await asyncio.to_thread(DBOS._recover_pending_workflows, [silent.executor_id])

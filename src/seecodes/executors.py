@@ -10,6 +10,10 @@ back to their queues with DBOS's own recovery. Two rules keep that exactly once:
 * DBOS's recovery re-enqueues only workflows still PENDING *on that executor*, and a queue's
   ENQUEUED → PENDING dequeue admits one runner, so even a repeated recovery starts nothing twice.
 
+DBOS also recovers and dequeues a workflow only on an executor of the application version that
+started it. Every release runs under one version (engine.APPLICATION_VERSION), so any worker takes
+over any other; `adopt_workflows` gives it to what releases before that left unfinished.
+
 The table lives beside DBOS's own (its `dbos` schema on PostgreSQL, `dbos.sqlite` on the embedded
 default): executors that share a system database are the ones that can take over each other's
 workflows, whatever application database they use. Times are the database's clock, so hosts
@@ -240,6 +244,49 @@ class Liveness:
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+def adopt_workflows(system_url: str, executor_id: str, version: str, application: str) -> int:
+    """Give `version` to the unfinished workflows of another application version: those pending on
+    `executor_id` (this process's own id as it starts, or a silent executor's it takes over) and
+    every queued or delayed one. Returns how many.
+
+    Releases before engine.APPLICATION_VERSION let DBOS derive the version from their workflows'
+    source, and DBOS recovers or dequeues a workflow only under the version that started it: after
+    an upgrade, the runs an old worker handed back (or left pending under its own id, restarted on
+    new code) would wait for ever for a worker of a version that no longer runs. Safe because every
+    release keeps its workflows replayable by the next (docs/upgrading.md). Another executor's
+    running workflows are never touched."""
+    sqlite_url = is_sqlite(system_url)
+    schema = None if sqlite_url else SYSTEM_SCHEMA
+    engine = sa.create_engine(system_url, poolclass=sa.NullPool)
+    try:
+        with engine.begin() as connection:
+            if not sa.inspect(connection).has_table("workflow_status", schema=schema):
+                return 0  # DBOS has not created its tables yet: nothing was ever started here
+            status = sa.table(
+                "workflow_status",
+                sa.column("status", sa.Text),
+                sa.column("executor_id", sa.Text),
+                sa.column("application_version", sa.Text),
+                sa.column("application_name", sa.Text),
+                schema=schema,
+            )
+            adopted = connection.execute(
+                sa.update(status)
+                .where(
+                    sa.or_(
+                        sa.and_(status.c.status == "PENDING", status.c.executor_id == executor_id),
+                        status.c.status.in_(("ENQUEUED", "DELAYED")),
+                    ),
+                    status.c.application_version != version,
+                    sa.or_(status.c.application_name == application, status.c.application_name.is_(None)),
+                )
+                .values(application_version=version)
+            ).rowcount
+        return int(adopted)
+    finally:
+        engine.dispose()
 
 
 def _executor(row: sa.Row[Any]) -> Executor:

@@ -43,6 +43,8 @@ class Reply:
     chunk_chars: int = 8  # characters per streamed delta
     first_delay: float = 0.0  # seconds after the response headers, before the first delta
     chunk_delay: float = 0.0  # seconds between deltas
+    # Streamed replies: after the first delta, wait until this is set (a run held in flight at will).
+    hold: threading.Event | None = None
     usage: bool = True  # send the final usage chunk (when the client asks for it)
     prompt_tokens: int | None = None  # None: counted with cl100k over the request's messages
     completion_tokens: int | None = None  # None: counted with cl100k over `text`
@@ -258,6 +260,10 @@ async def _stream(model: str, step: Reply, request: RecordedRequest, wants_usage
     for index, piece in enumerate(_pieces(step.text, step.chunk_chars)):
         if index and step.chunk_delay:
             await asyncio.sleep(step.chunk_delay)
+        if index == 1 and step.hold is not None:
+            # A short wait per thread, so a client that hangs up frees it at once.
+            while not await asyncio.to_thread(step.hold.wait, 0.05):
+                pass
         yield _data(_chunk(model, {"content": piece}))
     yield _data(_chunk(model, {}, finish_reason="stop"))
     if wants_usage and step.usage:

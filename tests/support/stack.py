@@ -50,6 +50,8 @@ class Worker:
     worker_id: str
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    # Added to the stack's environment for this worker alone (another release's code on PYTHONPATH).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def pid(self) -> int:
@@ -157,7 +159,7 @@ class Stack:
     # -- processes ---------------------------------------------------------------------------
     def start_worker(self, worker: Worker, timeout: float = 60.0, *, wait: bool = True) -> None:
         """Start (or restart) a worker and (`wait`) wait until its engine is executing."""
-        env = {**os.environ, **self.env, "SEECODES_WORKER_ID": worker.worker_id}
+        env = {**os.environ, **self.env, **worker.env, "SEECODES_WORKER_ID": worker.worker_id}
         offset = worker.log_path.stat().st_size if worker.log_path.exists() else 0
         log = open(worker.log_path, "ab")  # noqa: SIM115 - the child owns it from here
         worker.process = subprocess.Popen(
@@ -184,9 +186,11 @@ class Stack:
             time.sleep(0.05)
         raise RuntimeError(f"{worker.worker_id} did not start in time: {self.tail(worker)}")
 
-    def add_worker(self, worker_id: str, timeout: float = 60.0, *, wait: bool = True) -> Worker:
+    def add_worker(
+        self, worker_id: str, timeout: float = 60.0, *, wait: bool = True, env: dict[str, str] | None = None
+    ) -> Worker:
         """Start one more worker, under a new id (a replacement on another pod or host)."""
-        worker = Worker(worker_id, self.directory / f"{worker_id}.log")
+        worker = Worker(worker_id, self.directory / f"{worker_id}.log", env=env or {})
         self.workers.append(worker)
         self.start_worker(worker, timeout, wait=wait)
         return worker
