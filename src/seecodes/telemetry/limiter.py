@@ -14,6 +14,9 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 
 from seecodes.errors import RateLimited, ServiceUnavailable
+from seecodes.kit.logging import get_logger
+
+_log = get_logger("seecodes.telemetry.limiter")
 
 
 class RateLimiter:
@@ -25,6 +28,7 @@ class RateLimiter:
         else:
             storage = storage_from_string("async+memory://", wrap_exceptions=True)
         self._storage = storage
+        self._failing = False  # the store's last answer was an error: logged once per incident
         self._strategy = MovingWindowRateLimiter(storage)
         self._item = limits.parse(rate)
         self._namespace = namespace
@@ -33,16 +37,32 @@ class RateLimiter:
         """Count one request; refuse it with 429 and Retry-After when the window is full."""
         try:
             if await self._strategy.hit(self._item, self._namespace, identifier):
+                self._recovered()
                 return
             stats = await self._strategy.get_window_stats(self._item, self._namespace, identifier)
         except StorageError as error:
+            if not self._failing:
+                # Once per incident, with the store's reason: every request meanwhile gets a 503.
+                self._failing = True
+                cause = error.storage_error
+                _log.warning(
+                    "rate_limit_store_unavailable",
+                    namespace=self._namespace,
+                    reason=f"{type(cause).__name__}: {str(cause)[:200]}",
+                )
             # Failing open would drop the limit exactly when it is under attack; failing closed
             # would turn a Redis blip into a telemetry outage. The client retries either way.
             raise ServiceUnavailable(
                 "The rate-limit store is unavailable; retry shortly.", headers={"Retry-After": "2"}
             ) from error
+        self._recovered()
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise RateLimited(headers={"Retry-After": str(retry_after)})
+
+    def _recovered(self) -> None:
+        if self._failing:
+            self._failing = False
+            _log.info("rate_limit_store_available_again", namespace=self._namespace)
 
     async def reachable(self) -> bool:
         """Readiness: the counter store answers (always, in memory)."""

@@ -68,7 +68,14 @@ class S3Storage:
         except ClientError as error:
             code = _error_code(error)
             if code in ("403", "AccessDenied"):
-                _log.warning("storage_bucket_not_inspectable", bucket=self._bucket)
+                # S3 answers a HEAD with a bare 403 both for a wrong secret and for a policy that
+                # denies HeadBucket: say both, with what S3 said, since uploads will fail on the first.
+                _log.warning(
+                    "storage_bucket_not_inspectable",
+                    bucket=self._bucket,
+                    reason=f"{code}: {error.response.get('Error', {}).get('Message') or 'access denied'}",
+                    hint="check SEECODES_S3_ACCESS_KEY_ID / SEECODES_S3_SECRET_ACCESS_KEY and the bucket policy",
+                )
                 return
             if code not in _MISSING:
                 raise
