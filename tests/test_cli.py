@@ -12,9 +12,11 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from seecodes import migrations
@@ -319,3 +321,22 @@ def test_a_worker_whose_metrics_port_is_taken_refuses_in_one_line(tmp_path: Path
     assert refused.returncode == 2, refused.stderr
     assert f"SEECODES_WORKER_METRICS_PORT={port}" in refused.stdout
     assert "Traceback" not in refused.stdout + refused.stderr
+
+
+def test_every_argument_and_option_has_help() -> None:
+    root = typer.main.get_command(app)
+    missing: list[str] = []
+
+    def walk(command: Any, path: list[str], context: Any) -> None:
+        if hasattr(command, "list_commands"):
+            for name in command.list_commands(context):
+                sub = command.get_command(context, name)
+                walk(sub, [*path, name], type(context)(sub, parent=context))
+            return
+        missing.extend(
+            f"{' '.join(path)} {param.name}" for param in command.params if not getattr(param, "help", None)
+        )
+
+    walk(root, [], typer.Context(root))
+
+    assert [entry for entry in missing if not entry.endswith(" help")] == []

@@ -70,7 +70,9 @@ def forge_token(
     installation: Annotated[str, typer.Option(help="Installation ARI or bare UUID.")],
     cloud_id: Annotated[str, typer.Option("--cloud-id", help="Jira site UUID.")],
     principal: Annotated[str, typer.Option(help="Atlassian account id of the invoking user.")],
-    site_url: Annotated[str | None, typer.Option("--site-url")] = None,
+    site_url: Annotated[
+        str | None, typer.Option("--site-url", help="The Jira site URL the FIT names (context.siteUrl).")
+    ] = None,
     lifetime: Annotated[int, typer.Option(min=5, max=3600, help="Seconds until the token expires.")] = 300,
 ) -> None:
     """Mint a FIT signed by the local dev key (refused in production)."""
@@ -97,7 +99,7 @@ def list_permits(
     include_inactive: Annotated[
         bool, typer.Option("--all", help="Include revoked and expired permits.")
     ] = False,
-    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 200,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many, newest first.")] = 200,
 ) -> None:
     """List permits by jti (the permit values themselves are never stored)."""
 
@@ -135,9 +137,15 @@ def revoke_permit(
     installation: Annotated[
         str | None, typer.Option(help="With --project and --task: every permit of that task.")
     ] = None,
-    project: Annotated[str | None, typer.Option()] = None,
-    task: Annotated[str | None, typer.Option()] = None,
-    reason: Annotated[str, typer.Option()] = "revoked by operator",
+    project: Annotated[
+        str | None, typer.Option(help="With --installation and --task: the Jira project key.")
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option(help="With --installation and --project: the issue key.")
+    ] = None,
+    reason: Annotated[
+        str, typer.Option(help="Why, recorded on the permit row.")
+    ] = "revoked by operator",
 ) -> None:
     """Revoke one permit, or every live permit of one task. Takes effect on the next request."""
     if jti is None and not (installation and project and task):
