@@ -143,9 +143,7 @@ def revoke_permit(
     task: Annotated[
         str | None, typer.Option(help="With --installation and --project: the issue key.")
     ] = None,
-    reason: Annotated[
-        str, typer.Option(help="Why, recorded on the permit row.")
-    ] = "revoked by operator",
+    reason: Annotated[str, typer.Option(help="Why, recorded on the permit row.")] = "revoked by operator",
 ) -> None:
     """Revoke one permit, or every live permit of one task. Takes effect on the next request."""
     if jti is None and not (installation and project and task):
