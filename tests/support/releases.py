@@ -7,7 +7,8 @@ migration is not committed yet, HEAD itself is the previous release.
 
 The code is extracted with `git archive` (no worktree, nothing written into the repository) and run
 by this checkout's interpreter with PYTHONPATH pointing at its `src/`, so both releases share the
-same installed dependencies. A shallow clone lacks that history: the caller fails, saying so,
+same installed dependencies. A shallow clone lacks that history: it is fetched once (a clone of a
+local checkout needs no network), and if that fails the caller fails, saying so,
 rather than skipping an upgrade test that CI must run.
 """
 
@@ -64,6 +65,11 @@ def previous_release(directory: Path) -> Release:
     """Extract the previous release's code into `directory`."""
     if _git("rev-parse", "--is-inside-work-tree") != "true":
         raise HistoryUnavailable(f"{REPOSITORY} is not a git checkout")
+    if _git("rev-parse", "--is-shallow-repository") == "true":
+        # A clone of a local checkout (as CI makes) can fetch its history without a network.
+        subprocess.run(
+            ["git", "-C", str(REPOSITORY), "fetch", "--quiet", "--unshallow"], check=False, timeout=120
+        )
     if _git("rev-parse", "--is-shallow-repository") == "true":
         raise HistoryUnavailable(
             "this clone is shallow, so the previous release's code is not in it: "
