@@ -36,6 +36,19 @@ class TestBridgeOff:
         assert response.status_code == 404
         assert response.json()["error"] == "not_found"
 
+    @pytest.mark.parametrize("body", [{}, {"cloudId": "not-a-uuid"}, None, "[1, 2"])
+    async def test_connect_is_404_whatever_the_body(self, client: httpx.AsyncClient, body: object) -> None:
+        # A disabled route is not there: it does not validate a body first (which would be a 422).
+        if isinstance(body, str):
+            response = await client.post(
+                "/public/connect", content=body, headers={"Content-Type": "application/json"}
+            )
+        else:
+            response = await client.post("/public/connect", json=body)
+
+        assert response.status_code == 404
+        assert response.json()["error"] == "not_found"
+
     async def test_instance_key_headers_are_not_a_credential(self, client: httpx.AsyncClient) -> None:
         headers = {"X-Cloud-Id": CLOUD_A, "X-Instance-Key": "av_inst_" + "x" * 43}
 

@@ -9,12 +9,14 @@ the request's one transaction (`SessionDep`).
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from seecodes.deps import ReadSessionDep, RuntimeDep, SessionDep
+from seecodes.deps import ReadSessionDep, RuntimeDep, SessionDep, runtime_of
 from seecodes.errors import (
     InstallationInactive,
     InstallationMismatch,
@@ -23,6 +25,7 @@ from seecodes.errors import (
     InvalidInput,
     InvalidOperatorToken,
     InvalidPermit,
+    NotFound,
     RequestKeyExpired,
     RequestKeyMismatch,
     RequestKeyMissing,
@@ -281,3 +284,19 @@ async def _operator_for(
 
 
 InstallationManagerCaller = Annotated[InstallationManager, Depends(installation_manager)]
+
+
+class LegacyBridgeRoute(APIRoute):
+    """A route of the legacy bridge: while the bridge is off it is not there, 404 whatever was
+    sent. Checked before FastAPI reads the request, since it parses a JSON body before any
+    dependency runs (a dependency would still answer 422 for a malformed body)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def only_when_enabled(request: Request) -> Response:
+            if not runtime_of(request).settings.legacy_bridge_enabled:
+                raise NotFound()
+            return await handler(request)
+
+        return only_when_enabled

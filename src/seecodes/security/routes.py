@@ -25,7 +25,7 @@ from seecodes.errors import (
 )
 from seecodes.kit.http import carries_credential, set_next_request_key
 from seecodes.security import service
-from seecodes.security.deps import REQUEST_KEY_ERRORS, ForgeCaller, IssuerCaller
+from seecodes.security.deps import REQUEST_KEY_ERRORS, ForgeCaller, IssuerCaller, LegacyBridgeRoute
 from seecodes.security.launcher import render_launcher
 from seecodes.security.schemas import (
     ConnectRequest,
@@ -159,18 +159,21 @@ async def launch_page(
     return HTMLResponse(page.html, headers=page.headers)
 
 
-@router.post(
+async def legacy_connect(runtime: RuntimeDep, session: SessionDep, body: ConnectRequest) -> ConnectResponse:
+    connected = await service.enroll_legacy_site(session, runtime.clock, body)
+    return ConnectResponse(apiKey=connected.api_key, linkSecret=connected.link_secret)
+
+
+router.add_api_route(
     "/public/connect",
+    legacy_connect,
+    methods=["POST"],
+    route_class_override=LegacyBridgeRoute,
     dependencies=[NO_STORE],
     tags=["legacy"],
     summary="Legacy bridge: enroll a Jira site (needs an operator enrollment token)",
     responses=responses(NotFound, EnrollmentRejected, InvalidInput),
 )
-async def legacy_connect(runtime: RuntimeDep, session: SessionDep, body: ConnectRequest) -> ConnectResponse:
-    connected = await service.enroll_legacy_site(
-        session, runtime.clock, body, bridge_enabled=runtime.settings.legacy_bridge_enabled
-    )
-    return ConnectResponse(apiKey=connected.api_key, linkSecret=connected.link_secret)
 
 
 def _permit_response(minted: service.MintedPermit) -> PermitResponse:

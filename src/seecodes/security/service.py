@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seecodes.errors import InstallationInactive, InvalidInput, NotFound, PrincipalMismatch
+from seecodes.errors import InstallationInactive, InvalidInput, PrincipalMismatch
 from seecodes.installations import service as installations
 from seecodes.kit.clock import Clock
 from seecodes.models import Installation
@@ -149,8 +149,6 @@ async def start_request_key_chain(
 
 
 async def enroll_legacy_site(
-    session: AsyncSession, clock: Clock, body: ConnectRequest, *, bridge_enabled: bool
+    session: AsyncSession, clock: Clock, body: ConnectRequest
 ) -> legacy.ConnectedInstallation:
-    if not bridge_enabled:
-        raise NotFound()
     return await legacy.connect(session, clock, enrollment_token=body.enrollmentToken, cloud_id=body.cloudId)
