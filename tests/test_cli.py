@@ -102,6 +102,7 @@ def test_forge_token_is_refused_in_production(bare: CliRunner, monkeypatch: pyte
         "SEECODES_FORGE_JWKS_URL", "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json"
     )
     monkeypatch.setenv("SEECODES_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("SEECODES_PUBLIC_BASE_URL", "https://seecodes.example.com")
 
     result = bare.invoke(
         app,

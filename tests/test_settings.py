@@ -19,6 +19,7 @@ SAFE = {
     "forge_app_id": "ari:cloud:ecosystem::app/8db33809-1f32-48bb-8c52-5877dab48107",
     "forge_jwks_url": "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json",
     "database_url": "postgresql+psycopg://postgres@127.0.0.1/seecodes",
+    "public_base_url": "https://seecodes.example.com",
 }
 
 
@@ -42,6 +43,13 @@ def test_production_with_safe_settings_starts() -> None:
 def test_production_refuses_unsafe_settings(change: dict[str, str], complaint: str) -> None:
     with pytest.raises(SettingsError, match=complaint):
         Settings(**{**SAFE, **change})
+
+
+def test_production_needs_the_public_base_url_said() -> None:
+    unsaid = {name: value for name, value in SAFE.items() if name != "public_base_url"}
+
+    with pytest.raises(SettingsError, match="SEECODES_PUBLIC_BASE_URL"):
+        Settings(**unsaid)
 
 
 def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

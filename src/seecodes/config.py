@@ -259,6 +259,10 @@ class Settings(BaseSettings):
             problems.append("SEECODES_FORGE_JWKS_URL must be an https URL in production")
         if not self.database_url:
             problems.append("SEECODES_DATABASE_URL must be set in production")
+        if "public_base_url" not in self.model_fields_set:
+            # Outside production `serve` follows the address it serves; behind a proxy only the
+            # operator knows the origin that IDEs and browsers reach.
+            problems.append("SEECODES_PUBLIC_BASE_URL must be set in production (the origin clients reach)")
         if self.jira_client_id and not self.jira_client_secret.get_secret_value():
             problems.append("SEECODES_JIRA_CLIENT_SECRET is empty while SEECODES_JIRA_CLIENT_ID is set")
         if self.jira_client_id and not self.jira_encryption_keys:

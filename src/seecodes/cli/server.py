@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 from typing import Annotated
@@ -17,7 +18,7 @@ from seecodes import demo as demo_flow
 from seecodes.bootstrap import build_runtime
 from seecodes.cli.common import console, in_transaction, migrate_or_exit, refuse, say, settings_or_exit
 from seecodes.cli.credentials import dev_fit
-from seecodes.config import Environment, RunExecution, Settings, use_metrics_multiprocess_dir
+from seecodes.config import Environment, RunExecution, Settings, get_settings, use_metrics_multiprocess_dir
 from seecodes.engine import migrate_system_database
 from seecodes.executors import ExecutorIdInUse
 from seecodes.installations import service as installations
@@ -50,6 +51,20 @@ def check_catalog(settings: Settings) -> list[str]:
     return offered
 
 
+def follow_served_address(host: str, port: int) -> None:
+    """Outside production an unset SEECODES_PUBLIC_BASE_URL is the address served, so launch links
+    and upload URLs of `serve --port 9000` point at 9000 (production refuses to start without it).
+    Set in the environment: the app, in this process or in each of `--workers N`, reads it there."""
+    if "SEECODES_PUBLIC_BASE_URL" in os.environ:
+        return
+    # A wildcard address is not one a client can reach; loopback is, on this machine.
+    reachable = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+    if ":" in reachable and not reachable.startswith("["):
+        reachable = f"[{reachable}]"
+    os.environ["SEECODES_PUBLIC_BASE_URL"] = f"http://{reachable}:{port}"
+    get_settings.cache_clear()
+
+
 def prepare_var_dir(settings: Settings) -> None:
     """Create the dev key and dev secret once, before any server process starts, rather than racing
     in N of them; the operator commands then find them (and refuse a directory that lacks them)."""
@@ -76,6 +91,7 @@ def serve(
     migrate_or_exit(settings)
     migrate_system_database(settings)
     prepare_var_dir(settings)
+    follow_served_address(host, port)
     # Before uvicorn starts: with --workers N its supervisor (this process) logs each child's start,
     # death and restart, and those lines need a handler here, not only in the children.
     configure_logging(json_lines=settings.env is not Environment.DEV, level=settings.log_level)
