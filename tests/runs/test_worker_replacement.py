@@ -77,7 +77,7 @@ def test_a_second_worker_with_an_id_in_use_is_refused(stack: Stack) -> None:
         check=False,
     )
     assert started.returncode == 2, started.stdout + started.stderr
-    assert f"executor id '{live.worker_id}' is held by a live worker" in started.stdout
+    assert f"executor id '{live.worker_id}' is held by a live worker" in started.stdout + started.stderr
     assert live.alive()
 
 
