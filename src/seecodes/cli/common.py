@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import datetime
-from functools import cache
-from typing import Any, Literal, NoReturn, TypeVar
+from datetime import UTC, datetime
+from typing import Literal, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,7 +22,7 @@ from seecodes.config import Environment, Settings, SettingsError, get_settings
 from seecodes.db import Database
 from seecodes.errors import SeecodesError
 from seecodes.kit.clock import Clock, iso_utc
-from seecodes.kit.logging import configure_logging, get_logger
+from seecodes.kit.logging import redact
 
 # soft_wrap: a line is never broken mid-sentence at the terminal's width (logs and pipes keep it whole).
 console = Console(soft_wrap=True)
@@ -38,18 +38,20 @@ def json_lines() -> bool:
     return os.environ.get("SEECODES_ENV", Environment.DEV.value).strip().lower() != Environment.DEV.value
 
 
-@cache
-def _cli_logger() -> Any:
-    configure_logging(json_lines=True, level=os.environ.get("SEECODES_LOG_LEVEL", "INFO"))
-    return get_logger("seecodes.cli")
-
-
 def say(message: str, level: Level = "info") -> None:
     """A sentence for the operator (a refusal, a warning, what was done): in dev on the console in
-    colour where it is a terminal, elsewhere one JSON object on stderr. Values a script reads
+    colour where it is a terminal, elsewhere one JSON object on stderr in the logs' shape. It is
+    the command's own output, so SEECODES_LOG_LEVEL does not hide it. Values a script reads
     (tokens, URLs, JSON documents, table rows) go through `typer.echo` or `show_rows` instead."""
     if json_lines():
-        getattr(_cli_logger(), level)(message)
+        line = {
+            "event": redact(message),
+            "level": level,
+            "logger": "seecodes.cli",
+            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        }
+        sys.stderr.write(json.dumps(line) + "\n")
+        sys.stderr.flush()
     else:
         colour = _COLOUR[level]
         console.print(f"[{colour}]{escape(message)}[/{colour}]")
