@@ -34,6 +34,8 @@ def server(request: pytest.FixtureRequest, forge: FakeForge, tmp_path: Path) -> 
         secret=TEST_SECRET,
         # Several API processes only enqueue runs; executing them is `seecodes worker`'s job.
         SEECODES_RUN_EXECUTION="workers" if workers > 1 else "in_process",
+        # Every one of the racing requests must reach the credential check: none may be shed.
+        SEECODES_HTTP_MAX_IN_FLIGHT=str(CONCURRENCY),
     )
     live = LiveServer(env, workers=workers, log_path=tmp_path / "server.log")
     with live:
