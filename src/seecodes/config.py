@@ -277,8 +277,13 @@ class Settings(BaseSettings):
         return self.env is Environment.PRODUCTION
 
     @property
+    def embedded_database_path(self) -> Path:
+        """The embedded default's SQLite file (used when SEECODES_DATABASE_URL is empty)."""
+        return self.var_dir / "seecodes.db"
+
+    @property
     def effective_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.var_dir / 'seecodes.db').as_posix()}"
+        return self.database_url or f"sqlite:///{self.embedded_database_path.as_posix()}"
 
     @property
     def effective_forge_app_id(self) -> str:

@@ -120,7 +120,7 @@ def embedded_database_or_exit(settings: Settings) -> None:
     """Refuse to create the embedded default's database from an operator command: run from another
     directory, it would start an empty second database and answer from it as if it were the
     server's (and the FITs it minted would be refused by the server)."""
-    path = settings.var_dir / "seecodes.db"
+    path = settings.embedded_database_path
     if not path.exists():
         refuse(
             f"no database at {path.resolve()}: this is not where the server keeps its data. Run the "
