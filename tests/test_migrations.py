@@ -89,6 +89,27 @@ def test_migrations_started_together_on_sqlite_all_succeed_once(tmp_path: Path) 
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(_head(),)]
 
 
+def test_an_upgrade_on_sqlite_is_one_transaction_holding_the_write_lock(tmp_path: Path) -> None:
+    """The race above, made deterministic: a commit between migrations would release the write
+    lock, and a process waiting for it would apply the next migration a second time."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    commits: list[object] = []
+
+    def _count(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(Engine, "commit", _count)
+    try:
+        migrations.upgrade(f"sqlite:///{tmp_path / 'fresh.db'}")
+    finally:
+        event.remove(Engine, "commit", _count)
+    assert len(commits) == 1
+    with sqlite3.connect(tmp_path / "fresh.db") as connection:
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(_head(),)]
+
+
 def test_a_schema_newer_than_the_code_is_refused_and_left_alone(sqlite_url: str, tmp_path: Path) -> None:
     path = sqlite_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as connection:

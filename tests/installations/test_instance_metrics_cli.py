@@ -49,8 +49,8 @@ def test_show_prints_the_newest_report(database: Path) -> None:
     result = CliRunner().invoke(app, ["admin", "metrics", "show", "0a3a7799-0000-4000-8000-0000000000dd"])
 
     assert result.exit_code == 0, result.output
-    assert "21" in result.output
-    assert "2026-11-22T11:00:00Z" in result.output
+    assert "21" in result.stdout
+    assert "2026-11-22T11:00:00Z" in result.stdout
     assert "17" not in result.stdout
 
 
@@ -61,8 +61,8 @@ def test_show_history_lists_newest_first(database: Path) -> None:
     result = CliRunner().invoke(app, ["admin", "metrics", "show", INSTALLATION, "--history", "5"])
 
     assert result.exit_code == 0, result.output
-    assert result.output.index("21") < result.output.index("17")
-    assert "manual" in result.output
+    assert result.stdout.index("21") < result.stdout.index("17")
+    assert "manual" in result.stdout
 
 
 def test_show_without_reports_says_so(database: Path) -> None:

@@ -34,6 +34,10 @@ with engine.connect() as connection:
         target_metadata=Base.metadata,
         render_as_batch=engine.dialect.name == "sqlite",
         compare_type=True,
+        # SQLite's DDL is transactional, but Alembic assumes otherwise and commits after every
+        # migration, which lets a waiting process take the write lock halfway and apply the next
+        # migration twice. One transaction for the whole upgrade: all of it or none, lock held.
+        transactional_ddl=True,
     )
     with context.begin_transaction():
         if engine.dialect.name == "postgresql":
