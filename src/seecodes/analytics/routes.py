@@ -10,9 +10,10 @@ from seecodes.analytics import service
 from seecodes.analytics.schemas import TeamCompetitionQuery, TeamCompetitionResponse
 from seecodes.deps import RuntimeDep, SessionDep
 from seecodes.errors import HintMismatch, responses
+from seecodes.openapi import JIRA_APP
 from seecodes.security.deps import REQUEST_KEY_ERRORS, JiraAppCaller
 
-router = APIRouter(tags=["telemetry"])
+router = APIRouter(tags=[JIRA_APP])
 
 DESCRIPTION = """
 Activity of the installation's tasks over a period (UTC days; default: the current month),
@@ -35,6 +36,7 @@ optionally of one project.
 
 @router.get(
     "/v1/jira/team-competition",
+    operation_id="getTeamCompetition",
     summary="Read team competition data",
     description=DESCRIPTION,
     responses=responses(*REQUEST_KEY_ERRORS, HintMismatch),

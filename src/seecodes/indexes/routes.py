@@ -20,15 +20,17 @@ from seecodes.indexes.schemas import (
     IndexUpsertResponse,
 )
 from seecodes.kit.schemas import JiraId
+from seecodes.openapi import IDE
 from seecodes.security.deps import TaskPermitCaller, TaskPermitReader
 
-router = APIRouter(tags=["tasks"])
+router = APIRouter(tags=[IDE])
 
 ProjectIdPath = Annotated[JiraId, Path(description="Must be the project the permit is bound to.")]
 
 
 @router.post(
     "/v1/projects/{projectId}/indexes/query",
+    operation_id="queryIndex",
     summary="Query reusable project index entries",
     description=f"Up to {MAX_QUERY_ITEMS} path/hash items. Same path with the same hash: "
     "`pathMatched: true`. Otherwise another path with that hash: `pathMatched: false`, "
@@ -46,6 +48,7 @@ async def query_project_index(
 
 @router.post(
     "/v1/projects/{projectId}/indexes/upsert",
+    operation_id="upsertIndex",
     summary="Upsert reusable project index entries",
     description=f"Up to {MAX_UPSERT_ENTRIES} entries by path and {MAX_DELETE_PATHS} `deletePaths`, "
     "applied in one transaction (a path may not be in both). Hashes are 64 lowercase hex digits; "

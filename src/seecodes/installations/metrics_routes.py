@@ -8,14 +8,16 @@ from seecodes.deps import RuntimeDep, SessionDep
 from seecodes.errors import HintMismatch, InvalidInput, responses
 from seecodes.installations import metrics
 from seecodes.installations.metrics_schemas import InstanceMetricsReport
+from seecodes.openapi import JIRA_APP
 from seecodes.security.deps import REQUEST_KEY_ERRORS, JiraAppCaller
 from seecodes.tasks.schemas import OkResponse
 
-router = APIRouter(tags=["telemetry"])
+router = APIRouter(tags=[JIRA_APP])
 
 
 @router.post(
     "/v1/jira/instance-metrics",
+    operation_id="reportInstanceMetrics",
     summary="Report installation metrics",
     description="Stores `installedUsersCount` and `source` with the time received. Every report is "
     "kept; operators see the newest with `seecodes admin metrics show`.",

@@ -6,6 +6,11 @@ from pydantic import Field
 
 from seecodes.installations.service import InstallationView, updated_at_epoch
 from seecodes.kit.schemas import ResponseBody
+from seecodes.models.installation import InstallationStatus
+
+# How the installation came to be: a Forge install (licensed, a development site, or a production
+# site without a licence claim), or the legacy bridge.
+ActivationSource = Literal["forge-license", "forge-development", "forge-unlicensed", "legacy-connect"]
 
 
 class InstanceResponse(ResponseBody):
@@ -13,16 +18,19 @@ class InstanceResponse(ResponseBody):
     cloudId: str | None = Field(
         description="The Jira site id (UUID). The contract's example shows the ARI here."
     )
-    status: str = Field(examples=["active"])
+    status: InstallationStatus = Field(examples=["active"])
     credits: int = Field(description="Available credits: the sum of the installation's ledger.")
     apiKeyPrefix: str | None = Field(description="Prefix of the legacy instance key, when one was issued.")
     updatedAt: int = Field(description="Epoch seconds of the last change to the installation's facts.")
     installationId: str = Field(examples=["ari:cloud:ecosystem::installation/…"])
     capabilitySet: str = Field(examples=["capabilityadvanced"])
     licenseActive: bool
-    activationSource: str = Field(examples=["forge-license"])
+    activationSource: ActivationSource = Field(examples=["forge-license"])
     devModeActive: bool
-    billingMode: str = Field(examples=["forge"])
+    billingMode: Literal["forge", "operator"] = Field(
+        examples=["forge"],
+        description="`forge`: Forge bills the licence; `operator`: this server's operator does.",
+    )
     siteUrl: str | None = Field(examples=["https://tenant.atlassian.net"])
 
     @classmethod

@@ -20,9 +20,10 @@ from seecodes.jira.schemas import (
     StatusResponse,
 )
 from seecodes.jira.service import JIRA_CALL_ERRORS
+from seecodes.openapi import BROWSER, JIRA_APP
 from seecodes.security.deps import MANAGER_ERRORS, InstallationManagerCaller
 
-router = APIRouter(prefix="/v1/integrations/jira", tags=["jira"])
+router = APIRouter(prefix="/v1/integrations/jira", tags=[JIRA_APP])
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 _DONE_MESSAGES = {
     "connected": "Jira is connected.",
@@ -33,6 +34,12 @@ _DONE_MESSAGES = {
 
 @router.post(
     "/connect",
+    operation_id="connectJira",
+    description=(
+        "Starts an OAuth 2.0 (3LO) connection to Jira Cloud: answers the Atlassian authorize URL "
+        "with a one-time state. Open it in a browser; Atlassian redirects to "
+        "`completeJiraConnection`."
+    ),
     summary="Start an OAuth 2.0 (3LO) connection: the authorize URL and its one-time state",
     responses=responses(*MANAGER_ERRORS, JiraNotConfigured),
 )
@@ -47,6 +54,13 @@ async def connect(
 
 @router.get(
     "/callback",
+    operation_id="completeJiraConnection",
+    tags=[BROWSER],
+    description=(
+        "Atlassian's redirect target after the user consents: checks the one-time state, stores "
+        "the grant (tokens encrypted) and redirects the browser to the result page, dropping the "
+        "code from the address bar."
+    ),
     summary="Atlassian's redirect target: validates the state, stores the grant, redirects the browser",
     response_class=RedirectResponse,
     status_code=303,
@@ -71,7 +85,12 @@ async def callback(
 
 
 @router.get(
-    "/done", summary="A plain page telling the user how the connection ended", response_class=HTMLResponse
+    "/done",
+    operation_id="showJiraConnectionResult",
+    tags=[BROWSER],
+    description="A plain page saying how the connection ended (`jira=connected|choose_site|error`).",
+    summary="A plain page telling the user how the connection ended",
+    response_class=HTMLResponse,
 )
 async def done(
     jira: Annotated[str, Query(max_length=20)] = "error",
@@ -89,6 +108,8 @@ async def done(
 
 @router.post(
     "/site",
+    operation_id="chooseJiraSite",
+    description="When the grant reaches several Jira sites, picks the one this installation writes to.",
     summary="Choose the Jira site when the grant reaches several",
     responses=responses(*MANAGER_ERRORS, JiraSiteChoice),
 )
@@ -101,7 +122,15 @@ async def choose_site(
     )
 
 
-@router.get("/status", summary="The installation's Jira connection", responses=responses(*MANAGER_ERRORS))
+@router.get(
+    "/status",
+    operation_id="getJiraStatus",
+    description=(
+        "The installation's Jira connection: its state, site, scopes, and the last write-back error."
+    ),
+    summary="The installation's Jira connection",
+    responses=responses(*MANAGER_ERRORS),
+)
 async def status(
     runtime: RuntimeDep, session: SessionDep, manager: InstallationManagerCaller
 ) -> StatusResponse:
@@ -112,6 +141,8 @@ async def status(
 
 @router.get(
     "/projects",
+    operation_id="listJiraProjects",
+    description="The Jira projects the connection can see, read page by page from Jira's project search.",
     summary="Jira projects the connection can see (paged through /rest/api/3/project/search)",
     responses=responses(*MANAGER_ERRORS, *JIRA_CALL_ERRORS),
 )
@@ -130,6 +161,11 @@ async def projects(
 
 @router.post(
     "/disconnect",
+    operation_id="disconnectJira",
+    description=(
+        "Disconnects softly: the connection becomes inactive and its tokens are erased; the row "
+        "stays for the record."
+    ),
     summary="Soft disconnect: the connection becomes inactive and its tokens are erased; the row stays",
     responses=responses(*MANAGER_ERRORS, NoActiveIntegration),
 )
@@ -144,6 +180,12 @@ async def disconnect(
 
 @router.post(
     "/forge-token",
+    operation_id="storeForgeToken",
+    description=(
+        "Keeps the Forge app system token Forge sends in `x-forge-oauth-system`, so progress "
+        "reaches Jira without an OAuth connection. Call it from a scheduled trigger; a token "
+        "equal to the stored one writes nothing."
+    ),
     summary="Hand over the Forge app system token (x-forge-oauth-system); call from a scheduled trigger",
     responses=responses(*MANAGER_ERRORS),
 )

@@ -62,4 +62,6 @@ class RequestBody(BaseModel):
 
 
 class ResponseBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # The server always sends every field, defaults included: the document marks them `required`,
+    # so a generated client types `ok` as `true`, not `true | Unset`.
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from seecodes.deps import RuntimeDep
+from seecodes.openapi import IDE
 from seecodes.runs.model_schemas import ModelInfo, ModelsResponse
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=[IDE])
 
 
 @router.get(
     "/v1/models",
+    operation_id="listModels",
     summary="Read the model catalog",
     description="The models a run can use on this server right now, with context limits and pricing. "
     "A catalog entry whose key variable is unset, or the embedded model when its extra is not "

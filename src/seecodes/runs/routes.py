@@ -35,6 +35,7 @@ from seecodes.errors import (
 from seecodes.installations.service import check_cloud_hint
 from seecodes.kit.clock import iso_utc
 from seecodes.models.run import RunStatus
+from seecodes.openapi import IDE, JIRA_APP
 from seecodes.runs import events, service
 from seecodes.runs.schemas import (
     CancelRunResponse,
@@ -52,7 +53,7 @@ from seecodes.runs.schemas import (
 )
 from seecodes.security.deps import REQUEST_KEY_ERRORS, JiraAppCaller, TaskPermitCaller, TaskPermitReader
 
-router = APIRouter(tags=["tasks"])
+router = APIRouter()
 SSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
 
 RunIdPath = Annotated[str, Path(max_length=40, pattern=r"^run_[a-z0-9]{1,36}$")]
@@ -61,6 +62,12 @@ TEXT: dict[int | str, dict[str, Any]] = {200: {"content": {"text/plain": {}}}}
 
 @router.post(
     "/v1/tasks/init",
+    tags=[IDE],
+    operation_id="initRun",
+    description=(
+        "Creates a run for the permit's task: declares its files and answers a signed upload URL "
+        "for each. Upload every file, then `startRun`. Nothing is reserved until the start."
+    ),
     summary="Initialize an AI run",
     responses=responses(InvalidPermit, InvalidInput, TooManyUnstartedRuns),
 )
@@ -88,6 +95,9 @@ async def init_run(
 
 @router.get(
     "/v1/tasks/runs",
+    tags=[IDE],
+    operation_id="listRuns",
+    description="The task's runs, newest first, paged.",
     summary="List the task's runs, newest first",
     responses=responses(InvalidPermit, InvalidInput),
 )
@@ -104,6 +114,14 @@ async def list_runs(
 
 @router.post(
     "/v1/tasks/{runId}/start",
+    tags=[IDE],
+    operation_id="startRun",
+    description=(
+        "Checks that every declared file was uploaded, reserves the run's estimated credits and "
+        "queues it. 402 `insufficient_credits` says how many credits are missing; nothing is "
+        "reserved then. Starting a run twice is 409 `run_already_started`: a retry after a "
+        "timeout cannot queue it twice."
+    ),
     summary="Queue the AI run",
     responses=responses(
         InvalidPermit,
@@ -141,6 +159,11 @@ async def start_run(
 
 @router.get(
     "/v1/tasks/{runId}",
+    tags=[IDE],
+    operation_id="getRun",
+    description=(
+        "The run's status and, once it settled, its charge. Poll it, or follow `followRunEvents` instead."
+    ),
     summary="Poll run status",
     responses=responses(InvalidPermit, RunNotFound),
 )
@@ -167,6 +190,9 @@ async def run_status(
 
 @router.get(
     "/v1/tasks/{runId}/output",
+    tags=[IDE],
+    operation_id="getRunOutput",
+    description="The run's output text; 409 until the run has succeeded.",
     summary="Read task output",
     response_class=PlainTextResponse,
     responses={**TEXT, **responses(InvalidPermit, RunNotFound, RunNotSucceeded, RunArtifactsPurged)},
@@ -179,6 +205,9 @@ async def run_output(
 
 @router.get(
     "/v1/tasks/{runId}/logs",
+    tags=[IDE],
+    operation_id="getRunLogs",
+    description="The run's log so far, as text.",
     summary="Read task logs",
     response_class=PlainTextResponse,
     responses={**TEXT, **responses(InvalidPermit, RunNotFound, RunArtifactsPurged)},
@@ -189,6 +218,12 @@ async def run_logs(session: ReadSessionDep, permit: TaskPermitReader, runId: Run
 
 @router.post(
     "/v1/tasks/{runId}/cancel",
+    tags=[IDE],
+    operation_id="cancelRun",
+    description=(
+        "Cancels a run that has not settled; its reserved credits are released. Cancelling a "
+        "settled run is 409."
+    ),
     summary="Cancel a run that has not settled; reserved credits are released",
     responses=responses(InvalidPermit, RunNotFound, RunAlreadyFinished),
 )
@@ -204,6 +239,12 @@ async def cancel_run(
 
 @router.post(
     "/v1/tasks/{runId}/rerun",
+    tags=[IDE],
+    operation_id="rerunRun",
+    description=(
+        "Starts a new run with the same uploads, model and prompt as a run that was started; "
+        "answers the new run."
+    ),
     summary="Start a new run with the same uploads, model and prompt",
     responses=responses(
         InvalidPermit,
@@ -240,6 +281,17 @@ async def rerun(
 
 @router.get(
     "/v1/tasks/{runId}/events",
+    tags=[IDE],
+    operation_id="followRunEvents",
+    description=(
+        "Server-sent events for one run: `status` (the new status), `log` and `output` (JSON "
+        '`{"text": …}` deltas), `reset` (the output so far is void: a retried step starts it '
+        "again) and `end` when the run has settled. Each event's `id` is its position; reconnect "
+        "with `Last-Event-ID` to get exactly the events after the last one seen, none twice and "
+        "none missing. A stream also closes after its lifetime (`SEECODES_RUN_EVENTS_MAX_SECONDS`) "
+        "and for a run not started yet, with a `retry:` hint: resume then. Open streams are "
+        "bounded per permit and per installation (429 `too_many_streams`)."
+    ),
     summary="Follow a run as server-sent events (status, log, output, reset, end); resumable",
     response_class=StreamingResponse,
     responses={**SSE, **responses(InvalidPermit, RunNotFound, TooManyStreams)},
@@ -272,6 +324,9 @@ async def run_events(
 
 @router.get(
     "/v1/tasks/{runId}/telemetry",
+    tags=[IDE],
+    operation_id="getRunTelemetry",
+    description="Tokens, latencies and credits of one run.",
     summary="Tokens, latencies and credits of one run",
     responses=responses(InvalidPermit, RunNotFound),
 )
@@ -281,7 +336,11 @@ async def run_telemetry(session: ReadSessionDep, permit: TaskPermitReader, runId
 
 @router.get(
     "/v1/jira/usage",
-    tags=["telemetry"],
+    operation_id="getUsage",
+    tags=[JIRA_APP],
+    description=(
+        "The installation's available credits and its most recent usage rows (one per settled run)."
+    ),
     summary="Recent usage rows and available credits",
     responses=responses(*REQUEST_KEY_ERRORS, HintMismatch),
 )

@@ -8,6 +8,7 @@ from pydantic import Field, StringConstraints, field_validator
 from seecodes.kit.clock import iso_utc
 from seecodes.kit.schemas import RequestBody, ResponseBody
 from seecodes.models import Run, UsageItem
+from seecodes.models.run import RunStatus
 
 MAX_FILES = 20
 MAX_FILE_NAME_CHARS = 128
@@ -58,7 +59,7 @@ class StartRunRequest(RequestBody):
 class StartRunResponse(ResponseBody):
     ok: Literal[True] = True
     runId: str
-    status: str
+    status: RunStatus
     estimatedInputTokens: int
     estimatedCredits: int
 
@@ -73,9 +74,7 @@ class StartRunResponse(ResponseBody):
 
 
 class RunStatusDocument(ResponseBody):
-    status: str = Field(
-        description="initialized | queued | in_process | processing_remote | succeeded | failed | cancelled"
-    )
+    status: RunStatus
     updatedAt: str
     error: str | None = None
     resultZipUrl: str | None = None
@@ -88,7 +87,7 @@ class RunStatusResponse(ResponseBody):
 
 class RunSummary(ResponseBody):
     runId: str
-    status: str
+    status: RunStatus
     model: str
     files: list[str]
     createdAt: str
@@ -123,13 +122,13 @@ class RunListResponse(ResponseBody):
 class CancelRunResponse(ResponseBody):
     ok: Literal[True] = True
     runId: str
-    status: str
+    status: RunStatus
 
 
 class RunTelemetry(ResponseBody):
     ok: Literal[True] = True
     runId: str
-    status: str
+    status: RunStatus
     model: str
     inputTokens: int | None
     outputTokens: int | None

@@ -35,6 +35,7 @@ from seecodes.errors import (
 from seecodes.installations import repository as installations
 from seecodes.kit.http import set_next_request_key
 from seecodes.models import OperatorToken
+from seecodes.openapi import REQUIRED_MARK, ROTATES_MARK
 from seecodes.security import legacy, request_keys
 from seecodes.security.callers import (
     FORGE_SYSTEM_TOKEN_HEADER,
@@ -92,12 +93,30 @@ permit_bearer = HTTPBearer(
     auto_error=False,
 )
 
+_REQUEST_KEY_DESCRIPTION = (
+    "The current single-use Jira request key (from `createRequestKey`, then from the last answer's "
+    "X-SeeCodes-Next-Request-Key). Each key is good for one call: sending one twice (a retry after "
+    "a timeout, two calls racing) revokes its whole chain, and every later call of the chain is "
+    "refused `request_key_replayed` until the Jira App bootstraps again."
+)
+# Optional at runtime even where the document says required: leaving it out must be a 403
+# `request_key_missing` in the envelope, not FastAPI's 422.
 RequestKeyHeader = Annotated[
     str | None,
     Header(
         alias=REQUEST_KEY_HEADER,
         max_length=256,
-        description="The current single-use Jira request key; read its successor from X-SeeCodes-Next-Request-Key.",
+        description=_REQUEST_KEY_DESCRIPTION,
+        json_schema_extra={ROTATES_MARK: True},
+    ),
+]
+RequiredRequestKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=REQUEST_KEY_HEADER,
+        max_length=256,
+        description=_REQUEST_KEY_DESCRIPTION + " Without it: 403 `request_key_missing`.",
+        json_schema_extra={ROTATES_MARK: True, REQUIRED_MARK: True},
     ),
 ]
 
@@ -118,7 +137,7 @@ ForgeCaller = Annotated[ForgeIdentity, Depends(forge_identity)]
 
 
 async def jira_app(
-    request: Request, runtime: RuntimeDep, identity: ForgeCaller, request_key: RequestKeyHeader = None
+    request: Request, runtime: RuntimeDep, identity: ForgeCaller, request_key: RequiredRequestKeyHeader = None
 ) -> JiraApp:
     """FIT + the current request key. The key is spent and its successor committed in a
     transaction of its own, so the successor survives whatever the route does next: the one place

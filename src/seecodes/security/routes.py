@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import HTMLResponse
@@ -23,15 +23,17 @@ from seecodes.errors import (
     PrincipalMismatch,
     responses,
 )
-from seecodes.kit.http import carries_credential, set_next_request_key
+from seecodes.kit.http import NEXT_REQUEST_KEY_HEADER, carries_credential, set_next_request_key
+from seecodes.openapi import BROWSER, IDE, JIRA_APP, LEGACY, NEXT_KEY_HEADER
 from seecodes.security import service
 from seecodes.security.deps import REQUEST_KEY_ERRORS, ForgeCaller, IssuerCaller, LegacyBridgeRoute
 from seecodes.security.launcher import render_launcher
 from seecodes.security.schemas import (
-    ConnectRequest,
-    ConnectResponse,
     LaunchExchangeRequest,
+    LegacyConnectRequest,
+    LegacyConnectResponse,
     PermitResponse,
+    RequestKeyRequest,
     RequestKeyResponse,
     TaskPermitRequest,
     VscodeLinkRequest,
@@ -47,17 +49,33 @@ ISSUER_ERRORS = (*REQUEST_KEY_ERRORS, InstanceKeyRejected, HintMismatch, Princip
 
 @router.post(
     "/v1/jira/request-key",
+    operation_id="createRequestKey",
+    tags=[JIRA_APP],
+    description=(
+        "Starts a request-key chain for the calling Jira user and answers its first key. Every "
+        "later Jira App call sends the current key in `X-SeeCodes-Jira-Request-Key` and reads the "
+        "next one from `X-SeeCodes-Next-Request-Key` on the answer, errors included. A key is "
+        "good for one call: a key sent twice (a blind retry, two calls racing on one chain) "
+        "revokes the chain. Call this again when the Jira App starts, after "
+        "`request_key_replayed` or `request_key_expired`, or when an answer was lost. The body is "
+        "optional and ignored."
+    ),
     dependencies=[NO_STORE],
-    tags=["security"],
     summary="Start a single-use Jira request-key chain",
-    responses=responses(InvalidForgeToken, InstallationInactive, InvalidInput),
+    responses={
+        200: {"headers": {NEXT_REQUEST_KEY_HEADER: NEXT_KEY_HEADER}},
+        **responses(InvalidForgeToken, InstallationInactive, InvalidInput),
+    },
 )
 async def issue_request_key(
     request: Request,
     runtime: RuntimeDep,
     session: SessionDep,
     identity: ForgeCaller,
-    body: Annotated[dict[str, Any] | None, Body(description="Optional; accepted and not used.")] = None,
+    body: Annotated[
+        RequestKeyRequest,
+        Body(default_factory=RequestKeyRequest, description="Optional; the server reads nothing from it."),
+    ],
 ) -> RequestKeyResponse:
     issued = await service.start_request_key_chain(
         session, runtime.clock, identity, ttl_seconds=runtime.settings.request_key_ttl_seconds
@@ -68,8 +86,14 @@ async def issue_request_key(
 
 @router.post(
     "/v1/security/vscode-link",
+    operation_id="mintLaunchLink",
+    tags=[JIRA_APP],
+    description=(
+        "Mints a one-time launch code for one project and task and the URLs that carry it: the "
+        "HTTPS launcher page and the `vscode://` / `cursor://` deep links. The code expires after "
+        "a few minutes (`SEECODES_LAUNCH_CODE_TTL_SECONDS`) and may be exchanged once."
+    ),
     dependencies=[NO_STORE],
-    tags=["security"],
     summary="Mint a one-time launch code and the IDE launch URLs",
     responses=responses(*ISSUER_ERRORS),
 )
@@ -91,8 +115,14 @@ async def create_vscode_link(
 
 @router.post(
     "/v1/security/task-permit",
+    operation_id="mintTaskPermit",
+    tags=[JIRA_APP],
+    description=(
+        "Mints a task permit for one project and task without a launch code, for a caller that "
+        "holds the Jira App's credentials itself. The permit is shown once; only its hash is "
+        "stored."
+    ),
     dependencies=[NO_STORE],
-    tags=["security"],
     summary="Mint a task-scoped permit directly",
     responses=responses(*ISSUER_ERRORS),
 )
@@ -107,8 +137,16 @@ async def create_task_permit(
 
 @router.post(
     "/v1/security/launch-exchange",
+    operation_id="exchangeLaunchCode",
+    tags=[IDE],
+    description=(
+        "Exchanges a launch code for the task permit it stands for. **Exchange a code once and "
+        "never retry blindly:** a second exchange of the same code is refused "
+        "`launch_code_replayed` and revokes the permit the first one minted, so an extension that "
+        "retries after a timeout loses a permit it may already have been given. After a failed "
+        "exchange, open the task from Jira again for a new code."
+    ),
     dependencies=[NO_STORE],
-    tags=["security"],
     summary="Exchange a one-time launch code for the task permit",
     responses=responses(
         LaunchCodeRejected,
@@ -130,7 +168,13 @@ async def exchange_launch_code(
 
 @router.get(
     "/v1/launch",
-    tags=["security"],
+    operation_id="openLaunchPage",
+    description=(
+        "The HTTPS page a launch link opens: it hands the project, task and one-time code to VS "
+        "Code or Cursor through their URL schemes, and explains what to do when neither opens. "
+        "The page never exchanges the code itself."
+    ),
+    tags=[BROWSER],
     summary="HTTPS launcher page that opens the task in VS Code or Cursor",
     response_class=HTMLResponse,
     responses={
@@ -159,9 +203,11 @@ async def launch_page(
     return HTMLResponse(page.html, headers=page.headers)
 
 
-async def legacy_connect(runtime: RuntimeDep, session: SessionDep, body: ConnectRequest) -> ConnectResponse:
+async def legacy_connect(
+    runtime: RuntimeDep, session: SessionDep, body: LegacyConnectRequest
+) -> LegacyConnectResponse:
     connected = await service.enroll_legacy_site(session, runtime.clock, body)
-    return ConnectResponse(apiKey=connected.api_key, linkSecret=connected.link_secret)
+    return LegacyConnectResponse(apiKey=connected.api_key, linkSecret=connected.link_secret)
 
 
 router.add_api_route(
@@ -170,8 +216,14 @@ router.add_api_route(
     methods=["POST"],
     route_class_override=LegacyBridgeRoute,
     dependencies=[NO_STORE],
-    tags=["legacy"],
+    operation_id="legacyConnect",
+    tags=[LEGACY],
     summary="Legacy bridge: enroll a Jira site (needs an operator enrollment token)",
+    description=(
+        "Enrolls a Jira site over the pre-Forge bridge with an operator's enrollment token and "
+        "answers the instance key (shown once). 404 whatever the body while the bridge is "
+        "disabled, the default."
+    ),
     responses=responses(NotFound, EnrollmentRejected, InvalidInput),
 )
 

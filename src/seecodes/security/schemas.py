@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from seecodes.kit.schemas import Hint, JiraId, RequestBody, ResponseBody
 from seecodes.kit.validation import bounded_document
@@ -74,14 +74,21 @@ class LaunchExchangeRequest(RequestBody):
     taskId: JiraId
 
 
-class ConnectRequest(RequestBody):
+class LegacyConnectRequest(RequestBody):
     cloudId: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9:_/.-]+$")]
     enrollmentToken: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
         description="One-time token from `seecodes admin enrollment-token create --cloud-id …`."
     )
 
 
-class ConnectResponse(ResponseBody):
+class LegacyConnectResponse(ResponseBody):
     ok: Literal[True] = True
     apiKey: str
     linkSecret: str
+
+
+class RequestKeyRequest(BaseModel):
+    """Whatever the Jira App sends (`{}` as the contract shows); nothing in it is read. An object
+    rather than a nullable free-form value, so a generated client that sends no body sends none."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": True})

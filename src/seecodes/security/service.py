@@ -16,7 +16,12 @@ from seecodes.security.callers import Issuer
 from seecodes.security.forge import ForgeIdentity
 from seecodes.security.launcher import https_url, vscode_url
 from seecodes.security.permits import IssuedPermit, PermitCodec, issue_permit
-from seecodes.security.schemas import ConnectRequest, LaunchExchangeRequest, TaskBinding, VscodeLinkRequest
+from seecodes.security.schemas import (
+    LaunchExchangeRequest,
+    LegacyConnectRequest,
+    TaskBinding,
+    VscodeLinkRequest,
+)
 from seecodes.tasks import service as tasks
 
 
@@ -149,6 +154,6 @@ async def start_request_key_chain(
 
 
 async def enroll_legacy_site(
-    session: AsyncSession, clock: Clock, body: ConnectRequest
+    session: AsyncSession, clock: Clock, body: LegacyConnectRequest
 ) -> legacy.ConnectedInstallation:
     return await legacy.connect(session, clock, enrollment_token=body.enrollmentToken, cloud_id=body.cloudId)

@@ -6,15 +6,17 @@ from fastapi import APIRouter
 
 from seecodes.deps import RuntimeDep, SessionDep
 from seecodes.errors import InvalidInput, InvalidPermit, PermitScopeMismatch, responses
+from seecodes.openapi import IDE
 from seecodes.security.deps import TaskPermitCaller
 from seecodes.tasks import activity_service
 from seecodes.tasks.activity_schemas import ActivitySnapshotIn, ActivitySnapshotResponse, iso_utc_micro
 
-router = APIRouter(tags=["tasks"])
+router = APIRouter(tags=[IDE])
 
 
 @router.post(
     "/v1/tasks/activity-snapshot",
+    operation_id="saveActivitySnapshot",
     summary="Save task activity snapshot",
     description="Stores one activity window against the permit's project, task and user, with its "
     "effort units (formula v1). A retry of the same task, user and window is stored once and "

@@ -17,6 +17,7 @@ from seecodes.errors import (
 )
 from seecodes.jira.sync_state import read_sync_state
 from seecodes.kit.schemas import JiraId
+from seecodes.openapi import IDE, JIRA_APP
 from seecodes.security.deps import REQUEST_KEY_ERRORS, TaskPermitCaller, TaskPermitReader, TaskReaderCaller
 from seecodes.tasks import service
 from seecodes.tasks.schemas import (
@@ -27,13 +28,19 @@ from seecodes.tasks.schemas import (
     TaskContextResponse,
 )
 
-router = APIRouter(tags=["tasks"])
+router = APIRouter()
 
 TaskIdPath = Annotated[JiraId, Path(description="The Jira issue key the permit is bound to.")]
 
 
 @router.get(
     "/v1/tasks/context",
+    tags=[IDE],
+    operation_id="getTaskContext",
+    description=(
+        "The Jira issue context the Jira App stored for the permit's project and task, and the "
+        "initial task-analysis text; `Context not found` until the Jira App has stored one."
+    ),
     summary="Read the stored Jira task context",
     responses=responses(InvalidPermit, ContextNotFound),
 )
@@ -46,6 +53,13 @@ async def read_task_context(session: ReadSessionDep, permit: TaskPermitReader) -
 
 @router.post(
     "/v1/tasks/{taskId}/progress",
+    tags=[IDE],
+    operation_id="saveProgress",
+    description=(
+        "Saves a new version of the task's progress document (ready, left, risks, confidence, "
+        "percent). The latest version is what the Jira App reads, and it is written to the Jira "
+        "issue in the background (`jiraSync` on the read says how far that got)."
+    ),
     summary="Save task progress",
     responses=responses(InvalidPermit, PermitScopeMismatch, InvalidInput),
 )
@@ -69,6 +83,13 @@ async def save_progress(
 
 @router.get(
     "/v1/tasks/{taskId}/progress",
+    operation_id="getProgress",
+    tags=[JIRA_APP, IDE],
+    description=(
+        "The task's latest progress document and the state of its write-back to Jira. Called by "
+        "the Jira App (FIT and request key: the key's presence is what marks the Jira App) or by "
+        "the IDE (task permit, without a request key)."
+    ),
     summary="Read task progress",
     responses=responses(*REQUEST_KEY_ERRORS, InvalidPermit, PermitScopeMismatch, HintMismatch, InvalidInput),
 )

@@ -43,7 +43,7 @@ class StoredProgress(ResponseBody):
     ready: list[str]
     left: list[str]
     progress: str
-    confidence: str
+    confidence: Confidence
     risks: list[str]
     logs: list[str]
 

@@ -16,6 +16,7 @@ from seecodes.errors import (
     TelemetryDisabled,
     responses,
 )
+from seecodes.openapi import IDE
 from seecodes.security.deps import TaskPermitCaller
 from seecodes.telemetry import service
 from seecodes.telemetry.deps import TelemetryLimiter, require_ingestion_enabled
@@ -26,11 +27,13 @@ from seecodes.telemetry.schemas import (
     TelemetryResponse,
 )
 
-router = APIRouter(tags=["telemetry"])
+router = APIRouter()
 
 
 @router.post(
     "/v1/jira/telemetry/events",
+    operation_id="ingestTelemetryEvents",
+    tags=[IDE],
     summary="Ingest telemetry events (disabled unless SEECODES_TELEMETRY_INGESTION_ENABLED)",
     description="Disabled by default: 410 with the contract's sentence. When enabled: task permit; "
     f"1–{MAX_EVENTS_PER_BATCH} events per batch; a per-permit rate limit (429 with Retry-After); "

@@ -33,13 +33,21 @@ from seecodes.jira.execution.schemas import (
     TicketsResponse,
 )
 from seecodes.jira.service import JIRA_CALL_ERRORS
+from seecodes.openapi import JIRA_APP
 from seecodes.security.deps import MANAGER_ERRORS, InstallationManagerCaller
 
-router = APIRouter(prefix="/v1/execution", tags=["execution"])
+router = APIRouter(prefix="/v1/execution", tags=[JIRA_APP])
 
 
 @router.post(
     "/generate",
+    operation_id="generateTickets",
+    description=(
+        "Asks the model to draft execution tickets (title, description, priority, labels) from a "
+        "succeeded run's output or from a Markdown checklist, and stores them unpushed. The "
+        "drafting is charged like a run (402 `insufficient_credits` when credits are short); "
+        "a model answer that is not valid tickets stores nothing (502 `ticket_generation_failed`)."
+    ),
     summary="Draft execution tickets from a run's output or a Markdown document",
     responses=responses(
         *MANAGER_ERRORS,
@@ -71,7 +79,15 @@ async def generate(
     return GenerateResponse.of(generated)
 
 
-@router.get("/tickets", summary="The installation's execution tickets", responses=responses(*MANAGER_ERRORS))
+@router.get(
+    "/tickets",
+    operation_id="listTickets",
+    description=(
+        "The installation's execution tickets with their Jira keys and the state last read back from Jira."
+    ),
+    summary="The installation's execution tickets",
+    responses=responses(*MANAGER_ERRORS),
+)
 async def tickets(
     session: SessionDep,
     manager: InstallationManagerCaller,
@@ -83,6 +99,11 @@ async def tickets(
 
 @router.post(
     "/push",
+    operation_id="pushTickets",
+    description=(
+        "Creates one Jira issue per ticket in the given project. A ticket already pushed creates "
+        "nothing, so a retry after a timeout is safe."
+    ),
     summary="Create one Jira issue per ticket (a ticket already pushed creates nothing)",
     responses=responses(*MANAGER_ERRORS, TicketNotFound, *JIRA_CALL_ERRORS),
 )
@@ -101,6 +122,11 @@ async def push(runtime: RuntimeDep, manager: InstallationManagerCaller, body: Pu
 
 @router.post(
     "/sync",
+    operation_id="syncTickets",
+    description=(
+        "Reads status, status category, priority and labels of pushed tickets back from Jira; an "
+        "issue moved to another project is followed by its id."
+    ),
     summary="Read status, status category, priority and labels back from Jira (moved issues followed by id)",
     responses=responses(*MANAGER_ERRORS, TicketNotFound, *JIRA_CALL_ERRORS),
 )

@@ -22,11 +22,12 @@ from seecodes.errors import (
     UploadTooLarge,
     responses,
 )
+from seecodes.openapi import STORAGE
 from seecodes.runs.service import check_upload_open
 from seecodes.runs.storage.local import STORAGE_ROUTE_PREFIX, LocalStorage
 from seecodes.runs.storage.schemas import StoredObject
 
-router = APIRouter(tags=["storage"])
+router = APIRouter(tags=[STORAGE])
 
 _OBJECT_PATH = STORAGE_ROUTE_PREFIX + "{bucket}/{key:path}"
 # Uploaded files are served from the API's own origin: never let a browser render one as a page.
@@ -53,6 +54,12 @@ Signature = Annotated[str | None, Query(description="HMAC over method, bucket, k
 
 @router.put(
     _OBJECT_PATH,
+    operation_id="uploadObject",
+    description=(
+        "The target of the upload URLs `initRun` answers (local storage only). PUT the file's "
+        "bytes to the URL exactly as given: `expires` and `signature` are part of it, and a URL "
+        "is refused once its run has started or its expiry has passed (ask `initRun` again)."
+    ),
     summary="Upload an object through a signed URL",
     # 404: a key with a line break never matches `{key:path}` (no such URL can have been signed).
     responses=responses(
@@ -82,6 +89,11 @@ async def upload_object(
 
 @router.get(
     _OBJECT_PATH,
+    operation_id="downloadObject",
+    description=(
+        "The target of the download URLs the server hands out (local storage only). GET the URL "
+        "exactly as given; it expires like an upload URL."
+    ),
     summary="Download an object through a signed URL",
     response_class=FileResponse,
     responses={
