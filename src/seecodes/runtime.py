@@ -6,12 +6,14 @@ services exactly the collaborators they touch. Services never see a `Runtime`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from seecodes.config import RunExecution, Settings
 from seecodes.db import Database
 from seecodes.engine import Engine, QueueSpec, ScheduleSpec
+from seecodes.kit import heap
 from seecodes.kit.clock import Clock
 from seecodes.kit.logging import get_logger
 from seecodes.kit.metrics import MetricsEndpoint
@@ -63,6 +65,8 @@ class Runtime:
     workflows: Workflows = field(default_factory=Workflows)
     # A worker's own /metrics (SEECODES_WORKER_METRICS_PORT), open while the runtime is started.
     metrics_endpoint: MetricsEndpoint | None = None
+    # Executing processes hand freed heap back to the system now and then (kit/heap.py).
+    _trimmer: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self, *, execute_runs: bool) -> None:
         """execute_runs: this process runs workflows (in-process shape, or a worker); else it only enqueues."""
@@ -72,6 +76,7 @@ class Runtime:
         if execute_runs:
             _executing.bind(self)
             providers.preload()  # its first run does not wait for the SDK imports
+            self._trimmer = asyncio.create_task(heap.return_freed_memory(), name="seecodes-heap-trim")
         await self.engine.start(
             execute=execute_runs,
             queues=[spec for provider in self.workflows.queues for spec in provider(self)],
@@ -93,6 +98,9 @@ class Runtime:
         _log.info("worker_metrics_endpoint", url=f"http://{host}:{self.metrics_endpoint.port}/metrics")
 
     async def close(self) -> None:
+        if self._trimmer is not None:
+            self._trimmer.cancel()
+            self._trimmer = None
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.close()
             self.metrics_endpoint = None
