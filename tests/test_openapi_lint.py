@@ -21,10 +21,7 @@ from typing import Any
 
 import pytest
 
-from seecodes.app import create_app
-from seecodes.config import Settings
-from tests.support.app import TEST_SECRET
-from tests.support.forge import TEST_APP_ID
+from tests.support.app import openapi_document
 from tests.support.tiers import tier_unavailable
 
 pytestmark = pytest.mark.slow
@@ -37,19 +34,7 @@ PUBLIC_BASE_URL = "https://seecodes.acme.test"
 
 @pytest.fixture(scope="module")
 def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    var_dir = tmp_path_factory.mktemp("openapi")
-    app = create_app(
-        Settings(
-            env="test",
-            var_dir=var_dir,
-            database_url=f"sqlite:///{var_dir / 'unused.db'}",
-            forge_jwks_url=str(var_dir / "jwks.json"),
-            forge_app_id=TEST_APP_ID,
-            secret_key=TEST_SECRET,
-            public_base_url=PUBLIC_BASE_URL,
-        )
-    )
-    return app.openapi()
+    return openapi_document(tmp_path_factory.mktemp("openapi"), PUBLIC_BASE_URL)
 
 
 @pytest.fixture(scope="module")

@@ -63,24 +63,28 @@ def run_demo(
 ) -> DemoResult:
     try:
         with JiraApp(base_url, fit=mint_fit) as jira:
-            return _flow(jira, base_url, grant_credits, console, project, task, model, prompt, timeout)
+            return _flow(
+                jira, base_url, grant_credits, console, DemoTask(project, task, model, prompt, timeout)
+            )
     except SeecodesError as refused:
         raise DemoFailed(
             f"the server answered {refused.status} {refused.code}: {refused.detail}"
         ) from refused
 
 
+@dataclass(frozen=True)
+class DemoTask:
+    project: str
+    task: str
+    model: str | None
+    prompt: str
+    timeout: float
+
+
 def _flow(
-    jira: JiraApp,
-    base_url: str,
-    grant_credits: Callable[[int], int],
-    console: Console,
-    project: str,
-    task: str,
-    model: str | None,
-    prompt: str,
-    timeout: float,
+    jira: JiraApp, base_url: str, grant_credits: Callable[[int], int], console: Console, job: DemoTask
 ) -> DemoResult:
+    project, task, model, prompt, timeout = job.project, job.task, job.model, job.prompt, job.timeout
     jira.instance()
     console.print("[bold]Jira App[/bold]  FIT signed by the dev key → request key")
     link = jira.launch_link(

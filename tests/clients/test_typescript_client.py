@@ -18,8 +18,8 @@ import pytest
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.stack import Stack
 from tests.support.tiers import tier_unavailable
-from tests.test_openapi_lint import document as document  # noqa: F401 - the fixture, shared
-from tests.test_openapi_lint import document_file as document_file  # noqa: F401
+from tests.test_openapi_lint import document as document
+from tests.test_openapi_lint import document_file as document_file
 
 pytestmark = pytest.mark.slow
 PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "typescript"
@@ -45,7 +45,7 @@ def _run(
     )
 
 
-def test_the_types_are_generated_from_the_current_document(document_file: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_the_types_are_generated_from_the_current_document(document_file: Path, tmp_path: Path) -> None:
     _tools()
     fresh = tmp_path / "schema.d.ts"
     generated = _run(

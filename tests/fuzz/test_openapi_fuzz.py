@@ -53,11 +53,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from seecodes.app import create_app
-from seecodes.config import Settings
 from tests.fuzz.harness import INSTALLATION_A, PROJECT, PUBLIC_BASE_URL, TASK, FuzzStack, fuzz_stack
-from tests.support.app import TEST_SECRET
-from tests.support.forge import REQUEST_KEY_HEADER, TEST_APP_ID, FakeForge
+from tests.support.app import openapi_document
+from tests.support.forge import REQUEST_KEY_HEADER, FakeForge
 from tests.support.postgres import admin_connection
 from tests.support.postgres import database_url as postgres_database_url
 
@@ -179,20 +177,8 @@ def _openapi_document() -> dict[str, Any]:
     collected from this document; `test_the_server_publishes_the_fuzzed_document` proves that the
     server under test serves exactly it.
     """
-    var_dir = Path(tempfile.mkdtemp(prefix="seecodes-fuzz-schema-"))
-    app = create_app(
-        Settings(
-            env="test",
-            var_dir=var_dir,
-            database_url=f"sqlite:///{var_dir / 'unused.db'}",
-            forge_jwks_url=str(var_dir / "jwks.json"),
-            forge_app_id=TEST_APP_ID,
-            secret_key=TEST_SECRET,
-            # The document names its server: the one under test.
-            public_base_url=PUBLIC_BASE_URL,
-        )
-    )
-    return app.openapi()
+    # The document names its server: the one under test.
+    return openapi_document(Path(tempfile.mkdtemp(prefix="seecodes-fuzz-schema-")), PUBLIC_BASE_URL)
 
 
 def _without_request_key(document: dict[str, Any]) -> dict[str, Any]:

@@ -32,3 +32,21 @@ def make_settings(forge: FakeForge, tmp_path: Path, database_url: str, **overrid
 def runtime_of(application: FastAPI) -> Runtime:
     runtime: Runtime = application.state.runtime
     return runtime
+
+
+def openapi_document(var_dir: Path, public_base_url: str) -> dict[str, Any]:
+    """The document the app factory publishes at /openapi.json, built without a server."""
+    from seecodes.app import create_app
+
+    app = create_app(
+        Settings(
+            env="test",
+            var_dir=var_dir,
+            database_url=f"sqlite:///{var_dir / 'unused.db'}",
+            forge_jwks_url=str(var_dir / "jwks.json"),
+            forge_app_id=TEST_APP_ID,
+            secret_key=TEST_SECRET,
+            public_base_url=public_base_url,
+        )
+    )
+    return app.openapi()

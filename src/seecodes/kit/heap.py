@@ -16,6 +16,10 @@ import gc
 from collections.abc import Callable
 from typing import cast
 
+from seecodes.kit.logging import get_logger
+
+_log = get_logger("seecodes.heap")
+
 
 def settle() -> None:
     gc.collect()
@@ -27,7 +31,7 @@ def unsettle() -> None:
 
 
 # How often an executing process hands freed heap back to the system (see below).
-TRIM_INTERVAL_SECONDS = 30.0
+TRIM_INTERVAL_SECONDS = 10.0
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -56,4 +60,5 @@ async def return_freed_memory(interval_seconds: float = TRIM_INTERVAL_SECONDS) -
         return
     while True:
         await asyncio.sleep(interval_seconds)
-        await asyncio.to_thread(trim, 0)
+        released = await asyncio.to_thread(trim, 0)
+        _log.debug("heap_trimmed", released=bool(released))
