@@ -23,5 +23,5 @@ until curl -sf http://127.0.0.1:8080/healthz >/dev/null; do
 done
 elapsed=$(echo "$(date +%s.%N) - $started" | bc)
 built=$(grep -c "Building wheel for" "$log" || true)
-echo "fresh make run: /healthz answered after ${elapsed} s (pip cache off; ${built} wheel builds, editable installs included)"
+echo "fresh make run: /healthz answered after ${elapsed} s (pip cache off; ${built} packages built from source)"
 .venv/bin/seecodes demo --url http://127.0.0.1:8080 | tail -3
