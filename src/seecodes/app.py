@@ -30,6 +30,7 @@ from seecodes.errors import (
     responses,
 )
 from seecodes.indexes.routes import router as indexes_router
+from seecodes.installations.budgets_routes import router as budgets_router
 from seecodes.installations.metrics_routes import router as instance_metrics_router
 from seecodes.installations.routes import router as installations_router
 from seecodes.jira import repository as jira_rows
@@ -161,6 +162,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(execution_router)
     app.include_router(activity_router)  # before any /v1/tasks/{runId} route
     app.include_router(instance_metrics_router)
+    app.include_router(budgets_router)
     app.include_router(analytics_router)
     app.include_router(telemetry_router)
     app.include_router(indexes_router)

@@ -57,6 +57,32 @@ class CreditShortfall(BaseModel):
     shortfall: int = Field(description="requiredCredits − availableCredits.")
 
 
+class BudgetOverrun(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "budgetScope": "project",
+                "projectId": "AUTH",
+                "month": "2026-12",
+                "monthlyCredits": 500,
+                "spentCredits": 430,
+                "reservedCredits": 40,
+                "requiredCredits": 60,
+            }
+        }
+    )
+
+    budgetScope: Literal["installation", "project"] = Field(
+        description="Which budget refused: the installation's, or one of its Jira projects'."
+    )
+    projectId: str | None = Field(description="The project of a project budget; null for the installation's.")
+    month: str = Field(description="The budget's calendar month (UTC), YYYY-MM.")
+    monthlyCredits: int = Field(description="The budget's limit for the month.")
+    spentCredits: int = Field(description="Credits charged by settled runs this month.")
+    reservedCredits: int = Field(description="Credits held by runs not settled yet.")
+    requiredCredits: int = Field(description="What the run's estimate reserves.")
+
+
 class SeecodesError(Exception):
     status_code: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
@@ -373,6 +399,24 @@ class InsufficientCredits(SeecodesError):
             availableCredits=self.available,
             shortfall=self.required - self.available,
         )
+
+
+class BudgetExceeded(SeecodesError):
+    status_code = 402
+    code = "budget_exceeded"
+    default_detail = "The run's estimate would pass a monthly credit budget set to stop runs."
+
+    def __init__(self, overrun: BudgetOverrun) -> None:
+        self.overrun = overrun
+        name = f"project {overrun.projectId}'s" if overrun.projectId is not None else "the installation's"
+        super().__init__(
+            f"The run needs {overrun.requiredCredits} credits; {name} budget for {overrun.month} is "
+            f"{overrun.monthlyCredits}, with {overrun.spentCredits} spent and {overrun.reservedCredits} "
+            "reserved. Nothing was reserved."
+        )
+
+    def extras(self) -> BudgetOverrun:
+        return self.overrun
 
 
 class ContextTooLarge(InvalidInput):

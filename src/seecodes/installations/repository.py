@@ -58,6 +58,12 @@ _BALANCE = Statement(
 )
 
 
+async def lock(session: AsyncSession, installation_id: str) -> None:
+    """Hold the installation's row until the transaction ends: every credit check takes it first, so
+    checks in different processes run one after another (SQLite: BEGIN IMMEDIATE serialises anyway)."""
+    await session.execute(select(Installation.id).where(Installation.id == installation_id).with_for_update())
+
+
 async def credit_balance(session: AsyncSession, installation_id: str) -> int:
     total = (await _BALANCE.execute(session, installation_id=installation_id)).scalar()
     return int(total or 0)

@@ -110,6 +110,18 @@ CREDITS_RELEASED = Counter(
     ["model"],
 )
 
+# -- budgets (counted once the transaction commits) ---------------------------------------------
+BUDGET_REFUSALS = Counter(
+    "seecodes_budget_refusals_total",
+    "Starts refused with 402 budget_exceeded, by the budget's scope (installation, project)",
+    ["scope"],
+)
+BUDGET_THRESHOLDS_CROSSED = Counter(
+    "seecodes_budget_thresholds_crossed_total",
+    "Budget alert thresholds crossed, once per budget, threshold and month, by scope",
+    ["scope"],
+)
+
 # -- Jira write-back (the executing process) ---------------------------------------------------
 JIRA_WRITEBACK_ATTEMPTS = Counter(
     "seecodes_jira_writeback_attempts_total",

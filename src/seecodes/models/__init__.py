@@ -1,6 +1,7 @@
 """Every ORM class, imported here so Alembic and the app see one metadata."""
 
 from seecodes.models.activity import ActivityDaily, ActivitySnapshot
+from seecodes.models.budgets import BudgetAlert, CreditBudget
 from seecodes.models.credentials import EnrollmentToken, JiraRequestKey, LaunchCode, TaskPermit
 from seecodes.models.credits import CreditLedgerEntry
 from seecodes.models.index import ProjectIndex, ProjectIndexEntry
@@ -21,6 +22,8 @@ from seecodes.models.telemetry import TelemetryEvent
 __all__ = [
     "ActivityDaily",
     "ActivitySnapshot",
+    "BudgetAlert",
+    "CreditBudget",
     "CreditLedgerEntry",
     "EnrollmentToken",
     "ExecutionTicket",

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from seecodes.config import Settings
 from seecodes.db import Database
-from seecodes.installations import credits
+from seecodes.installations import budgets, credits
 from seecodes.kit.clock import Clock, iso_utc
 from seecodes.kit.logging import get_logger
 from seecodes.models.run import EXECUTING, Run, RunStatus
@@ -241,6 +241,9 @@ async def succeed(db: Database, clock: Clock, catalog: Catalog, run_id: str, res
             output_tokens=result.output_tokens,
             credits=charged,
             now=now,
+        )
+        await budgets.note_spend(
+            session, clock, installation_id=settled.installation_id, project_id=settled.project_id
         )
     _log.info("run_succeeded", run_id=run_id, credits=charged)
 

@@ -32,6 +32,7 @@ from seecodes.errors import (
     UploadsIncomplete,
     responses,
 )
+from seecodes.installations import budgets
 from seecodes.installations.service import check_cloud_hint
 from seecodes.kit.clock import iso_utc
 from seecodes.models.run import RunStatus
@@ -339,12 +340,15 @@ async def run_telemetry(session: ReadSessionDep, permit: TaskPermitReader, runId
     operation_id="getUsage",
     tags=[JIRA_APP],
     description=(
-        "The installation's available credits and its most recent usage rows (one per settled run)."
+        "The installation's available credits, its most recent usage rows (one per settled run), and "
+        "this month's budgets with what they spent, hold reserved and have left, and the alert "
+        "thresholds they crossed."
     ),
     summary="Recent usage rows and available credits",
     responses=responses(*REQUEST_KEY_ERRORS, HintMismatch),
 )
 async def usage(
+    runtime: RuntimeDep,
     session: SessionDep,
     caller: JiraAppCaller,
     cloudIdHint: Annotated[str | None, Query(max_length=255)] = None,
@@ -352,4 +356,8 @@ async def usage(
     installation = caller.installation
     check_cloud_hint(cloudIdHint, cloud_id=installation.cloud_id, installation_id=installation.id)
     items, available = await service.usage_of(session, installation.id)
-    return UsageResponse(items=[UsageRow.of(item) for item in items], availableCredits=available)
+    return UsageResponse(
+        items=[UsageRow.of(item) for item in items],
+        availableCredits=available,
+        budgets=await budgets.usage(session, runtime.clock, installation.id),
+    )

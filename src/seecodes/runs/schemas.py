@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
+from seecodes.installations.budgets_schemas import BudgetUsage
 from seecodes.kit.clock import iso_utc
 from seecodes.kit.schemas import RequestBody, ResponseBody
 from seecodes.models import Run, UsageItem
@@ -189,3 +190,6 @@ class UsageResponse(ResponseBody):
     ok: Literal[True] = True
     items: list[UsageRow]
     availableCredits: int
+    budgets: list[BudgetUsage] = Field(
+        description="This month's budgets with a limit (`PUT /v1/jira/budgets`), the installation's first."
+    )

@@ -33,7 +33,7 @@ from seecodes.errors import (
     UploadedFileTooLarge,
     UploadsIncomplete,
 )
-from seecodes.installations import credits
+from seecodes.installations import budgets, credits
 from seecodes.installations.repository import credit_balance
 from seecodes.kit.clock import Clock, iso_utc
 from seecodes.kit.dispatch import CancelWorkflow, Enqueue
@@ -228,7 +228,13 @@ async def start_run(
     estimate = credits.run_cost(spec.pricing.base, spec.pricing.per_token, tokens)
     # The reservation locks the installation's row, so two starts cannot both fit the last bytes.
     await credits.reserve(
-        session, clock, installation_id=scope.installation_id, amount=estimate, run_id=run.id, model=spec.id
+        session,
+        clock,
+        installation_id=scope.installation_id,
+        project_id=scope.project_id,
+        amount=estimate,
+        run_id=run.id,
+        model=spec.id,
     )
     input_bytes = sum(len(data) for _, data in inputs)
     stored = await repository.stored_input_bytes(session, scope.installation_id)
@@ -380,6 +386,9 @@ async def cancel_run(session: AsyncSession, clock: Clock, scope: PermitScope, ru
             output_tokens=0,
             credits=reserved,
             now=now,
+        )
+        await budgets.note_spend(
+            session, clock, installation_id=cancelled.installation_id, project_id=cancelled.project_id
         )
     elif reserved is not None:
         await credits.release(

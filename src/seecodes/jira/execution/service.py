@@ -29,7 +29,7 @@ from seecodes.errors import (
     TicketGenerationFailed,
     TicketNotFound,
 )
-from seecodes.installations import credits
+from seecodes.installations import budgets, credits
 from seecodes.jira import adf, repository
 from seecodes.jira.client import (
     AtlassianError,
@@ -46,6 +46,7 @@ from seecodes.kit.clock import Clock
 from seecodes.kit.dispatch import Enqueue, WorkflowRunner
 from seecodes.kit.logging import get_logger
 from seecodes.models import ExecutionTicket, Run
+from seecodes.models.budgets import WHOLE_INSTALLATION
 from seecodes.models.run import RunStatus
 from seecodes.runs import repository as runs_repository
 from seecodes.runs.catalog import Catalog
@@ -152,6 +153,7 @@ async def _draft(
             session,
             clock,
             installation_id=manager.installation_id,
+            project_id=WHOLE_INSTALLATION,  # a draft belongs to no project: the installation's budget
             amount=reserved,
             run_id=batch_id,
             model=spec.id,
@@ -250,6 +252,9 @@ async def finish_draft(
             output_tokens=int(outcome["output_tokens"]),
             credits=charged,
             now=now,
+        )
+        await budgets.note_spend(
+            session, clock, installation_id=installation_id, project_id=WHOLE_INSTALLATION
         )
         drafts = [DraftTicket(**ticket) for ticket in outcome["tickets"]]
         await repository.add_tickets(
