@@ -188,7 +188,11 @@ def test_error_codes_are_enums_per_status_with_typed_extras(document: dict[str, 
     schemas = document["components"]["schemas"]
     assert "request_key_replayed" in schemas["ForbiddenError"]["properties"]["error"]["enum"]
     payment = schemas["PaymentRequiredError"]
-    assert {"requiredCredits", "availableCredits", "shortfall"} <= set(payment["required"])
+    assert set(payment["properties"]["error"]["enum"]) == {"insufficient_credits", "budget_exceeded"}
+    # Each 402 code adds its own extras, so none is required of both; every one is typed.
+    for extra in ("requiredCredits", "availableCredits", "shortfall", "spentCredits", "monthlyCredits"):
+        assert payment["properties"][extra]["type"] == "integer", extra
+    assert payment["properties"]["budgetScope"]["enum"] == ["installation", "project"]
     assert schemas["ConflictError"]["properties"]["missing"]["items"] == {"type": "string"}
     fields = schemas["ValidationFailedError"]["properties"]["fields"]
     assert fields["items"] == {"$ref": "#/components/schemas/FieldError"}

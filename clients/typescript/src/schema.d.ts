@@ -568,6 +568,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jira/budgets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the installation's credit budgets
+         * @description The budget document as last set (defaults if never), with this month's figures for the installation and each project. `spent` is what settlements charged this calendar month (UTC), `reserved` what runs not settled yet hold, `remaining` the limit less both (null without a limit), `thresholdsCrossed` the alert thresholds passed this month.
+         */
+        get: operations["getBudgets"];
+        /**
+         * Replace the installation's credit budgets
+         * @description Replaces the whole document: a field left out takes its default, and a project left out loses its budget. Limits are per calendar month (UTC). In `stop` mode a `start` whose estimate would take spent + reserved past a limit is refused with 402 `budget_exceeded` and reserves nothing; in `alert` mode runs go on. A project budget counts within the installation's: a run of that project must fit both. Answers the new document with this month's figures. `spent` is what settlements charged this calendar month (UTC), `reserved` what runs not settled yet hold, `remaining` the limit less both (null without a limit), `thresholdsCrossed` the alert thresholds passed this month.
+         */
+        put: operations["setBudgets"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jira/team-competition": {
         parameters: {
             query?: never;
@@ -871,7 +895,7 @@ export interface paths {
         };
         /**
          * Recent usage rows and available credits
-         * @description The installation's available credits and its most recent usage rows (one per settled run).
+         * @description The installation's available credits, its most recent usage rows (one per settled run), and this month's budgets with what they spent, hold reserved and have left, and the alert thresholds they crossed.
          */
         get: operations["getUsage"];
         put?: never;
@@ -1126,6 +1150,116 @@ export interface components {
              * @description vscode items: the event's type.
              */
             eventType: string | null;
+        };
+        /**
+         * BudgetMode
+         * @enum {string}
+         */
+        BudgetMode: "alert" | "stop";
+        /**
+         * BudgetSettings
+         * @description The whole budget document: a PUT replaces it, and a field left out takes its default.
+         */
+        BudgetSettings: {
+            /**
+             * Monthlycredits
+             * @description The installation's limit per calendar month (UTC); null: none.
+             */
+            monthlyCredits?: number | null;
+            /**
+             * @description `alert`: runs go on past the limit. `stop`: a start whose estimate would pass it is refused with 402 `budget_exceeded`.
+             * @default alert
+             */
+            mode?: components["schemas"]["BudgetMode"];
+            /** Alertthresholds */
+            alertThresholds?: number[];
+            /**
+             * Projects
+             * @description Budgets of Jira projects by project key, each counted within the installation's.
+             */
+            projects?: {
+                [key: string]: components["schemas"]["ProjectBudgetSettings"];
+            };
+            /**
+             * Approvalthreshold
+             * @description Reserved for the approval gate (runs estimated at or above it wait for a decision); this server does not have the gate yet and refuses a number rather than ignore it.
+             */
+            approvalThreshold?: number | null;
+        };
+        /**
+         * BudgetUsage
+         * @description One budget in `GET /v1/jira/usage`.
+         */
+        BudgetUsage: {
+            /**
+             * Scope
+             * @enum {string}
+             */
+            scope: "installation" | "project";
+            /**
+             * Projectid
+             * @description The project of a project budget; null for the installation's.
+             */
+            projectId: string | null;
+            /** Month */
+            month: string;
+            /** Monthlycredits */
+            monthlyCredits: number;
+            mode: components["schemas"]["BudgetMode"];
+            /** Spent */
+            spent: number;
+            /** Reserved */
+            reserved: number;
+            /** Remaining */
+            remaining: number;
+            /** Thresholdscrossed */
+            thresholdsCrossed: number[];
+        };
+        /** BudgetsResponse */
+        BudgetsResponse: {
+            /**
+             * Spent
+             * @description Credits charged by settlements this month.
+             */
+            spent: number;
+            /**
+             * Reserved
+             * @description Credits held by runs not settled yet.
+             */
+            reserved: number;
+            /**
+             * Remaining
+             * @description Limit − spent − reserved, never below 0; null with no limit.
+             */
+            remaining: number | null;
+            /**
+             * Thresholdscrossed
+             * @description Thresholds this budget crossed this month.
+             */
+            thresholdsCrossed: number[];
+            /**
+             * Ok
+             * @default true
+             * @constant
+             */
+            ok: true;
+            /**
+             * Month
+             * @description The calendar month (UTC) the figures are for, YYYY-MM.
+             * @example 2026-12
+             */
+            month: string;
+            /** Monthlycredits */
+            monthlyCredits: number | null;
+            mode: components["schemas"]["BudgetMode"];
+            /** Alertthresholds */
+            alertThresholds: number[];
+            /** Projects */
+            projects: {
+                [key: string]: components["schemas"]["ProjectBudgetState"];
+            };
+            /** Approvalthreshold */
+            approvalThreshold: number | null;
         };
         /** CancelRunResponse */
         CancelRunResponse: {
@@ -1914,12 +2048,16 @@ export interface components {
          * PaymentRequiredError
          * @description The error envelope of an HTTP 402 answer.
          * @example {
-         *       "availableCredits": 20,
-         *       "detail": "The request could not be processed.",
-         *       "error": "insufficient_credits",
+         *       "budgetScope": "project",
+         *       "detail": "The run's estimate would pass a monthly credit budget set to stop runs.",
+         *       "error": "budget_exceeded",
+         *       "month": "2026-12",
+         *       "monthlyCredits": 500,
          *       "ok": false,
-         *       "requiredCredits": 120,
-         *       "shortfall": 100
+         *       "projectId": "AUTH",
+         *       "requiredCredits": 60,
+         *       "reservedCredits": 40,
+         *       "spentCredits": 430
          *     }
          */
         PaymentRequiredError: {
@@ -1931,29 +2069,60 @@ export interface components {
             /**
              * Error
              * @description A stable code to branch on; `detail` is for people.
-             * @constant
+             * @enum {string}
              */
-            error: "insufficient_credits";
+            error: "budget_exceeded" | "insufficient_credits";
             /**
              * Detail
              * @description One sentence saying what went wrong and what to do.
              */
             detail: string;
             /**
+             * Budgetscope
+             * @description Which budget refused: the installation's, or one of its Jira projects'.
+             * @enum {string}
+             */
+            budgetScope?: "installation" | "project";
+            /**
+             * Projectid
+             * @description The project of a project budget; null for the installation's.
+             */
+            projectId?: string | null;
+            /**
+             * Month
+             * @description The budget's calendar month (UTC), YYYY-MM.
+             */
+            month?: string;
+            /**
+             * Monthlycredits
+             * @description The budget's limit for the month.
+             */
+            monthlyCredits?: number;
+            /**
+             * Spentcredits
+             * @description Credits charged by settled runs this month.
+             */
+            spentCredits?: number;
+            /**
+             * Reservedcredits
+             * @description Credits held by runs not settled yet.
+             */
+            reservedCredits?: number;
+            /**
              * Requiredcredits
              * @description What the run's estimate reserves.
              */
-            requiredCredits: number;
+            requiredCredits?: number;
             /**
              * Availablecredits
              * @description The installation's balance less its open reservations.
              */
-            availableCredits: number;
+            availableCredits?: number;
             /**
              * Shortfall
              * @description requiredCredits − availableCredits.
              */
-            shortfall: number;
+            shortfall?: number;
         };
         /** PermitResponse */
         PermitResponse: {
@@ -2060,6 +2229,49 @@ export interface components {
             progress: components["schemas"]["StoredProgress"] | null;
             /** @description The write-back into the Jira issue; absent when the installation has no Jira connection. */
             jiraSync?: components["schemas"]["JiraSyncState"] | null;
+        };
+        /** ProjectBudgetSettings */
+        ProjectBudgetSettings: {
+            /**
+             * Monthlycredits
+             * @example 500
+             */
+            monthlyCredits: number;
+            /** @default alert */
+            mode?: components["schemas"]["BudgetMode"];
+            /**
+             * Alertthresholds
+             * @description Percents of the limit to announce; the installation's when omitted.
+             */
+            alertThresholds?: number[] | null;
+        };
+        /** ProjectBudgetState */
+        ProjectBudgetState: {
+            /**
+             * Spent
+             * @description Credits charged by settlements this month.
+             */
+            spent: number;
+            /**
+             * Reserved
+             * @description Credits held by runs not settled yet.
+             */
+            reserved: number;
+            /**
+             * Remaining
+             * @description Limit − spent − reserved, never below 0; null with no limit.
+             */
+            remaining: number | null;
+            /**
+             * Thresholdscrossed
+             * @description Thresholds this budget crossed this month.
+             */
+            thresholdsCrossed: number[];
+            /** Monthlycredits */
+            monthlyCredits: number;
+            mode: components["schemas"]["BudgetMode"];
+            /** Alertthresholds */
+            alertThresholds: number[];
         };
         /** ProjectsResponse */
         ProjectsResponse: {
@@ -2767,6 +2979,11 @@ export interface components {
             items: components["schemas"]["UsageRow"][];
             /** Availablecredits */
             availableCredits: number;
+            /**
+             * Budgets
+             * @description This month's budgets with a limit (`PUT /v1/jira/budgets`), the installation's first.
+             */
+            budgets: components["schemas"]["BudgetUsage"][];
         };
         /** UsageRow */
         UsageRow: {
@@ -5505,6 +5722,188 @@ export interface operations {
                 };
             };
             /** @description `request_key_missing`, `request_key_invalid`, `request_key_expired`, `request_key_replayed`, `request_key_mismatch`, `installation_inactive`, `hint_mismatch` */
+            403: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLargeError"];
+                };
+            };
+            /** @description `validation_error` */
+            422: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailedError"];
+                };
+            };
+            /** @description `service_unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceUnavailableError"];
+                };
+            };
+            /** @description Any other status: the error envelope. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getBudgets: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The current single-use Jira request key (from `createRequestKey`, then from the last answer's X-SeeCodes-Next-Request-Key). Each key is good for one call: sending one twice (a retry after a timeout, two calls racing) revokes its whole chain, and every later call of the chain is refused `request_key_replayed` until the Jira App bootstraps again. Without it: 403 `request_key_missing`. */
+                "X-SeeCodes-Jira-Request-Key": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetsResponse"];
+                };
+            };
+            /** @description `invalid_forge_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthenticatedError"];
+                };
+            };
+            /** @description `request_key_missing`, `request_key_invalid`, `request_key_expired`, `request_key_replayed`, `request_key_mismatch`, `installation_inactive` */
+            403: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLargeError"];
+                };
+            };
+            /** @description `validation_error` */
+            422: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailedError"];
+                };
+            };
+            /** @description `service_unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceUnavailableError"];
+                };
+            };
+            /** @description Any other status: the error envelope. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    setBudgets: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The current single-use Jira request key (from `createRequestKey`, then from the last answer's X-SeeCodes-Next-Request-Key). Each key is good for one call: sending one twice (a retry after a timeout, two calls racing) revokes its whole chain, and every later call of the chain is refused `request_key_replayed` until the Jira App bootstraps again. Without it: 403 `request_key_missing`. */
+                "X-SeeCodes-Jira-Request-Key": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BudgetSettings"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetsResponse"];
+                };
+            };
+            /** @description `invalid_forge_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthenticatedError"];
+                };
+            };
+            /** @description `request_key_missing`, `request_key_invalid`, `request_key_expired`, `request_key_replayed`, `request_key_mismatch`, `installation_inactive` */
             403: {
                 headers: {
                     /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */

@@ -59,6 +59,7 @@ class AdminGroup(LazyGroup):
         "permits": Entry("credentials", "permit_commands"),
         "enrollment-token": Entry("credentials", "enrollment_commands"),
         "credits": Entry("installations", "credit_commands"),
+        "budgets": Entry("installations", "budget_commands"),
         "metrics": Entry("installations", "metric_commands"),
         "installations": Entry("installations", "installation_commands"),
         "workers": Entry("fleet", "worker_commands"),

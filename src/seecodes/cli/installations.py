@@ -1,12 +1,15 @@
-"""Installations and what they hold: state, credits, reported metrics, run concurrency."""
+"""Installations and what they hold: state, credits, budgets, reported metrics, run concurrency."""
 
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.cli.common import (
@@ -18,9 +21,11 @@ from seecodes.cli.common import (
     show_rows,
     when,
 )
+from seecodes.installations import budgets
 from seecodes.installations import metrics as instance_metrics
 from seecodes.installations import repository as installation_rows
 from seecodes.installations import service as installations
+from seecodes.installations.budgets_schemas import BudgetSettings
 from seecodes.kit.clock import Clock, iso_utc
 from seecodes.models import Installation, InstanceMetric
 from seecodes.security.forge import INSTALLATION_ARI_PREFIX, installation_ari
@@ -160,3 +165,59 @@ def installation_concurrency(
 
     applied = in_transaction(settings_or_exit(), work)
     say(f"run concurrency: {applied if applied is not None else 'default'}")
+
+
+budget_commands = typer.Typer(
+    help="Monthly credit budgets of an installation and its Jira projects.", no_args_is_help=True
+)
+
+
+@budget_commands.command("show")
+def show_budgets(
+    installation: Annotated[str, typer.Argument(help="Installation ARI or bare UUID.")],
+) -> None:
+    """The budget document with this month's spent, reserved and remaining, as GET /v1/jira/budgets answers."""
+
+    async def work(session: AsyncSession, clock: Clock) -> str:
+        installation_id = await budgets.require_installation(session, installation_ari(installation))
+        return (await budgets.document(session, clock, installation_id)).model_dump_json(indent=2)
+
+    typer.echo(in_transaction(settings_or_exit(), work))
+
+
+@budget_commands.command("set")
+def set_budgets(
+    installation: Annotated[str, typer.Argument(help="Installation ARI or bare UUID.")],
+    document: Annotated[
+        str,
+        typer.Argument(
+            help="The whole budget document as PUT /v1/jira/budgets takes it: JSON, @FILE, or - for stdin. "
+            'E.g. \'{"monthlyCredits": 5000, "mode": "stop", "projects": {"AUTH": {"monthlyCredits": 500}}}\''
+        ),
+    ],
+) -> None:
+    """Replace an installation's budgets (fields left out take their defaults); prints the new document."""
+    if document == "-":
+        text = sys.stdin.read()
+    elif document.startswith("@"):
+        try:
+            text = Path(document[1:]).read_text()
+        except OSError as error:
+            refuse(f"cannot read {document[1:]}: {error.strerror}")
+    else:
+        text = document
+    try:
+        settings = BudgetSettings.model_validate_json(text)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or 'document'}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        refuse(f"not a budget document: {problems}")
+
+    async def work(session: AsyncSession, clock: Clock) -> str:
+        installation_id = await budgets.require_installation(session, installation_ari(installation))
+        await budgets.replace(session, clock, installation_id, settings)
+        return (await budgets.document(session, clock, installation_id)).model_dump_json(indent=2)
+
+    typer.echo(in_transaction(settings_or_exit(), work))

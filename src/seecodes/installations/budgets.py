@@ -16,8 +16,9 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.db import on_commit
-from seecodes.errors import BudgetExceeded, BudgetOverrun, InvalidInput
+from seecodes.errors import BudgetExceeded, BudgetOverrun, InstallationNotFound, InvalidInput
 from seecodes.installations import budgets_repository as repository
+from seecodes.installations import repository as installation_rows
 from seecodes.installations.budgets_schemas import (
     DEFAULT_THRESHOLDS,
     BudgetSettings,
@@ -66,6 +67,13 @@ class BudgetState:
     @property
     def scope(self) -> str:
         return _scope(self.budget.project_id)
+
+
+async def require_installation(session: AsyncSession, installation_id: str) -> str:
+    """For an operator naming one: the installation must exist (it may be suspended)."""
+    if await installation_rows.get(session, installation_id) is None:
+        raise InstallationNotFound(f"No installation {installation_id}.")
+    return installation_id
 
 
 def _scope(project_id: str) -> str:

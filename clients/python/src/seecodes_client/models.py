@@ -259,6 +259,61 @@ class BoardItem(BaseModel):
     ]
 
 
+class MonthlyCredits(RootModel[int]):
+    root: Annotated[
+        int,
+        Field(
+            description="The installation's limit per calendar month (UTC); null: none.",
+            ge=0,
+            le=1000000000000,
+            title="Monthlycredits",
+        ),
+    ]
+
+
+class AlertThreshold(RootModel[int]):
+    root: Annotated[
+        int, Field(description="Percent of the monthly limit.", ge=1, le=1000)
+    ]
+
+
+class ApprovalThreshold(RootModel[int]):
+    root: Annotated[
+        int,
+        Field(
+            description="Reserved for the approval gate (runs estimated at or above it wait for a decision); this server does not have the gate yet and refuses a number rather than ignore it.",
+            ge=0,
+            le=1000000000000,
+            title="Approvalthreshold",
+        ),
+    ]
+
+
+class BudgetUsage(BaseModel):
+    """
+    One budget in `GET /v1/jira/usage`.
+    """
+
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    scope: Annotated[Literal["installation", "project"], Field(title="Scope")]
+    projectId: Annotated[
+        str | None,
+        Field(
+            description="The project of a project budget; null for the installation's.",
+            title="Projectid",
+        ),
+    ]
+    month: Annotated[str, Field(title="Month")]
+    monthlyCredits: Annotated[int, Field(title="Monthlycredits")]
+    mode: Annotated[Literal["alert", "stop"], Field(title="BudgetMode")]
+    spent: Annotated[int, Field(title="Spent")]
+    reserved: Annotated[int, Field(title="Reserved")]
+    remaining: Annotated[int, Field(title="Remaining")]
+    thresholdsCrossed: Annotated[list[int], Field(title="Thresholdscrossed")]
+
+
 class ConflictError(BaseModel):
     """
     The error envelope of an HTTP 409 answer.
@@ -1085,7 +1140,7 @@ class PaymentRequiredError(BaseModel):
     )
     ok: Annotated[Literal[False], Field(title="Ok")]
     error: Annotated[
-        Literal["insufficient_credits"],
+        Literal["budget_exceeded", "insufficient_credits"],
         Field(
             description="A stable code to branch on; `detail` is for people.",
             title="Error",
@@ -1098,20 +1153,56 @@ class PaymentRequiredError(BaseModel):
             title="Detail",
         ),
     ]
+    budgetScope: Annotated[
+        Literal["installation", "project"] | None,
+        Field(
+            description="Which budget refused: the installation's, or one of its Jira projects'.",
+            title="Budgetscope",
+        ),
+    ] = None
+    projectId: Annotated[
+        str | None,
+        Field(
+            description="The project of a project budget; null for the installation's.",
+            title="Projectid",
+        ),
+    ] = None
+    month: Annotated[
+        str | None,
+        Field(description="The budget's calendar month (UTC), YYYY-MM.", title="Month"),
+    ] = None
+    monthlyCredits: Annotated[
+        int | None,
+        Field(description="The budget's limit for the month.", title="Monthlycredits"),
+    ] = None
+    spentCredits: Annotated[
+        int | None,
+        Field(
+            description="Credits charged by settled runs this month.",
+            title="Spentcredits",
+        ),
+    ] = None
+    reservedCredits: Annotated[
+        int | None,
+        Field(
+            description="Credits held by runs not settled yet.", title="Reservedcredits"
+        ),
+    ] = None
     requiredCredits: Annotated[
-        int,
+        int | None,
         Field(description="What the run's estimate reserves.", title="Requiredcredits"),
-    ]
+    ] = None
     availableCredits: Annotated[
-        int,
+        int | None,
         Field(
             description="The installation's balance less its open reservations.",
             title="Availablecredits",
         ),
-    ]
+    ] = None
     shortfall: Annotated[
-        int, Field(description="requiredCredits − availableCredits.", title="Shortfall")
-    ]
+        int | None,
+        Field(description="requiredCredits − availableCredits.", title="Shortfall"),
+    ] = None
 
 
 class PermitResponse(BaseModel):
@@ -1221,6 +1312,67 @@ class ProgressDocument(BaseModel):
             examples=[["Recent activity summary line"]], max_length=200, title="Logs"
         ),
     ] = None
+
+
+class AlertThresholds(RootModel[list[AlertThreshold]]):
+    root: Annotated[
+        list[AlertThreshold],
+        Field(
+            description="Percents of the limit to announce; the installation's when omitted.",
+            max_length=10,
+            title="Alertthresholds",
+        ),
+    ]
+
+
+class ProjectBudgetSettings(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    monthlyCredits: Annotated[
+        int, Field(examples=[500], ge=0, le=1000000000000, title="Monthlycredits")
+    ]
+    mode: Annotated[Literal["alert", "stop"] | None, Field(title="BudgetMode")] = (
+        "alert"
+    )
+    alertThresholds: Annotated[
+        AlertThresholds | None,
+        Field(
+            description="Percents of the limit to announce; the installation's when omitted.",
+            title="Alertthresholds",
+        ),
+    ] = None
+
+
+class ProjectBudgetState(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    spent: Annotated[
+        int,
+        Field(description="Credits charged by settlements this month.", title="Spent"),
+    ]
+    reserved: Annotated[
+        int,
+        Field(description="Credits held by runs not settled yet.", title="Reserved"),
+    ]
+    remaining: Annotated[
+        int | None,
+        Field(
+            description="Limit − spent − reserved, never below 0; null with no limit.",
+            title="Remaining",
+        ),
+    ]
+    thresholdsCrossed: Annotated[
+        list[int],
+        Field(
+            description="Thresholds this budget crossed this month.",
+            title="Thresholdscrossed",
+        ),
+    ]
+    monthlyCredits: Annotated[int, Field(title="Monthlycredits")]
+    mode: Annotated[Literal["alert", "stop"], Field(title="BudgetMode")]
+    alertThresholds: Annotated[list[int], Field(title="Alertthresholds")]
 
 
 class ProjectsResponse(BaseModel):
@@ -2051,6 +2203,100 @@ class ErrorEnvelope(BaseModel):
     ]
 
 
+class BudgetSettings(BaseModel):
+    """
+    The whole budget document: a PUT replaces it, and a field left out takes its default.
+    """
+
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    monthlyCredits: Annotated[
+        MonthlyCredits | None,
+        Field(
+            description="The installation's limit per calendar month (UTC); null: none.",
+            title="Monthlycredits",
+        ),
+    ] = None
+    mode: Annotated[
+        Literal["alert", "stop"] | None,
+        Field(
+            description="`alert`: runs go on past the limit. `stop`: a start whose estimate would pass it is refused with 402 `budget_exceeded`.",
+            title="BudgetMode",
+        ),
+    ] = "alert"
+    alertThresholds: Annotated[
+        list[AlertThreshold] | None, Field(max_length=10, title="Alertthresholds")
+    ] = None
+    projects: Annotated[
+        dict[
+            Annotated[
+                str,
+                StringConstraints(
+                    pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$",
+                    min_length=1,
+                    max_length=128,
+                ),
+            ],
+            ProjectBudgetSettings,
+        ]
+        | None,
+        Field(
+            description="Budgets of Jira projects by project key, each counted within the installation's.",
+            title="Projects",
+        ),
+    ] = None
+    approvalThreshold: Annotated[
+        ApprovalThreshold | None,
+        Field(
+            description="Reserved for the approval gate (runs estimated at or above it wait for a decision); this server does not have the gate yet and refuses a number rather than ignore it.",
+            title="Approvalthreshold",
+        ),
+    ] = None
+
+
+class BudgetsResponse(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    spent: Annotated[
+        int,
+        Field(description="Credits charged by settlements this month.", title="Spent"),
+    ]
+    reserved: Annotated[
+        int,
+        Field(description="Credits held by runs not settled yet.", title="Reserved"),
+    ]
+    remaining: Annotated[
+        int | None,
+        Field(
+            description="Limit − spent − reserved, never below 0; null with no limit.",
+            title="Remaining",
+        ),
+    ]
+    thresholdsCrossed: Annotated[
+        list[int],
+        Field(
+            description="Thresholds this budget crossed this month.",
+            title="Thresholdscrossed",
+        ),
+    ]
+    ok: Annotated[Literal[True], Field(title="Ok")]
+    month: Annotated[
+        str,
+        Field(
+            description="The calendar month (UTC) the figures are for, YYYY-MM.",
+            examples=["2026-12"],
+            title="Month",
+        ),
+    ]
+    monthlyCredits: Annotated[int | None, Field(title="Monthlycredits")]
+    mode: Annotated[Literal["alert", "stop"], Field(title="BudgetMode")]
+    alertThresholds: Annotated[list[int], Field(title="Alertthresholds")]
+    projects: Annotated[dict[str, ProjectBudgetState], Field(title="Projects")]
+    approvalThreshold: Annotated[int | None, Field(title="Approvalthreshold")]
+
+
 class CancelRunResponse(BaseModel):
     model_config = ConfigDict(
         extra="ignore",
@@ -2273,6 +2519,13 @@ class UsageResponse(BaseModel):
     ok: Annotated[Literal[True], Field(title="Ok")]
     items: Annotated[list[UsageRow], Field(title="Items")]
     availableCredits: Annotated[int, Field(title="Availablecredits")]
+    budgets: Annotated[
+        list[BudgetUsage],
+        Field(
+            description="This month's budgets with a limit (`PUT /v1/jira/budgets`), the installation's first.",
+            title="Budgets",
+        ),
+    ]
 
 
 class SyncResponse(BaseModel):
