@@ -45,6 +45,7 @@ from seecodes.kit.logging import configure_logging, get_logger
 from seecodes.kit.schemas import ResponseBody
 from seecodes.models.run import RunStatus
 from seecodes.runs import repository as run_rows
+from seecodes.runs.jira_routes import router as jira_runs_router
 from seecodes.runs.model_routes import router as models_router
 from seecodes.runs.routes import router as runs_router
 from seecodes.runs.service import queue_name
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(activity_router)  # before any /v1/tasks/{runId} route
     app.include_router(instance_metrics_router)
     app.include_router(budgets_router)
+    app.include_router(jira_runs_router)
     app.include_router(analytics_router)
     app.include_router(telemetry_router)
     app.include_router(indexes_router)

@@ -339,6 +339,11 @@ class RunAlreadyStarted(RunConflict):
     default_detail = "The run has already been started."
 
 
+class RunNotAwaitingApproval(RunConflict):
+    code = "run_not_awaiting_approval"
+    default_detail = "The run is not awaiting approval: it was decided, cancelled or never gated."
+
+
 class RunAlreadyFinished(RunConflict):
     code = "run_already_finished"
     default_detail = "The run has already settled."

@@ -126,7 +126,7 @@ async def test_put_replaces_the_whole_document_and_projects_inherit_the_threshol
         {"projects": {"bad key!": {"monthlyCredits": 1}}},
         {"projects": {"AUTH": {"mode": "stop"}}},
         {"monthlyCredit": 100},
-        {"approvalThreshold": 200},
+        {"approvalThreshold": -1},
     ],
 )
 async def test_a_bad_budget_document_is_refused_and_changes_nothing(

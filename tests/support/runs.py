@@ -15,13 +15,14 @@ from fastapi import FastAPI
 from seecodes.installations import service as installations
 from seecodes.installations.repository import credit_balance
 from seecodes.models import Run
+from seecodes.models.run import SETTLED as RUN_SETTLED
 from tests.support.app import runtime_of
 from tests.support.fake_openai import FakeOpenAI, write_models_file
 from tests.support.forge import INSTALLATION_A, JiraAppClient
 
 PROVIDER_KEY = "sk-test-provider-key-do-not-log"
 BASE_URL = "https://seecodes.example.com"
-SETTLED = {"succeeded", "failed", "cancelled"}
+SETTLED = {status.value for status in RUN_SETTLED}
 
 
 def run_row(run_id: str, installation_id: str, status: str, now: datetime, **columns: Any) -> Run:

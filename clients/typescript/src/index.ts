@@ -17,7 +17,7 @@ export type RunStatus = Schemas["RunStatus"];
 const REQUEST_KEY_HEADER = "X-SeeCodes-Jira-Request-Key";
 const NEXT_REQUEST_KEY_HEADER = "X-SeeCodes-Next-Request-Key";
 const CHAIN_LOST = new Set(["request_key_replayed", "request_key_expired", "request_key_invalid", "request_key_missing"]);
-const SETTLED = new Set<RunStatus>(["succeeded", "failed", "cancelled"]);
+const SETTLED = new Set<RunStatus>(["succeeded", "failed", "cancelled", "rejected"]);
 
 /** A non-2xx answer: the server's envelope, whole. */
 export class SeecodesError extends Error {

@@ -592,6 +592,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jira/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the installation's runs, newest first
+         * @description The installation's runs, newest first, paged; `projectId` (and with it `taskId`) narrow them to a project or an issue, so the issue panel shows that issue's runs. `taskId` without `projectId` is 422.
+         */
+        get: operations["listInstallationRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jira/runs/{runId}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop one of the installation's runs
+         * @description As the IDE's cancel: before the model was called the reservation is released; once it was, the input's cost is charged. A settled run is 409 `run_already_finished`.
+         */
+        post: operations["cancelInstallationRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jira/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the runs awaiting approval
+         * @description Runs whose estimate reached the installation's `approvalThreshold` (`PUT /v1/jira/budgets`), newest request first, paged. Undecided past `expiresAt`, a run is rejected.
+         */
+        get: operations["listApprovals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jira/approvals/{runId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve or reject a waiting run
+         * @description `approved` reserves the run's estimate and queues it in one transaction: 402 (`insufficient_credits` or `budget_exceeded`) when the balance or a budget no longer allows it, and the run keeps waiting for another decision. `rejected` settles it as `rejected` with the reason; nothing was reserved. A run not awaiting approval is 409.
+         */
+        post: operations["decideApproval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jira/team-competition": {
         parameters: {
             query?: never;
@@ -737,7 +817,7 @@ export interface paths {
         put?: never;
         /**
          * Queue the AI run
-         * @description Checks that every declared file was uploaded, reserves the run's estimated credits and queues it. 402 `insufficient_credits` says how many credits are missing; nothing is reserved then. Starting a run twice is 409 `run_already_started`: a retry after a timeout cannot queue it twice.
+         * @description Checks that every declared file was uploaded, reserves the run's estimated credits and queues it. 402 `insufficient_credits` says how many credits are missing, 402 `budget_exceeded` which monthly budget the estimate would pass; nothing is reserved then. When the installation has an approval threshold and the estimate reaches it, the answer is `awaiting_approval` instead of `queued`: nothing is reserved until the Jira App approves (the run then moves to `queued`) or rejects it (`rejected`, settled). Starting a run twice is 409 `run_already_started`: a retry after a timeout cannot queue it twice.
          */
         post: operations["startRun"];
         delete?: never;
@@ -1070,6 +1150,75 @@ export interface components {
              */
             effortUnits: number;
         };
+        /** ApprovalDecisionRequest */
+        ApprovalDecisionRequest: {
+            /**
+             * Decision
+             * @enum {string}
+             */
+            decision: "approved" | "rejected";
+            /**
+             * Reason
+             * @description Shown in the run's log; a rejection's reason is its error.
+             */
+            reason?: string | null;
+        };
+        /** ApprovalDecisionResponse */
+        ApprovalDecisionResponse: {
+            /**
+             * Ok
+             * @default true
+             * @constant
+             */
+            ok: true;
+            /** Runid */
+            runId: string;
+            /** @description `queued` once approved, `rejected` once rejected. */
+            status: components["schemas"]["RunStatus"];
+        };
+        /**
+         * ApprovalItem
+         * @description A run waiting for a decision (`POST /v1/jira/approvals/{runId}`).
+         */
+        ApprovalItem: {
+            /** Runid */
+            runId: string;
+            /** Projectid */
+            projectId: string;
+            /** Taskid */
+            taskId: string;
+            /**
+             * Useraccountid
+             * @description Who started the run (the permit's Jira account).
+             */
+            userAccountId: string;
+            /** Model */
+            model: string;
+            /** Estimatedinputtokens */
+            estimatedInputTokens: number;
+            /** Estimatedcredits */
+            estimatedCredits: number;
+            /** Requestedat */
+            requestedAt: string;
+            /**
+             * Expiresat
+             * @description Undecided by then, the run is rejected.
+             */
+            expiresAt: string;
+        };
+        /** ApprovalListResponse */
+        ApprovalListResponse: {
+            /**
+             * Ok
+             * @default true
+             * @constant
+             */
+            ok: true;
+            /** Items */
+            items: components["schemas"]["ApprovalItem"][];
+            /** Nextcursor */
+            nextCursor: string | null;
+        };
         /**
          * BadGatewayError
          * @description The error envelope of an HTTP 502 answer.
@@ -1182,7 +1331,7 @@ export interface components {
             };
             /**
              * Approvalthreshold
-             * @description Reserved for the approval gate (runs estimated at or above it wait for a decision); this server does not have the gate yet and refuses a number rather than ignore it.
+             * @description A `start` estimated at this many credits or more does not queue: the run waits in `awaiting_approval`, reserving nothing, until the Jira App or an operator decides (`/v1/jira/approvals`). null: no gate.
              */
             approvalThreshold?: number | null;
         };
@@ -1293,7 +1442,7 @@ export interface components {
              * @description A stable code to branch on; `detail` is for people.
              * @enum {string}
              */
-            error: "jira_reauthorization_required" | "jira_site_choice_invalid" | "run_already_finished" | "run_already_started" | "run_conflict" | "run_inputs_frozen" | "run_not_started" | "run_not_succeeded" | "too_many_unstarted_runs" | "uploads_incomplete";
+            error: "jira_reauthorization_required" | "jira_site_choice_invalid" | "run_already_finished" | "run_already_started" | "run_conflict" | "run_inputs_frozen" | "run_not_awaiting_approval" | "run_not_started" | "run_not_succeeded" | "too_many_unstarted_runs" | "uploads_incomplete";
             /**
              * Detail
              * @description One sentence saying what went wrong and what to do.
@@ -2398,7 +2547,7 @@ export interface components {
          * RunStatus
          * @enum {string}
          */
-        RunStatus: "initialized" | "queued" | "in_process" | "processing_remote" | "succeeded" | "failed" | "cancelled";
+        RunStatus: "initialized" | "awaiting_approval" | "queued" | "in_process" | "processing_remote" | "succeeded" | "failed" | "cancelled" | "rejected";
         /** RunStatusDocument */
         RunStatusDocument: {
             status: components["schemas"]["RunStatus"];
@@ -5960,6 +6109,434 @@ export interface operations {
             };
         };
     };
+    listInstallationRuns: {
+        parameters: {
+            query?: {
+                projectId?: string;
+                taskId?: string;
+                status?: components["schemas"]["RunStatus"][];
+                limit?: number;
+                cursor?: string;
+            };
+            header: {
+                /** @description The current single-use Jira request key (from `createRequestKey`, then from the last answer's X-SeeCodes-Next-Request-Key). Each key is good for one call: sending one twice (a retry after a timeout, two calls racing) revokes its whole chain, and every later call of the chain is refused `request_key_replayed` until the Jira App bootstraps again. Without it: 403 `request_key_missing`. */
+                "X-SeeCodes-Jira-Request-Key": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunListResponse"];
+                };
+            };
+            /** @description `invalid_forge_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthenticatedError"];
+                };
+            };
+            /** @description `request_key_missing`, `request_key_invalid`, `request_key_expired`, `request_key_replayed`, `request_key_mismatch`, `installation_inactive` */
+            403: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLargeError"];
+                };
+            };
+            /** @description `validation_error` */
+            422: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailedError"];
+                };
+            };
+            /** @description `service_unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceUnavailableError"];
+                };
+            };
+            /** @description Any other status: the error envelope. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    cancelInstallationRun: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The current single-use Jira request key (from `createRequestKey`, then from the last answer's X-SeeCodes-Next-Request-Key). Each key is good for one call: sending one twice (a retry after a timeout, two calls racing) revokes its whole chain, and every later call of the chain is refused `request_key_replayed` until the Jira App bootstraps again. Without it: 403 `request_key_missing`. */
+                "X-SeeCodes-Jira-Request-Key": string;
+            };
+            path: {
+                runId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CancelRunResponse"];
+                };
+            };
+            /** @description `invalid_forge_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthenticatedError"];
+                };
+            };
+            /** @description `request_key_missing`, `request_key_invalid`, `request_key_expired`, `request_key_replayed`, `request_key_mismatch`, `installation_inactive` */
+            403: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description `run_not_found` */
+            404: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description `run_already_finished` */
+            409: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConflictError"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLargeError"];
+                };
+            };
+            /** @description `validation_error` */
+            422: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailedError"];
+                };
+            };
+            /** @description `service_unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceUnavailableError"];
+                };
+            };
+            /** @description Any other status: the error envelope. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listApprovals: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header: {
+                /** @description The current single-use Jira request key (from `createRequestKey`, then from the last answer's X-SeeCodes-Next-Request-Key). Each key is good for one call: sending one twice (a retry after a timeout, two calls racing) revokes its whole chain, and every later call of the chain is refused `request_key_replayed` until the Jira App bootstraps again. Without it: 403 `request_key_missing`. */
+                "X-SeeCodes-Jira-Request-Key": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalListResponse"];
+                };
+            };
+            /** @description `invalid_forge_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthenticatedError"];
+                };
+            };
+            /** @description `request_key_missing`, `request_key_invalid`, `request_key_expired`, `request_key_replayed`, `request_key_mismatch`, `installation_inactive` */
+            403: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLargeError"];
+                };
+            };
+            /** @description `validation_error` */
+            422: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailedError"];
+                };
+            };
+            /** @description `service_unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceUnavailableError"];
+                };
+            };
+            /** @description Any other status: the error envelope. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    decideApproval: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The current single-use Jira request key (from `createRequestKey`, then from the last answer's X-SeeCodes-Next-Request-Key). Each key is good for one call: sending one twice (a retry after a timeout, two calls racing) revokes its whole chain, and every later call of the chain is refused `request_key_replayed` until the Jira App bootstraps again. Without it: 403 `request_key_missing`. */
+                "X-SeeCodes-Jira-Request-Key": string;
+            };
+            path: {
+                runId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalDecisionRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalDecisionResponse"];
+                };
+            };
+            /** @description `invalid_forge_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthenticatedError"];
+                };
+            };
+            /** @description `insufficient_credits`, `budget_exceeded` */
+            402: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentRequiredError"];
+                };
+            };
+            /** @description `request_key_missing`, `request_key_invalid`, `request_key_expired`, `request_key_replayed`, `request_key_mismatch`, `installation_inactive` */
+            403: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description `run_not_found` */
+            404: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description `run_not_awaiting_approval` */
+            409: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConflictError"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLargeError"];
+                };
+            };
+            /** @description `model_unavailable`, `validation_error` */
+            422: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailedError"];
+                };
+            };
+            /** @description `service_unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceUnavailableError"];
+                };
+            };
+            /** @description Any other status: the error envelope. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     getTeamCompetition: {
         parameters: {
             query?: {
@@ -6508,7 +7085,7 @@ export interface operations {
                     "application/json": components["schemas"]["UnauthenticatedError"];
                 };
             };
-            /** @description `insufficient_credits` */
+            /** @description `insufficient_credits`, `budget_exceeded` */
             402: {
                 headers: {
                     [name: string]: unknown;

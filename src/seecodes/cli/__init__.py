@@ -60,6 +60,7 @@ class AdminGroup(LazyGroup):
         "enrollment-token": Entry("credentials", "enrollment_commands"),
         "credits": Entry("installations", "credit_commands"),
         "budgets": Entry("installations", "budget_commands"),
+        "approvals": Entry("approvals", "approval_commands"),
         "metrics": Entry("installations", "metric_commands"),
         "installations": Entry("installations", "installation_commands"),
         "workers": Entry("fleet", "worker_commands"),

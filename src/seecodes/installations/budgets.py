@@ -16,7 +16,7 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.db import on_commit
-from seecodes.errors import BudgetExceeded, BudgetOverrun, InstallationNotFound, InvalidInput
+from seecodes.errors import BudgetExceeded, BudgetOverrun, InstallationNotFound
 from seecodes.installations import budgets_repository as repository
 from seecodes.installations import repository as installation_rows
 from seecodes.installations.budgets_schemas import (
@@ -67,6 +67,12 @@ class BudgetState:
     @property
     def scope(self) -> str:
         return _scope(self.budget.project_id)
+
+
+async def approval_threshold(session: AsyncSession, installation_id: str) -> int | None:
+    """Credits at or above which a run waits for approval; None: no gate."""
+    whole = await repository.whole_installation(session, installation_id)
+    return None if whole is None else whole.approval_threshold
 
 
 async def require_installation(session: AsyncSession, installation_id: str) -> str:
@@ -226,11 +232,6 @@ async def replace(
 ) -> None:
     """Replace the installation's budgets with `settings`, whole. Takes the installation's lock: a
     start reserving meanwhile is checked against the old budgets or the new, never half of each."""
-    if settings.approvalThreshold is not None:
-        raise InvalidInput(
-            "approvalThreshold: this server has no approval gate yet; send null rather than rely on a "
-            "threshold that would not hold runs back."
-        )
     await lock(session, installation_id)
     now = clock.utcnow()
     rows = [

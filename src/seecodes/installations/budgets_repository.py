@@ -28,6 +28,10 @@ async def of_installation(session: AsyncSession, installation_id: str) -> Sequen
     )
 
 
+async def whole_installation(session: AsyncSession, installation_id: str) -> CreditBudget | None:
+    return await session.get(CreditBudget, (installation_id, WHOLE_INSTALLATION))
+
+
 async def limiting(session: AsyncSession, installation_id: str, project_id: str) -> Sequence[CreditBudget]:
     """The budgets with a limit that a reservation of `project_id` counts against."""
     return (

@@ -55,8 +55,9 @@ class BudgetSettings(RequestBody):
     )
     approvalThreshold: Credits | None = Field(
         default=None,
-        description="Reserved for the approval gate (runs estimated at or above it wait for a decision); "
-        "this server does not have the gate yet and refuses a number rather than ignore it.",
+        description="A `start` estimated at this many credits or more does not queue: the run waits in "
+        "`awaiting_approval`, reserving nothing, until the Jira App or an operator decides "
+        "(`/v1/jira/approvals`). null: no gate.",
     )
 
     _thresholds = field_validator("alertThresholds")(_distinct_sorted)

@@ -37,6 +37,20 @@ async def _locked_balance(session: AsyncSession, installation_id: str) -> int:
     return await credit_balance(session, installation_id)
 
 
+async def check(
+    session: AsyncSession, clock: Clock, *, installation_id: str, project_id: str, amount: int
+) -> None:
+    """Refuse `amount` if the balance or a `stop` budget cannot hold it, under the installation's
+    lock, which stays held until the transaction ends: a reservation that follows in the same
+    transaction is what was checked."""
+    available = await _locked_balance(session, installation_id)
+    if available < amount:
+        raise InsufficientCredits(required=amount, available=available)
+    await budgets.check_reservation(
+        session, clock.utcnow(), installation_id=installation_id, project_id=project_id, amount=amount
+    )
+
+
 async def reserve(
     session: AsyncSession,
     clock: Clock,
@@ -48,12 +62,7 @@ async def reserve(
     model: str,
 ) -> None:
     """`project_id` is the run's Jira project ("" for work of none): its budget counts the reservation."""
-    available = await _locked_balance(session, installation_id)
-    if available < amount:
-        raise InsufficientCredits(required=amount, available=available)
-    await budgets.check_reservation(
-        session, clock.utcnow(), installation_id=installation_id, project_id=project_id, amount=amount
-    )
+    await check(session, clock, installation_id=installation_id, project_id=project_id, amount=amount)
     if await _record(
         session,
         clock,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from seecodes.db import Base
@@ -12,19 +12,23 @@ from seecodes.models.types import JiraKey, JsonDocument, UtcDateTime
 
 class RunStatus(StrEnum):
     INITIALIZED = "initialized"  # created by init; uploads may still be arriving
+    AWAITING_APPROVAL = "awaiting_approval"  # estimated at or above the approval threshold
     QUEUED = "queued"
     IN_PROCESS = "in_process"
     PROCESSING_REMOTE = "processing_remote"  # waiting on the model provider
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    REJECTED = "rejected"  # its approval was refused, or expired undecided
 
 
 # The run state machine: every move a run may make. `runs.repository.move` refuses any other, with
 # one conditional UPDATE on the sources of its target, so a cancel and a finishing worker cannot
 # both win.
 NEXT: dict[RunStatus, frozenset[RunStatus]] = {
-    RunStatus.INITIALIZED: frozenset({RunStatus.QUEUED, RunStatus.CANCELLED}),
+    RunStatus.INITIALIZED: frozenset({RunStatus.QUEUED, RunStatus.AWAITING_APPROVAL, RunStatus.CANCELLED}),
+    # Nothing is reserved while a run waits; approving it reserves and queues in one transaction.
+    RunStatus.AWAITING_APPROVAL: frozenset({RunStatus.QUEUED, RunStatus.REJECTED, RunStatus.CANCELLED}),
     RunStatus.QUEUED: frozenset({RunStatus.IN_PROCESS, RunStatus.FAILED, RunStatus.CANCELLED}),
     RunStatus.IN_PROCESS: frozenset(
         {RunStatus.PROCESSING_REMOTE, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
@@ -36,6 +40,7 @@ NEXT: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.SUCCEEDED: frozenset(),
     RunStatus.FAILED: frozenset(),
     RunStatus.CANCELLED: frozenset(),
+    RunStatus.REJECTED: frozenset(),
 }
 
 
@@ -52,7 +57,9 @@ class Run(Base):
     """One AI run on uploaded context, bound to the permit's installation, project and task.
 
     `status` moves initialized → queued → in_process → processing_remote → succeeded | failed,
-    or to cancelled from any unsettled state; `finished_at` is set exactly when it settles.
+    or to cancelled from any unsettled state; a run estimated at or above its installation's
+    approval threshold waits in awaiting_approval until it is queued or rejected. `finished_at` is
+    set exactly when it settles.
     """
 
     __tablename__ = "runs"
@@ -60,6 +67,14 @@ class Run(Base):
         Index("ix_runs_task", "installation_id", "project_id", "task_id", "created_at"),
         Index("ix_runs_settled", "finished_at"),
         Index("ix_runs_status", "status", "queued_at"),
+        # The pending approvals of an installation, newest first, and the expiry sweep's oldest.
+        Index(
+            "ix_runs_awaiting_approval",
+            "installation_id",
+            "approval_requested_at",
+            sqlite_where=text("status = 'awaiting_approval'"),
+            postgresql_where=text("status = 'awaiting_approval'"),
+        ),
         CheckConstraint(f"status IN {tuple(status.value for status in RunStatus)!r}", name="status"),
     )
 
@@ -94,6 +109,11 @@ class Run(Base):
     uploads_purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Output files and the event history (logs, output deltas) deleted by the retention setting.
     artifacts_purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The approval gate (issue 15 §2): when it was asked for and decided, by whom, and why.
+    approval_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    approval_decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    approval_decided_by: Mapped[str | None] = mapped_column(String(200))
+    approval_reason: Mapped[str | None] = mapped_column(Text)
 
     @property
     def settled(self) -> bool:

@@ -15,7 +15,7 @@ from dbos import DBOS
 
 from seecodes.engine import QueueSpec, ScheduleSpec
 from seecodes.kit.logging import get_logger
-from seecodes.runs import execution, repository
+from seecodes.runs import approvals, execution, repository
 from seecodes.runs.catalog import availability_of
 from seecodes.runs.service import (
     EXECUTE_WORKFLOW,
@@ -146,6 +146,14 @@ async def expire_unstarted_step() -> int:
     )
 
 
+@DBOS.step(name="seecodes.runs.expire_approvals")
+async def expire_approvals_step() -> int:
+    runtime = executing_runtime()
+    return await approvals.expire(
+        runtime.db, runtime.clock, expire_hours=runtime.settings.approval_expire_hours
+    )
+
+
 @DBOS.step(name="seecodes.runs.purge_artifacts")
 async def purge_artifacts_step() -> int:
     runtime = executing_runtime()
@@ -165,6 +173,9 @@ async def purge(scheduled_time: datetime, context: Any) -> None:
     unstarted = await expire_unstarted_step()
     if unstarted:
         _log.info("unstarted_runs_expired", runs=unstarted)
+    undecided = await expire_approvals_step()
+    if undecided:
+        _log.info("approvals_expired", runs=undecided)
 
 
 SCHEDULES = (

@@ -94,6 +94,78 @@ async def list_for_task(
     return runs
 
 
+def _of_installation(statement: Select[Any], installation_id: str) -> Select[Any]:
+    return statement.where(Run.installation_id == installation_id)
+
+
+async def get_of_installation(
+    session: AsyncSession, installation_id: str, run_id: str, *, for_update: bool = False
+) -> Run | None:
+    """Any run of the installation (the Jira App's and the operator's view, not a task's)."""
+    statement = _of_installation(select(Run).where(Run.id == run_id), installation_id)
+    if for_update:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    found: Run | None = (await session.execute(statement)).scalar_one_or_none()
+    return found
+
+
+async def list_for_installation(
+    session: AsyncSession,
+    installation_id: str,
+    *,
+    project_id: str | None,
+    task_id: str | None,
+    statuses: Collection[RunStatus],
+    limit: int,
+    before: tuple[datetime, str] | None,
+) -> Sequence[Run]:
+    """Newest first, as `list_for_task`; a task filter needs its project (the index's order)."""
+    statement = _of_installation(select(Run), installation_id)
+    if project_id is not None:
+        statement = statement.where(Run.project_id == project_id)
+    if task_id is not None:
+        statement = statement.where(Run.task_id == task_id)
+    if statuses:
+        statement = statement.where(Run.status.in_([status.value for status in statuses]))
+    if before is not None:
+        created_at, run_id = before
+        statement = statement.where(
+            (Run.created_at < created_at) | ((Run.created_at == created_at) & (Run.id < run_id))
+        )
+    statement = statement.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
+    runs: Sequence[Run] = (await session.execute(statement)).scalars().all()
+    return runs
+
+
+async def awaiting_approval(
+    session: AsyncSession, installation_id: str, *, limit: int, before: tuple[datetime, str] | None
+) -> Sequence[Run]:
+    """The installation's pending approvals, newest request first (the partial index's rows only)."""
+    statement = _of_installation(select(Run), installation_id).where(
+        Run.status == RunStatus.AWAITING_APPROVAL.value
+    )
+    if before is not None:
+        requested_at, run_id = before
+        statement = statement.where(
+            (Run.approval_requested_at < requested_at)
+            | ((Run.approval_requested_at == requested_at) & (Run.id < run_id))
+        )
+    statement = statement.order_by(Run.approval_requested_at.desc(), Run.id.desc()).limit(limit)
+    runs: Sequence[Run] = (await session.execute(statement)).scalars().all()
+    return runs
+
+
+async def approvals_requested_before(session: AsyncSession, moment: datetime, limit: int) -> Sequence[str]:
+    return (
+        await session.scalars(
+            select(Run.id)
+            .where(Run.status == RunStatus.AWAITING_APPROVAL.value, Run.approval_requested_at < moment)
+            .order_by(Run.approval_requested_at)
+            .limit(limit)
+        )
+    ).all()
+
+
 def status_event(run: Run) -> str:
     return json.dumps(
         {"status": run.status, "updatedAt": iso_utc(run.updated_at), "error": run.error},

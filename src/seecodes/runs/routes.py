@@ -14,6 +14,7 @@ from starlette.background import BackgroundTask
 
 from seecodes.deps import ReadSessionDep, RuntimeDep, SessionDep
 from seecodes.errors import (
+    BudgetExceeded,
     ContextTooLarge,
     HintMismatch,
     InsufficientCredits,
@@ -105,7 +106,7 @@ async def init_run(
 async def list_runs(
     session: ReadSessionDep,
     permit: TaskPermitReader,
-    status: Annotated[list[RunStatus] | None, Query(max_length=7)] = None,
+    status: Annotated[list[RunStatus] | None, Query(max_length=len(RunStatus))] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> RunListResponse:
@@ -119,9 +120,12 @@ async def list_runs(
     operation_id="startRun",
     description=(
         "Checks that every declared file was uploaded, reserves the run's estimated credits and "
-        "queues it. 402 `insufficient_credits` says how many credits are missing; nothing is "
-        "reserved then. Starting a run twice is 409 `run_already_started`: a retry after a "
-        "timeout cannot queue it twice."
+        "queues it. 402 `insufficient_credits` says how many credits are missing, 402 "
+        "`budget_exceeded` which monthly budget the estimate would pass; nothing is reserved then. "
+        "When the installation has an approval threshold and the estimate reaches it, the answer "
+        "is `awaiting_approval` instead of `queued`: nothing is reserved until the Jira App approves "
+        "(the run then moves to `queued`) or rejects it (`rejected`, settled). Starting a run "
+        "twice is 409 `run_already_started`: a retry after a timeout cannot queue it twice."
     ),
     summary="Queue the AI run",
     responses=responses(
@@ -130,6 +134,7 @@ async def list_runs(
         RunAlreadyStarted,
         UploadsIncomplete,
         InsufficientCredits,
+        BudgetExceeded,
         ContextTooLarge,
         UploadedFileTooLarge,
         StorageQuotaExceeded,

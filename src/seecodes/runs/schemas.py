@@ -193,3 +193,51 @@ class UsageResponse(ResponseBody):
     budgets: list[BudgetUsage] = Field(
         description="This month's budgets with a limit (`PUT /v1/jira/budgets`), the installation's first."
     )
+
+
+class ApprovalItem(ResponseBody):
+    """A run waiting for a decision (`POST /v1/jira/approvals/{runId}`)."""
+
+    runId: str
+    projectId: str
+    taskId: str
+    userAccountId: str = Field(description="Who started the run (the permit's Jira account).")
+    model: str
+    estimatedInputTokens: int
+    estimatedCredits: int
+    requestedAt: str
+    expiresAt: str = Field(description="Undecided by then, the run is rejected.")
+
+    @classmethod
+    def of(cls, run: Run, expires_at: datetime | None) -> ApprovalItem:
+        requested = run.approval_requested_at or run.updated_at
+        return cls(
+            runId=run.id,
+            projectId=run.project_id,
+            taskId=run.task_id,
+            userAccountId=run.user_account_id,
+            model=run.model,
+            estimatedInputTokens=run.estimated_input_tokens or 0,
+            estimatedCredits=run.estimated_credits or 0,
+            requestedAt=iso_utc(requested),
+            expiresAt=iso_utc(expires_at or requested),
+        )
+
+
+class ApprovalListResponse(ResponseBody):
+    ok: Literal[True] = True
+    items: list[ApprovalItem]
+    nextCursor: str | None
+
+
+class ApprovalDecisionRequest(RequestBody):
+    decision: Literal["approved", "rejected"]
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = Field(
+        default=None, description="Shown in the run's log; a rejection's reason is its error."
+    )
+
+
+class ApprovalDecisionResponse(ResponseBody):
+    ok: Literal[True] = True
+    runId: str
+    status: RunStatus = Field(description="`queued` once approved, `rejected` once rejected.")

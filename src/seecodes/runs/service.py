@@ -12,12 +12,14 @@ import asyncio
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seecodes.db import Database, after_commit
+from seecodes.db import Database, after_commit, on_commit
 from seecodes.errors import (
     ContextTooLarge,
     InvalidInput,
@@ -37,6 +39,7 @@ from seecodes.installations import budgets, credits
 from seecodes.installations.repository import credit_balance
 from seecodes.kit.clock import Clock, iso_utc
 from seecodes.kit.dispatch import CancelWorkflow, Enqueue
+from seecodes.kit.logging import get_logger
 from seecodes.models import Run, UsageItem
 from seecodes.models.run import RunStatus
 from seecodes.runs import repository
@@ -48,6 +51,7 @@ from seecodes.runs.tokens import count_tokens
 from seecodes.security.permits import PermitScope
 
 EXECUTE_WORKFLOW = "seecodes.runs.execute"
+_log = get_logger("seecodes.runs")
 USAGE_ITEMS_SHOWN = 100
 
 
@@ -209,7 +213,8 @@ async def start_run(
     storage_quota_bytes: int,
     installation_concurrency: int,
 ) -> Run:
-    """Estimate, reserve and queue; the run is executed once this transaction commits.
+    """Estimate, reserve and queue; the run is executed once this transaction commits. A run whose
+    estimate reaches the installation's approval threshold waits instead, reserving nothing.
 
     What was estimated is frozen: the bytes counted are copied to keys no URL was signed for, and
     the executor reads only those (a signed S3 PUT URL cannot be revoked; the local backend also
@@ -226,15 +231,12 @@ async def start_run(
             f"The uploads and prompt are {tokens} tokens; model {spec.id!r} accepts {spec.max_context}."
         )
     estimate = credits.run_cost(spec.pricing.base, spec.pricing.per_token, tokens)
-    # The reservation locks the installation's row, so two starts cannot both fit the last bytes.
-    await credits.reserve(
-        session,
-        clock,
-        installation_id=scope.installation_id,
-        project_id=scope.project_id,
-        amount=estimate,
-        run_id=run.id,
-        model=spec.id,
+    threshold = await budgets.approval_threshold(session, scope.installation_id)
+    gated = threshold is not None and estimate >= threshold
+    # Locks the installation's row, so two starts cannot both fit the last credits or bytes. A gated
+    # run is checked now (an approval that could never be paid for is noise) but reserves nothing.
+    await credits.check(
+        session, clock, installation_id=scope.installation_id, project_id=scope.project_id, amount=estimate
     )
     input_bytes = sum(len(data) for _, data in inputs)
     stored = await repository.stored_input_bytes(session, scope.installation_id)
@@ -243,30 +245,92 @@ async def start_run(
             f"The run's {input_bytes} bytes of input and the {stored} already kept would pass the "
             f"installation's {storage_quota_bytes}-byte quota; kept inputs are deleted after their retention."
         )
-    own_cap = await repository.installation_run_concurrency(session, scope.installation_id)
-    slots = installation_slots(own_cap, installation_concurrency, spec.concurrency)
+    estimated = {
+        "model": spec.id,
+        "user_prompt": user_prompt,
+        "estimated_input_tokens": tokens,
+        "estimated_credits": estimate,
+        "input_bytes": input_bytes,
+    }
+    now = clock.utcnow()
+    if gated:
+        started = await repository.move(
+            session,
+            run.id,
+            RunStatus.AWAITING_APPROVAL,
+            now,
+            log=f"awaiting approval: {tokens} input tokens estimated, {estimate} credits, at or above the "
+            f"installation's approval threshold of {threshold}; nothing reserved",
+            approval_requested_at=now,
+            **estimated,
+        )
+    else:
+        started = await reserve_and_queue(
+            session,
+            clock,
+            run,
+            project_id=scope.project_id,
+            installation_concurrency=installation_concurrency,
+            model_concurrency=spec.concurrency,
+            log=f"queued: {tokens} input tokens estimated, {estimate} credits reserved",
+            **estimated,
+        )
+    if started is None:  # a concurrent start won; its reservation is the one that stands
+        raise RunAlreadyStarted()
+    if gated:
+        on_commit(
+            session,
+            partial(
+                _log.info,
+                "approval_requested",
+                run_id=started.id,
+                installation_id=started.installation_id,
+                project_id=started.project_id,
+                task_id=started.task_id,
+                credits=estimate,
+                threshold=threshold,
+            ),
+        )
+    for name, data in inputs:
+        await storage.write(started_key(started, name), data, content_type="application/octet-stream")
+    return started
+
+
+async def reserve_and_queue(
+    session: AsyncSession,
+    clock: Clock,
+    run: Run,
+    *,
+    project_id: str,
+    installation_concurrency: int,
+    model_concurrency: int,
+    log: str,
+    **values: object,
+) -> Run | None:
+    """Reserve the run's estimate, give it a dispatch slot and queue it; None when another writer
+    moved the run first (this transaction's reservation then rolls back with it). `values` are the
+    columns the move sets besides the queue's own; the model and estimate come from them or the run."""
+    model = str(values.get("model", run.model))
+    estimate = int(str(values.get("estimated_credits", run.estimated_credits or 0)))
+    await credits.reserve(
+        session,
+        clock,
+        installation_id=run.installation_id,
+        project_id=project_id,
+        amount=estimate,
+        run_id=run.id,
+        model=model,
+    )
+    own_cap = await repository.installation_run_concurrency(session, run.installation_id)
+    slots = installation_slots(own_cap, installation_concurrency, model_concurrency)
     # Under the installation's lock (the reservation above), so concurrent starts see each other.
-    slot = least_loaded(await repository.slot_loads(session, scope.installation_id, spec.id), slots)
+    slot = least_loaded(await repository.slot_loads(session, run.installation_id, model), slots)
     now = clock.utcnow()
     queued = await repository.move(
-        session,
-        run.id,
-        RunStatus.QUEUED,
-        now,
-        dispatch_slot=slot,
-        log=f"queued: {tokens} input tokens estimated, {estimate} credits reserved",
-        model=spec.id,
-        user_prompt=user_prompt,
-        estimated_input_tokens=tokens,
-        estimated_credits=estimate,
-        input_bytes=input_bytes,
-        queued_at=now,
+        session, run.id, RunStatus.QUEUED, now, dispatch_slot=slot, log=log, queued_at=now, **values
     )
-    if queued is None:  # a concurrent start won; its reservation is the one that stands
-        raise RunAlreadyStarted()
-    for name, data in inputs:
-        await storage.write(started_key(queued, name), data, content_type="application/octet-stream")
-    after_commit(session, execution_of(queued.id, queued.model, dispatch_key(scope.installation_id, slot)))
+    if queued is not None:
+        after_commit(session, execution_of(queued.id, queued.model, dispatch_key(run.installation_id, slot)))
     return queued
 
 
@@ -318,12 +382,12 @@ class RunPage:
     next_cursor: str | None
 
 
-def _encode_cursor(run: Run) -> str:
-    raw = json.dumps([run.created_at.isoformat(), run.id]).encode()
+def encode_cursor(moment: datetime | None, run_id: str) -> str:
+    raw = json.dumps([moment.isoformat() if moment else None, run_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created_at, run_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         moment = datetime.fromisoformat(created_at)
@@ -337,21 +401,73 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 async def list_runs(
     session: AsyncSession, scope: PermitScope, *, statuses: list[RunStatus], limit: int, cursor: str | None
 ) -> RunPage:
-    before = _decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor) if cursor else None
     runs = list(
         await repository.list_for_task(session, scope, statuses=statuses, limit=limit + 1, before=before)
     )
+    return page_of(runs, limit, lambda run: run.created_at)
+
+
+async def list_installation_runs(
+    session: AsyncSession,
+    installation_id: str,
+    *,
+    project_id: str | None,
+    task_id: str | None,
+    statuses: list[RunStatus],
+    limit: int,
+    cursor: str | None,
+) -> RunPage:
+    """The Jira App's view: its installation's runs, of one project or task if named."""
+    if task_id is not None and project_id is None:
+        raise InvalidInput("Name the task's projectId with its taskId.")
+    before = decode_cursor(cursor) if cursor else None
+    runs = list(
+        await repository.list_for_installation(
+            session,
+            installation_id,
+            project_id=project_id,
+            task_id=task_id,
+            statuses=statuses,
+            limit=limit + 1,
+            before=before,
+        )
+    )
+    return page_of(runs, limit, lambda run: run.created_at)
+
+
+def page_of(runs: list[Run], limit: int, moment: Callable[[Run], datetime | None]) -> RunPage:
+    """`runs` was read with limit + 1: the extra row says there is a next page, which starts after
+    the last run shown, by (`moment`, id)."""
     page, more = runs[:limit], len(runs) > limit
-    return RunPage(runs=page, next_cursor=_encode_cursor(page[-1]) if more and page else None)
+    return RunPage(
+        runs=page, next_cursor=encode_cursor(moment(page[-1]), page[-1].id) if more and page else None
+    )
 
 
 async def cancel_run(session: AsyncSession, clock: Clock, scope: PermitScope, run_id: str) -> Run:
-    """Settle as cancelled; the workflow is cancelled after the commit. Before the model was called
-    the reservation is released; once it was (processing_remote), the input was sent and paid for,
-    so the reservation (the input's cost) is charged."""
-    run = await get_run(session, scope, run_id, for_update=True)
+    """The IDE cancels one of its task's runs (see `cancel`)."""
+    return await cancel(session, clock, await get_run(session, scope, run_id, for_update=True), by="the user")
+
+
+async def cancel_installation_run(
+    session: AsyncSession, clock: Clock, installation_id: str, run_id: str, *, by: str
+) -> Run:
+    """The Jira App (or an operator) cancels any run of its installation (see `cancel`)."""
+    run = await repository.get_of_installation(session, installation_id, run_id, for_update=True)
+    if run is None:
+        raise RunNotFound("No run with this id exists for this installation.")
+    return await cancel(session, clock, run, by=by)
+
+
+async def cancel(session: AsyncSession, clock: Clock, run: Run, *, by: str) -> Run:
+    """Settle `run` (read under its row lock) as cancelled; the workflow is cancelled after the
+    commit. Before the model was called the reservation is released; once it was
+    (processing_remote), the input was sent and paid for, so the reservation (the input's cost) is
+    charged."""
     called = run.status == RunStatus.PROCESSING_REMOTE
-    reserved = run.estimated_credits
+    # A run awaiting approval has an estimate but reserved nothing: nothing goes back.
+    reserved = None if run.status == RunStatus.AWAITING_APPROVAL else run.estimated_credits
     now = clock.utcnow()
     cancelled = await repository.move(
         session,
@@ -359,12 +475,14 @@ async def cancel_run(session: AsyncSession, clock: Clock, scope: PermitScope, ru
         RunStatus.CANCELLED,
         now,
         log=(
-            f"cancelled by the user after the model was called; {reserved} reserved credits charged"
+            f"cancelled by {by} after the model was called; {reserved} reserved credits charged"
             if called
-            else "cancelled by the user; reserved credits released"
+            else f"cancelled by {by}; reserved credits released"
+            if reserved is not None
+            else f"cancelled by {by}; nothing was reserved"
         ),
         finished_at=now,
-        error="cancelled by the user",
+        error=f"cancelled by {by}",
         credits_charged=reserved if called else None,
     )
     if cancelled is None:

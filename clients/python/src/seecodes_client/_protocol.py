@@ -16,7 +16,7 @@ from seecodes_client.errors import CHAIN_LOST, SeecodesError
 REQUEST_KEY_HEADER = "X-SeeCodes-Jira-Request-Key"
 NEXT_REQUEST_KEY_HEADER = "X-SeeCodes-Next-Request-Key"
 BOOTSTRAP_PATH = "/v1/jira/request-key"
-SETTLED = frozenset({"succeeded", "failed", "cancelled"})
+SETTLED = frozenset({"succeeded", "failed", "cancelled", "rejected"})
 
 
 def checked(response: httpx.Response) -> httpx.Response:

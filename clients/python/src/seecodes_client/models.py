@@ -195,6 +195,68 @@ class ActivitySnapshotResponse(BaseModel):
     ]
 
 
+class Reason(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            description="Shown in the run's log; a rejection's reason is its error.",
+            max_length=500,
+            title="Reason",
+        ),
+    ]
+
+
+class ApprovalDecisionRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    decision: Annotated[Literal["approved", "rejected"], Field(title="Decision")]
+    reason: Annotated[
+        Reason | None,
+        Field(
+            description="Shown in the run's log; a rejection's reason is its error.",
+            title="Reason",
+        ),
+    ] = None
+
+
+class ApprovalItem(BaseModel):
+    """
+    A run waiting for a decision (`POST /v1/jira/approvals/{runId}`).
+    """
+
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    runId: Annotated[str, Field(title="Runid")]
+    projectId: Annotated[str, Field(title="Projectid")]
+    taskId: Annotated[str, Field(title="Taskid")]
+    userAccountId: Annotated[
+        str,
+        Field(
+            description="Who started the run (the permit's Jira account).",
+            title="Useraccountid",
+        ),
+    ]
+    model: Annotated[str, Field(title="Model")]
+    estimatedInputTokens: Annotated[int, Field(title="Estimatedinputtokens")]
+    estimatedCredits: Annotated[int, Field(title="Estimatedcredits")]
+    requestedAt: Annotated[str, Field(title="Requestedat")]
+    expiresAt: Annotated[
+        str,
+        Field(description="Undecided by then, the run is rejected.", title="Expiresat"),
+    ]
+
+
+class ApprovalListResponse(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    ok: Annotated[Literal[True], Field(title="Ok")]
+    items: Annotated[list[ApprovalItem], Field(title="Items")]
+    nextCursor: Annotated[str | None, Field(title="Nextcursor")]
+
+
 class BadGatewayError(BaseModel):
     """
     The error envelope of an HTTP 502 answer.
@@ -281,7 +343,7 @@ class ApprovalThreshold(RootModel[int]):
     root: Annotated[
         int,
         Field(
-            description="Reserved for the approval gate (runs estimated at or above it wait for a decision); this server does not have the gate yet and refuses a number rather than ignore it.",
+            description="A `start` estimated at this many credits or more does not queue: the run waits in `awaiting_approval`, reserving nothing, until the Jira App or an operator decides (`/v1/jira/approvals`). null: no gate.",
             ge=0,
             le=1000000000000,
             title="Approvalthreshold",
@@ -331,6 +393,7 @@ class ConflictError(BaseModel):
             "run_already_started",
             "run_conflict",
             "run_inputs_frozen",
+            "run_not_awaiting_approval",
             "run_not_started",
             "run_not_succeeded",
             "too_many_unstarted_runs",
@@ -1484,12 +1547,14 @@ class RunStatusDocument(BaseModel):
     status: Annotated[
         Literal[
             "initialized",
+            "awaiting_approval",
             "queued",
             "in_process",
             "processing_remote",
             "succeeded",
             "failed",
             "cancelled",
+            "rejected",
         ],
         Field(title="RunStatus"),
     ]
@@ -1514,12 +1579,14 @@ class RunSummary(BaseModel):
     status: Annotated[
         Literal[
             "initialized",
+            "awaiting_approval",
             "queued",
             "in_process",
             "processing_remote",
             "succeeded",
             "failed",
             "cancelled",
+            "rejected",
         ],
         Field(title="RunStatus"),
     ]
@@ -1542,12 +1609,14 @@ class RunTelemetry(BaseModel):
     status: Annotated[
         Literal[
             "initialized",
+            "awaiting_approval",
             "queued",
             "in_process",
             "processing_remote",
             "succeeded",
             "failed",
             "cancelled",
+            "rejected",
         ],
         Field(title="RunStatus"),
     ]
@@ -1671,12 +1740,14 @@ class StartRunResponse(BaseModel):
     status: Annotated[
         Literal[
             "initialized",
+            "awaiting_approval",
             "queued",
             "in_process",
             "processing_remote",
             "succeeded",
             "failed",
             "cancelled",
+            "rejected",
         ],
         Field(title="RunStatus"),
     ]
@@ -2203,6 +2274,31 @@ class ErrorEnvelope(BaseModel):
     ]
 
 
+class ApprovalDecisionResponse(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    ok: Annotated[Literal[True], Field(title="Ok")]
+    runId: Annotated[str, Field(title="Runid")]
+    status: Annotated[
+        Literal[
+            "initialized",
+            "awaiting_approval",
+            "queued",
+            "in_process",
+            "processing_remote",
+            "succeeded",
+            "failed",
+            "cancelled",
+            "rejected",
+        ],
+        Field(
+            description="`queued` once approved, `rejected` once rejected.",
+            title="RunStatus",
+        ),
+    ]
+
+
 class BudgetSettings(BaseModel):
     """
     The whole budget document: a PUT replaces it, and a field left out takes its default.
@@ -2249,7 +2345,7 @@ class BudgetSettings(BaseModel):
     approvalThreshold: Annotated[
         ApprovalThreshold | None,
         Field(
-            description="Reserved for the approval gate (runs estimated at or above it wait for a decision); this server does not have the gate yet and refuses a number rather than ignore it.",
+            description="A `start` estimated at this many credits or more does not queue: the run waits in `awaiting_approval`, reserving nothing, until the Jira App or an operator decides (`/v1/jira/approvals`). null: no gate.",
             title="Approvalthreshold",
         ),
     ] = None
@@ -2306,12 +2402,14 @@ class CancelRunResponse(BaseModel):
     status: Annotated[
         Literal[
             "initialized",
+            "awaiting_approval",
             "queued",
             "in_process",
             "processing_remote",
             "succeeded",
             "failed",
             "cancelled",
+            "rejected",
         ],
         Field(title="RunStatus"),
     ]
