@@ -111,7 +111,7 @@ def test_openapi_typescript_output_compiles_under_tsc_strict(document_file: Path
     text = schema.read_text()
     # The successor header is typed, not `unknown`; run statuses are a union, not `string`.
     assert '"X-SeeCodes-Next-Request-Key"?: string;' in text
-    assert '"initialized" | "queued" | "in_process"' in text
+    assert '"initialized" | "awaiting_approval" | "queued" | "in_process"' in text
 
 
 def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

@@ -49,6 +49,7 @@ from seecodes.runs.jira_routes import router as jira_runs_router
 from seecodes.runs.model_routes import router as models_router
 from seecodes.runs.routes import router as runs_router
 from seecodes.runs.service import queue_name
+from seecodes.runs.share_routes import router as share_router
 from seecodes.runs.storage.local import STORAGE_ROUTE_PREFIX
 from seecodes.runs.storage.routes import router as storage_router
 from seecodes.security.routes import router as security_router
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(instance_metrics_router)
     app.include_router(budgets_router)
     app.include_router(jira_runs_router)
+    app.include_router(share_router)
     app.include_router(analytics_router)
     app.include_router(telemetry_router)
     app.include_router(indexes_router)

@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     unstarted_runs_expire_hours: float = Field(default=24, ge=0.01, le=24 * 365)
     # A run awaiting approval this long undecided is rejected (checked every 10 minutes).
     approval_expire_hours: float = Field(default=24, ge=0.01, le=24 * 365)
+    # How long a read-only share link to a run opens it (POST /v1/tasks/{runId}/share).
+    share_link_ttl_hours: float = Field(default=24, ge=0.01, le=24 * 90)
     # Per installation: runs initialized and not started yet (init beyond it is 409), and bytes of
     # uploaded input held for started runs until their uploads are purged (start beyond it is 413).
     max_unstarted_runs: int = Field(default=200, ge=1, le=100_000)

@@ -339,6 +339,12 @@ class RunAlreadyStarted(RunConflict):
     default_detail = "The run has already been started."
 
 
+class ShareLinkNotFound(NotFound):
+    # Unknown, expired, revoked, or another run's: one answer, so a link reveals nothing else.
+    code = "share_link_not_found"
+    default_detail = "This share link does not exist, has expired or was revoked."
+
+
 class RunNotAwaitingApproval(RunConflict):
     code = "run_not_awaiting_approval"
     default_detail = "The run is not awaiting approval: it was decided, cancelled or never gated."

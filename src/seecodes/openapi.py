@@ -38,6 +38,7 @@ BROWSER = "Browser"
 STORAGE = "Storage"
 SYSTEM = "System"
 LEGACY = "Legacy bridge"
+SHARED = "Share links"
 
 TAGS = [
     {
@@ -59,6 +60,11 @@ TAGS = [
         "name": STORAGE,
         "description": "The signed upload and download URLs the run routes hand out (local storage "
         "only; with S3 they point at the bucket). Use each URL exactly as given.",
+    },
+    {
+        "name": SHARED,
+        "description": "Read-only views of one run for anyone holding its share link (the token in "
+        "the path is the credential; the IDE mints it with `POST /v1/tasks/{runId}/share`).",
     },
     {"name": SYSTEM, "description": "Probes, metrics and this document."},
     {

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.bootstrap import build_runtime
 from seecodes.cli.common import in_transaction, not_found, refuse, say, settings_or_exit, show_rows
-from seecodes.config import Settings
+from seecodes.config import Settings, SettingsError
 from seecodes.errors import SeecodesError
 from seecodes.installations import budgets
 from seecodes.kit.clock import Clock, iso_utc
@@ -95,7 +95,10 @@ def with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) ->
     in_transaction(settings, _nothing)  # the embedded default's checks and migration, as every command
 
     async def run() -> T:
-        runtime = build_runtime(settings)
+        try:
+            runtime = build_runtime(settings)
+        except SettingsError as error:
+            refuse(str(error))
         await runtime.start(execute_runs=False)
         try:
             return await work(runtime)

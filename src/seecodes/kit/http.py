@@ -78,7 +78,9 @@ class RequestContextMiddleware:
         except Exception:
             # Starlette's outermost error middleware would answer without our headers and outside
             # the envelope; answer here instead and keep the traceback in the log.
-            _log.exception("unhandled_error", method=scope["method"], path=scope["path"])
+            _log.exception(
+                "unhandled_error", method=scope["method"], path=_loggable_path(scope["path"], None)
+            )
             if response_started:
                 raise
             await _send_internal_error(send_with_headers)
@@ -86,17 +88,28 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             _count(scope["method"], route, status, elapsed)
-            # The path only: query strings carry launch codes (`c=`), and they are never logged.
+            # The path only: query strings carry launch codes (`c=`), and they are never logged. A
+            # path that is itself a credential (a share link) is logged as its route template.
             if _access_log.isEnabledFor(logging.INFO):  # skips building the event when filtered
                 _log.info(
                     "request",
                     method=scope["method"],
-                    path=scope["path"],
+                    path=_loggable_path(scope["path"], route),
                     route=route,
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),
                 )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+# Paths whose segments carry a secret: never written to a log as they are.
+CREDENTIAL_PATH_PREFIXES = ("/v1/share/",)
+
+
+def _loggable_path(path: str, route: str | None) -> str:
+    if path.startswith(CREDENTIAL_PATH_PREFIXES):
+        return route if route and route != "unmatched" else CREDENTIAL_PATH_PREFIXES[0] + "…"
+    return path
 
 
 async def _send_internal_error(send: Send) -> None:

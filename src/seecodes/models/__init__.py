@@ -2,7 +2,7 @@
 
 from seecodes.models.activity import ActivityDaily, ActivitySnapshot
 from seecodes.models.budgets import BudgetAlert, CreditBudget
-from seecodes.models.credentials import EnrollmentToken, JiraRequestKey, LaunchCode, TaskPermit
+from seecodes.models.credentials import EnrollmentToken, JiraRequestKey, LaunchCode, ShareLink, TaskPermit
 from seecodes.models.credits import CreditLedgerEntry
 from seecodes.models.index import ProjectIndex, ProjectIndexEntry
 from seecodes.models.installation import Installation
@@ -41,6 +41,7 @@ __all__ = [
     "ProjectIndexEntry",
     "Run",
     "RunEvent",
+    "ShareLink",
     "TaskContext",
     "TaskPermit",
     "TelemetryEvent",

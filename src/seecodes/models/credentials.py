@@ -97,3 +97,20 @@ class EnrollmentToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     consumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     installation_id: Mapped[str | None] = mapped_column(ForeignKey("installations.id", ondelete="SET NULL"))
+
+
+class ShareLink(Base):
+    """A read-only link to one run for someone without a permit (issue 15 §4): the token is shown
+    once and kept only as its hash; it opens that run's status, output and log, nothing else."""
+
+    __tablename__ = "share_links"
+    __table_args__ = (Index("ix_share_links_run", "run_id"), Index("ix_share_links_expires_at", "expires_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(Sha256Hex, unique=True)
+    installation_id: Mapped[str] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(String(40))
+    created_by: Mapped[str] = mapped_column(JiraKey)  # the permit's Jira account
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -90,6 +90,8 @@ class Run(Base):
     user_prompt: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     rerun_of: Mapped[str | None] = mapped_column(String(40))
+    # A follow-up's parent: the succeeded run whose output it goes on from (`POST …/continue`).
+    parent_run_id: Mapped[str | None] = mapped_column(String(40))
     estimated_input_tokens: Mapped[int | None] = mapped_column(Integer)
     estimated_credits: Mapped[int | None] = mapped_column(BigInteger)
     # Bytes start froze (the uploads and their frozen copies), counted against the storage quota

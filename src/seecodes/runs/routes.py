@@ -41,6 +41,7 @@ from seecodes.openapi import IDE, JIRA_APP
 from seecodes.runs import events, service
 from seecodes.runs.schemas import (
     CancelRunResponse,
+    FollowUpRequest,
     InitRunRequest,
     InitRunResponse,
     RunListResponse,
@@ -276,6 +277,57 @@ async def rerun(
         runtime.storage,
         permit,
         runId,
+        upload_url_ttl_seconds=runtime.settings.upload_url_ttl_seconds,
+        upload_max_bytes=runtime.settings.upload_max_bytes,
+        max_unstarted_runs=runtime.settings.max_unstarted_runs,
+        storage_quota_bytes=runtime.settings.storage_quota_bytes,
+        installation_concurrency=runtime.settings.run_installation_concurrency,
+    )
+    return StartRunResponse.of(run)
+
+
+@router.post(
+    "/v1/tasks/{runId}/continue",
+    tags=[IDE],
+    operation_id="continueRun",
+    description=(
+        "Starts a follow-up of a succeeded run: a new run whose context is the parent's inputs, one "
+        "more file (`previous-run.md`) with the parent's instruction and output, and `userPrompt`. "
+        "It is estimated on that whole context and reserved, gated and charged like any start, and "
+        "records `parentRunId`. Answers like `start`, with the new `runId`. A run that did not "
+        "succeed is 409; one whose output or inputs were purged by retention is 410 or 409."
+    ),
+    summary="Continue a succeeded run with a new instruction",
+    responses=responses(
+        InvalidPermit,
+        RunNotFound,
+        RunNotSucceeded,
+        RunArtifactsPurged,
+        UploadsIncomplete,
+        InsufficientCredits,
+        BudgetExceeded,
+        ContextTooLarge,
+        TooManyUnstartedRuns,
+        StorageQuotaExceeded,
+        InvalidInput,
+    ),
+)
+async def continue_run(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    permit: TaskPermitCaller,
+    runId: RunIdPath,
+    body: FollowUpRequest,
+) -> StartRunResponse:
+    run = await service.follow_up(
+        session,
+        runtime.clock,
+        runtime.catalog,
+        runtime.storage,
+        permit,
+        runId,
+        user_prompt=body.userPrompt,
+        model=body.model,
         upload_url_ttl_seconds=runtime.settings.upload_url_ttl_seconds,
         upload_max_bytes=runtime.settings.upload_max_bytes,
         max_unstarted_runs=runtime.settings.max_unstarted_runs,

@@ -57,6 +57,13 @@ class StartRunRequest(RequestBody):
     )
 
 
+class FollowUpRequest(RequestBody):
+    userPrompt: str = Field(
+        min_length=1, max_length=MAX_PROMPT_CHARS, examples=["now add the migration notes"]
+    )
+    model: ModelAlias | None = Field(default=None, description="The parent's model when omitted.")
+
+
 class StartRunResponse(ResponseBody):
     ok: Literal[True] = True
     runId: str
@@ -95,6 +102,7 @@ class RunSummary(ResponseBody):
     updatedAt: str
     error: str | None
     rerunOf: str | None
+    parentRunId: str | None = Field(description="The run a follow-up continues (`POST …/continue`).")
     estimatedCredits: int | None
     creditsCharged: int | None
 
@@ -109,6 +117,7 @@ class RunSummary(ResponseBody):
             updatedAt=iso_utc(run.updated_at),
             error=run.error,
             rerunOf=run.rerun_of,
+            parentRunId=run.parent_run_id,
             estimatedCredits=run.estimated_credits,
             creditsCharged=run.credits_charged,
         )
@@ -241,3 +250,28 @@ class ApprovalDecisionResponse(ResponseBody):
     ok: Literal[True] = True
     runId: str
     status: RunStatus = Field(description="`queued` once approved, `rejected` once rejected.")
+
+
+class ShareLinkResponse(ResponseBody):
+    ok: Literal[True] = True
+    url: str = Field(description="The link; its token is shown only here.")
+    expiresAt: str
+
+
+class RevokedShareLinks(ResponseBody):
+    ok: Literal[True] = True
+    revoked: int = Field(description="How many live links stopped opening the run.")
+
+
+class SharedRun(ResponseBody):
+    ok: Literal[True] = True
+    runId: str
+    projectId: str
+    taskId: str
+    status: RunStatus
+    model: str
+    createdAt: str
+    updatedAt: str
+    error: str | None
+    output: str | None = Field(description="Once the run succeeded, unless retention purged it.")
+    log: str | None = Field(description="The run's log lines; null once retention purged them.")

@@ -360,7 +360,10 @@ async def view(
 
 
 async def output_of(session: AsyncSession, storage: ObjectStorage, scope: PermitScope, run_id: str) -> str:
-    run = await get_run(session, scope, run_id)
+    return await output_text(storage, await get_run(session, scope, run_id))
+
+
+async def output_text(storage: ObjectStorage, run: Run) -> str:
     if run.status != RunStatus.SUCCEEDED:
         raise RunNotSucceeded(f"The run is {run.status}; output exists only for a succeeded run.")
     if run.artifacts_purged_at is not None:
@@ -369,7 +372,10 @@ async def output_of(session: AsyncSession, storage: ObjectStorage, scope: Permit
 
 
 async def logs_of(session: AsyncSession, scope: PermitScope, run_id: str) -> str:
-    run = await get_run(session, scope, run_id)
+    return await log_text(session, await get_run(session, scope, run_id))
+
+
+async def log_text(session: AsyncSession, run: Run) -> str:
     if run.artifacts_purged_at is not None:
         raise RunArtifactsPurged()
     lines = await repository.log_lines(session, run.id)
@@ -570,6 +576,84 @@ async def rerun(
         storage_quota_bytes=storage_quota_bytes,
         installation_concurrency=installation_concurrency,
     )
+
+
+FOLLOW_UP_CONTEXT = "previous-run.md"
+
+
+async def follow_up(
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    storage: ObjectStorage,
+    scope: PermitScope,
+    run_id: str,
+    *,
+    user_prompt: str,
+    model: str | None,
+    upload_url_ttl_seconds: int,
+    upload_max_bytes: int,
+    max_unstarted_runs: int,
+    storage_quota_bytes: int,
+    installation_concurrency: int,
+) -> Run:
+    """A new run that goes on from a succeeded one: the parent's inputs, plus one more file holding
+    the parent's instruction and output, and the new instruction. Estimated, gated and charged like
+    any start, on the whole context."""
+    parent = await get_run(session, scope, run_id)
+    if parent.status != RunStatus.SUCCEEDED:
+        raise RunNotSucceeded(f"The run is {parent.status}; only a succeeded run can be continued.")
+    if parent.artifacts_purged_at is not None:
+        raise RunArtifactsPurged()
+    if parent.uploads_purged_at is not None:
+        raise UploadsIncomplete(list(parent.files))
+    output = (await storage.read(output_key(parent))).decode("utf-8", errors="replace")
+    context_name = _free_name(FOLLOW_UP_CONTEXT, parent.files)
+    fresh = await init_run(
+        session,
+        clock,
+        catalog,
+        storage,
+        scope,
+        model=model or parent.model,
+        files=[*parent.files, context_name],
+        upload_url_ttl_seconds=upload_url_ttl_seconds,
+        max_unstarted_runs=max_unstarted_runs,
+    )
+    for name, data in await started_inputs(storage, parent, upload_max_bytes=upload_max_bytes):
+        await storage.write(upload_key(fresh.run, name), data, content_type="text/plain; charset=utf-8")
+    previous = (
+        f"# The previous run ({parent.id})\n\n## Its instruction\n\n{parent.user_prompt or '(none)'}\n\n"
+        f"## Its output\n\n{output}\n"
+    )
+    await storage.write(
+        upload_key(fresh.run, context_name), previous.encode(), content_type="text/markdown; charset=utf-8"
+    )
+    fresh.run.parent_run_id = parent.id
+    await session.flush()
+    return await start_run(
+        session,
+        clock,
+        catalog,
+        storage,
+        scope,
+        fresh.run.id,
+        model=model or parent.model,
+        user_prompt=user_prompt,
+        upload_max_bytes=upload_max_bytes,
+        storage_quota_bytes=storage_quota_bytes,
+        installation_concurrency=installation_concurrency,
+    )
+
+
+def _free_name(wanted: str, taken: list[str]) -> str:
+    """`wanted`, or `wanted` numbered (previous-run-2.md, …) when the parent has a file of that name."""
+    stem, dot, suffix = wanted.rpartition(".")
+    candidate, number = wanted, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{stem}-{number}{dot}{suffix}"
+    return candidate
 
 
 async def usage_of(session: AsyncSession, installation_id: str) -> tuple[list[UsageItem], int]:

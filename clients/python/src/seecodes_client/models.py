@@ -468,6 +468,37 @@ class FieldError(BaseModel):
     ]
 
 
+class Model(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            description="The parent's model when omitted.",
+            max_length=100,
+            min_length=1,
+            title="Model",
+        ),
+    ]
+
+
+class FollowUpRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    userPrompt: Annotated[
+        str,
+        Field(
+            examples=["now add the migration notes"],
+            max_length=100000,
+            min_length=1,
+            title="Userprompt",
+        ),
+    ]
+    model: Annotated[
+        Model | None,
+        Field(description="The parent's model when omitted.", title="Model"),
+    ] = None
+
+
 class ForbiddenError(BaseModel):
     """
     The error envelope of an HTTP 403 answer.
@@ -820,7 +851,7 @@ class IndexUpsertResponse(BaseModel):
     totalFiles: Annotated[int, Field(title="Totalfiles")]
 
 
-class Model(RootModel[str]):
+class Model1(RootModel[str]):
     root: Annotated[
         str,
         Field(examples=["strict light"], max_length=100, min_length=1, title="Model"),
@@ -837,7 +868,7 @@ class InitRunRequest(BaseModel):
     model_config = ConfigDict(
         extra="ignore",
     )
-    model: Annotated[Model | None, Field(examples=["strict light"], title="Model")] = (
+    model: Annotated[Model1 | None, Field(examples=["strict light"], title="Model")] = (
         None
     )
     files: Annotated[
@@ -1145,6 +1176,7 @@ class NotFoundError(BaseModel):
             "not_found",
             "object_not_found",
             "run_not_found",
+            "share_link_not_found",
             "ticket_not_found",
         ],
         Field(
@@ -1540,6 +1572,19 @@ class RequestKeyResponse(BaseModel):
     ]
 
 
+class RevokedShareLinks(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    ok: Annotated[Literal[True], Field(title="Ok")]
+    revoked: Annotated[
+        int,
+        Field(
+            description="How many live links stopped opening the run.", title="Revoked"
+        ),
+    ]
+
+
 class RunStatusDocument(BaseModel):
     model_config = ConfigDict(
         extra="ignore",
@@ -1596,6 +1641,13 @@ class RunSummary(BaseModel):
     updatedAt: Annotated[str, Field(title="Updatedat")]
     error: Annotated[str | None, Field(title="Error")]
     rerunOf: Annotated[str | None, Field(title="Rerunof")]
+    parentRunId: Annotated[
+        str | None,
+        Field(
+            description="The run a follow-up continues (`POST …/continue`).",
+            title="Parentrunid",
+        ),
+    ]
     estimatedCredits: Annotated[int | None, Field(title="Estimatedcredits")]
     creditsCharged: Annotated[int | None, Field(title="Creditscharged")]
 
@@ -1673,6 +1725,59 @@ class ServiceUnavailableError(BaseModel):
     ] = None
 
 
+class ShareLinkResponse(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    ok: Annotated[Literal[True], Field(title="Ok")]
+    url: Annotated[
+        str, Field(description="The link; its token is shown only here.", title="Url")
+    ]
+    expiresAt: Annotated[str, Field(title="Expiresat")]
+
+
+class SharedRun(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    ok: Annotated[Literal[True], Field(title="Ok")]
+    runId: Annotated[str, Field(title="Runid")]
+    projectId: Annotated[str, Field(title="Projectid")]
+    taskId: Annotated[str, Field(title="Taskid")]
+    status: Annotated[
+        Literal[
+            "initialized",
+            "awaiting_approval",
+            "queued",
+            "in_process",
+            "processing_remote",
+            "succeeded",
+            "failed",
+            "cancelled",
+            "rejected",
+        ],
+        Field(title="RunStatus"),
+    ]
+    model: Annotated[str, Field(title="Model")]
+    createdAt: Annotated[str, Field(title="Createdat")]
+    updatedAt: Annotated[str, Field(title="Updatedat")]
+    error: Annotated[str | None, Field(title="Error")]
+    output: Annotated[
+        str | None,
+        Field(
+            description="Once the run succeeded, unless retention purged it.",
+            title="Output",
+        ),
+    ]
+    log: Annotated[
+        str | None,
+        Field(
+            description="The run's log lines; null once retention purged them.",
+            title="Log",
+        ),
+    ]
+
+
 class Signals(BaseModel):
     model_config = ConfigDict(
         extra="ignore",
@@ -1723,7 +1828,7 @@ class StartRunRequest(BaseModel):
     model_config = ConfigDict(
         extra="ignore",
     )
-    model: Annotated[Model | None, Field(examples=["strict light"], title="Model")] = (
+    model: Annotated[Model1 | None, Field(examples=["strict light"], title="Model")] = (
         None
     )
     userPrompt: Annotated[
