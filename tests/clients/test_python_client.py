@@ -222,3 +222,28 @@ def test_the_async_sessions_run_the_same_flow(stack: Stack, fake_model: FakeOpen
     output, results = asyncio.run(flow())
     assert output == "async answer"
     assert len(results) == 3
+
+
+def test_budgets_approvals_follow_ups_and_share_links_through_the_library(
+    stack: Stack, jira: JiraApp, fake_model: FakeOpenAI
+) -> None:
+    fake_model.script("fake-light", Reply("first"), Reply("second"))
+    jira.set_budgets({"approvalThreshold": 0, "projects": {"AUTH": {"monthlyCredits": 10_000}}})
+    with _ide(stack, jira) as ide:
+        waiting = ide.run({"list.md": b"- [ ] gated"}, prompt="go")
+        assert waiting.status == "awaiting_approval"
+        assert [item.runId for item in jira.approvals().items] == [waiting.runId]
+        assert jira.decide(waiting.runId, "approved", "fine").status == "queued"
+        assert ide.wait(waiting.runId, poll=0.1).status == "succeeded"
+        jira.set_budgets({})
+        follow = ide.follow_up(waiting.runId, "now shorter")
+        assert ide.wait(follow.runId, poll=0.1).status == "succeeded"
+        link = ide.share(follow.runId)
+        assert "/v1/share/sc_share_" in link.url
+        assert ide.revoke_shares(follow.runId) == 1
+        listed = jira.runs(project_id="AUTH", task_id="AUTH-128")
+        assert {item.runId for item in listed.items} >= {waiting.runId, follow.runId}
+        assert next(item for item in listed.items if item.runId == follow.runId).parentRunId == waiting.runId
+    budgets = jira.budgets()
+    assert budgets.projects == {}
+    assert budgets.spent > 0

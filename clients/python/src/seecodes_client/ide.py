@@ -54,6 +54,10 @@ def _init_body(files: Mapping[str, bytes], model: str | None) -> dict[str, Any]:
     return body
 
 
+def _follow_up_body(prompt: str, model: str | None) -> dict[str, Any]:
+    return {"userPrompt": prompt, **({"model": model} if model is not None else {})}
+
+
 def _start_body(prompt: str | None, model: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if prompt is not None:
@@ -234,6 +238,21 @@ class Ide:
     def runs(self) -> models.RunListResponse:
         return models.RunListResponse.model_validate(self.call("GET", "/v1/tasks/runs").json())
 
+    def follow_up(self, run_id: str, prompt: str, *, model: str | None = None) -> models.StartRunResponse:
+        """A new run on a succeeded one's inputs and output, with a new instruction."""
+        answer = self.call("POST", f"/v1/tasks/{run_id}/continue", json=_follow_up_body(prompt, model))
+        return models.StartRunResponse.model_validate(answer.json())
+
+    def share(self, run_id: str) -> models.ShareLinkResponse:
+        """A read-only link to the run; its URL is shown only in this answer."""
+        return models.ShareLinkResponse.model_validate(self.call("POST", f"/v1/tasks/{run_id}/share").json())
+
+    def revoke_shares(self, run_id: str) -> int:
+        answer = models.RevokedShareLinks.model_validate(
+            self.call("DELETE", f"/v1/tasks/{run_id}/share").json()
+        )
+        return answer.revoked
+
 
 class AsyncIde:
     """The same session for asyncio."""
@@ -373,3 +392,48 @@ class AsyncIde:
     async def rerun(self, run_id: str) -> models.StartRunResponse:
         answer = await self.call("POST", f"/v1/tasks/{run_id}/rerun")
         return models.StartRunResponse.model_validate(answer.json())
+
+    async def runs(self) -> models.RunListResponse:
+        return models.RunListResponse.model_validate((await self.call("GET", "/v1/tasks/runs")).json())
+
+    async def run(
+        self, files: Mapping[str, bytes], *, prompt: str | None = None, model: str | None = None
+    ) -> models.StartRunResponse:
+        return await self.start(await self.create_run(files, model=model), prompt=prompt)
+
+    async def follow_up(
+        self, run_id: str, prompt: str, *, model: str | None = None
+    ) -> models.StartRunResponse:
+        answer = await self.call("POST", f"/v1/tasks/{run_id}/continue", json=_follow_up_body(prompt, model))
+        return models.StartRunResponse.model_validate(answer.json())
+
+    async def share(self, run_id: str) -> models.ShareLinkResponse:
+        answer = await self.call("POST", f"/v1/tasks/{run_id}/share")
+        return models.ShareLinkResponse.model_validate(answer.json())
+
+    async def revoke_shares(self, run_id: str) -> int:
+        answer = await self.call("DELETE", f"/v1/tasks/{run_id}/share")
+        return models.RevokedShareLinks.model_validate(answer.json()).revoked
+
+    # -- the task (as the sync session) ---------------------------------------------------------
+    async def progress(self) -> models.ProgressResponse:
+        answer = await self.call(
+            "GET", f"/v1/tasks/{self.task_id}/progress", params={"projectId": self.project_id}
+        )
+        return models.ProgressResponse.model_validate(answer.json())
+
+    async def save_snapshot(
+        self, snapshot: models.ActivitySnapshotIn | dict[str, Any]
+    ) -> models.ActivitySnapshotResponse:
+        answer = await self.call("POST", "/v1/tasks/activity-snapshot", json=snapshot)
+        return models.ActivitySnapshotResponse.model_validate(answer.json())
+
+    async def query_index(self, items: list[dict[str, str]]) -> models.IndexQueryResponse:
+        answer = await self.call(
+            "POST", f"/v1/projects/{self.project_id}/indexes/query", json={"items": items}
+        )
+        return models.IndexQueryResponse.model_validate(answer.json())
+
+    async def upsert_index(self, upsert: models.IndexUpsert | dict[str, Any]) -> models.IndexUpsertResponse:
+        answer = await self.call("POST", f"/v1/projects/{self.project_id}/indexes/upsert", json=upsert)
+        return models.IndexUpsertResponse.model_validate(answer.json())

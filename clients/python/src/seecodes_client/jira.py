@@ -101,6 +101,41 @@ class JiraApp:
     def usage(self) -> models.UsageResponse:
         return models.UsageResponse.model_validate(self.call("GET", "/v1/jira/usage").json())
 
+    def budgets(self) -> models.BudgetsResponse:
+        return models.BudgetsResponse.model_validate(self.call("GET", "/v1/jira/budgets").json())
+
+    def set_budgets(self, document: models.BudgetSettings | dict[str, Any]) -> models.BudgetsResponse:
+        """Replaces the whole budget document (fields left out take their defaults)."""
+        return models.BudgetsResponse.model_validate(
+            self.call("PUT", "/v1/jira/budgets", json=document).json()
+        )
+
+    def approvals(self, *, limit: int = 20, cursor: str | None = None) -> models.ApprovalListResponse:
+        answer = self.call("GET", "/v1/jira/approvals", params=_page(limit, cursor))
+        return models.ApprovalListResponse.model_validate(answer.json())
+
+    def decide(
+        self, run_id: str, decision: str, reason: str | None = None
+    ) -> models.ApprovalDecisionResponse:
+        answer = self.call("POST", f"/v1/jira/approvals/{run_id}", json=_decision(decision, reason))
+        return models.ApprovalDecisionResponse.model_validate(answer.json())
+
+    def runs(
+        self,
+        *,
+        project_id: str | None = None,
+        task_id: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> models.RunListResponse:
+        answer = self.call("GET", "/v1/jira/runs", params=_runs_query(project_id, task_id, limit, cursor))
+        return models.RunListResponse.model_validate(answer.json())
+
+    def cancel(self, run_id: str) -> models.CancelRunResponse:
+        return models.CancelRunResponse.model_validate(
+            self.call("POST", f"/v1/jira/runs/{run_id}/cancel").json()
+        )
+
 
 class AsyncJiraApp:
     """The same session for asyncio."""
@@ -162,3 +197,56 @@ class AsyncJiraApp:
 
     async def usage(self) -> models.UsageResponse:
         return models.UsageResponse.model_validate((await self.call("GET", "/v1/jira/usage")).json())
+
+    async def budgets(self) -> models.BudgetsResponse:
+        return models.BudgetsResponse.model_validate((await self.call("GET", "/v1/jira/budgets")).json())
+
+    async def set_budgets(self, document: models.BudgetSettings | dict[str, Any]) -> models.BudgetsResponse:
+        answer = await self.call("PUT", "/v1/jira/budgets", json=document)
+        return models.BudgetsResponse.model_validate(answer.json())
+
+    async def approvals(self, *, limit: int = 20, cursor: str | None = None) -> models.ApprovalListResponse:
+        answer = await self.call("GET", "/v1/jira/approvals", params=_page(limit, cursor))
+        return models.ApprovalListResponse.model_validate(answer.json())
+
+    async def decide(
+        self, run_id: str, decision: str, reason: str | None = None
+    ) -> models.ApprovalDecisionResponse:
+        answer = await self.call("POST", f"/v1/jira/approvals/{run_id}", json=_decision(decision, reason))
+        return models.ApprovalDecisionResponse.model_validate(answer.json())
+
+    async def runs(
+        self,
+        *,
+        project_id: str | None = None,
+        task_id: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> models.RunListResponse:
+        answer = await self.call(
+            "GET", "/v1/jira/runs", params=_runs_query(project_id, task_id, limit, cursor)
+        )
+        return models.RunListResponse.model_validate(answer.json())
+
+    async def cancel(self, run_id: str) -> models.CancelRunResponse:
+        answer = await self.call("POST", f"/v1/jira/runs/{run_id}/cancel")
+        return models.CancelRunResponse.model_validate(answer.json())
+
+
+def _page(limit: int, cursor: str | None) -> dict[str, Any]:
+    return {"limit": limit, **({"cursor": cursor} if cursor else {})}
+
+
+def _runs_query(
+    project_id: str | None, task_id: str | None, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    query = _page(limit, cursor)
+    if project_id is not None:
+        query["projectId"] = project_id
+    if task_id is not None:
+        query["taskId"] = task_id
+    return query
+
+
+def _decision(decision: str, reason: str | None) -> dict[str, Any]:
+    return {"decision": decision, **({"reason": reason} if reason is not None else {})}
