@@ -10,7 +10,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.bootstrap import build_runtime
-from seecodes.cli.common import in_transaction, not_found, refuse, say, settings_or_exit, show_rows
+from seecodes.cli.common import exit_for, in_transaction, refuse, say, settings_or_exit, show_rows
 from seecodes.config import Settings, SettingsError
 from seecodes.errors import SeecodesError
 from seecodes.installations import budgets
@@ -108,9 +108,7 @@ def with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) ->
     try:
         return asyncio.run(run())
     except SeecodesError as error:
-        if error.status_code == 404:
-            not_found(error.detail)
-        refuse(error.detail)
+        exit_for(error)
 
 
 async def _nothing(_session: AsyncSession, _clock: Clock) -> None:

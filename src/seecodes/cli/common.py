@@ -110,10 +110,14 @@ def in_transaction(settings: Settings, work: Callable[[AsyncSession, Clock], Awa
     try:
         return asyncio.run(run())
     except SeecodesError as error:
-        # The README's exit statuses: 1 when what was named does not exist, 2 when it was refused.
-        if error.status_code == 404:
-            not_found(error.detail)
-        refuse(error.detail)
+        exit_for(error)
+
+
+def exit_for(error: SeecodesError) -> NoReturn:
+    """The README's exit statuses: 1 when what was named does not exist, 2 when it was refused."""
+    if error.status_code == 404:
+        not_found(error.detail)
+    refuse(error.detail)
 
 
 def embedded_database_or_exit(settings: Settings) -> None:

@@ -18,6 +18,9 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
+from starlette.background import BackgroundTask
+from starlette.responses import StreamingResponse
+
 from seecodes.db import Database
 from seecodes.models.run import SETTLED, RunStatus
 from seecodes.runs import repository
@@ -78,3 +81,23 @@ async def _frames(db: Database, follower: Follower, max_seconds: float) -> Async
             yield ": heartbeat\n\n"
         if loop.time() >= deadline:
             return
+
+
+def response(
+    db: Database,
+    watch: RunWatch,
+    run_id: str,
+    last_event_id: int,
+    *,
+    slot: StreamSlot,
+    max_seconds: float,
+    headers: dict[str, str] | None = None,
+) -> StreamingResponse:
+    """The HTTP answer that streams a run's events from after `last_event_id`, holding `slot`."""
+    return StreamingResponse(
+        stream(db, watch, run_id, last_event_id, slot=slot, max_seconds=max_seconds),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no", **(headers or {})},
+        # Also when the body never starts (the client left at once): the slot is given back once.
+        background=BackgroundTask(slot.release),
+    )

@@ -84,6 +84,13 @@ async def list_for_task(
     statement: Select[Any] = _of_task(select(Run), scope)
     if statuses:
         statement = statement.where(Run.status.in_([status.value for status in statuses]))
+    return await _newest_first(session, statement, before, limit)
+
+
+async def _newest_first(
+    session: AsyncSession, statement: Select[Any], before: tuple[datetime, str] | None, limit: int
+) -> Sequence[Run]:
+    """A page of runs by (created_at, id) descending, after the cursor's run when there is one."""
     if before is not None:
         created_at, run_id = before
         statement = statement.where(
@@ -127,14 +134,7 @@ async def list_for_installation(
         statement = statement.where(Run.task_id == task_id)
     if statuses:
         statement = statement.where(Run.status.in_([status.value for status in statuses]))
-    if before is not None:
-        created_at, run_id = before
-        statement = statement.where(
-            (Run.created_at < created_at) | ((Run.created_at == created_at) & (Run.id < run_id))
-        )
-    statement = statement.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
-    runs: Sequence[Run] = (await session.execute(statement)).scalars().all()
-    return runs
+    return await _newest_first(session, statement, before, limit)
 
 
 async def awaiting_approval(

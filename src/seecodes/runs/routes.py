@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from starlette.background import BackgroundTask
 
 from seecodes.deps import ReadSessionDep, RuntimeDep, SessionDep
 from seecodes.errors import (
@@ -364,19 +363,13 @@ async def run_events(
 ) -> StreamingResponse:
     run = await service.get_run(session, permit, runId)
     slot = runtime.streams.open(permit_jti=permit.jti, installation_id=permit.installation_id)
-    return StreamingResponse(
-        events.stream(
-            runtime.db,
-            runtime.run_watch,
-            run.id,
-            last_event_id,
-            slot=slot,
-            max_seconds=runtime.settings.run_events_max_seconds,
-        ),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"},
-        # Also when the body never starts (the client left at once): the slot is given back once.
-        background=BackgroundTask(slot.release),
+    return events.response(
+        runtime.db,
+        runtime.run_watch,
+        run.id,
+        last_event_id,
+        slot=slot,
+        max_seconds=runtime.settings.run_events_max_seconds,
     )
 
 

@@ -547,21 +547,61 @@ async def rerun(
         raise RunNotStarted()
     if original.uploads_purged_at is not None:
         raise UploadsIncomplete(list(original.files))
+    return await _start_from(
+        session,
+        clock,
+        catalog,
+        storage,
+        scope,
+        original,
+        model=original.model,
+        user_prompt=original.user_prompt,
+        extra={},
+        marks={"rerun_of": original.id},
+        upload_url_ttl_seconds=upload_url_ttl_seconds,
+        upload_max_bytes=upload_max_bytes,
+        max_unstarted_runs=max_unstarted_runs,
+        storage_quota_bytes=storage_quota_bytes,
+        installation_concurrency=installation_concurrency,
+    )
+
+
+async def _start_from(
+    session: AsyncSession,
+    clock: Clock,
+    catalog: Catalog,
+    storage: ObjectStorage,
+    scope: PermitScope,
+    source: Run,
+    *,
+    model: str,
+    user_prompt: str | None,
+    extra: dict[str, bytes],
+    marks: dict[str, str],
+    upload_url_ttl_seconds: int,
+    upload_max_bytes: int,
+    max_unstarted_runs: int,
+    storage_quota_bytes: int,
+    installation_concurrency: int,
+) -> Run:
+    """A new run of the task on a copy of `source`'s frozen inputs plus `extra` files, started at
+    once: a rerun and a follow-up both. `marks` are the columns that link it to `source`."""
     fresh = await init_run(
         session,
         clock,
         catalog,
         storage,
         scope,
-        model=original.model,
-        files=list(original.files),
+        model=model,
+        files=[*source.files, *extra],
         upload_url_ttl_seconds=upload_url_ttl_seconds,
         max_unstarted_runs=max_unstarted_runs,
     )
-    inputs = await started_inputs(storage, original, upload_max_bytes=upload_max_bytes)
-    for name, data in inputs:
+    inputs = await started_inputs(storage, source, upload_max_bytes=upload_max_bytes)
+    for name, data in [*inputs, *extra.items()]:
         await storage.write(upload_key(fresh.run, name), data, content_type="text/plain; charset=utf-8")
-    fresh.run.rerun_of = original.id
+    for column, value in marks.items():
+        setattr(fresh.run, column, value)
     await session.flush()
     return await start_run(
         session,
@@ -570,8 +610,8 @@ async def rerun(
         storage,
         scope,
         fresh.run.id,
-        model=original.model,
-        user_prompt=original.user_prompt,
+        model=model,
+        user_prompt=user_prompt,
         upload_max_bytes=upload_max_bytes,
         storage_quota_bytes=storage_quota_bytes,
         installation_concurrency=installation_concurrency,
@@ -608,39 +648,24 @@ async def follow_up(
     if parent.uploads_purged_at is not None:
         raise UploadsIncomplete(list(parent.files))
     output = (await storage.read(output_key(parent))).decode("utf-8", errors="replace")
-    context_name = _free_name(FOLLOW_UP_CONTEXT, parent.files)
-    fresh = await init_run(
-        session,
-        clock,
-        catalog,
-        storage,
-        scope,
-        model=model or parent.model,
-        files=[*parent.files, context_name],
-        upload_url_ttl_seconds=upload_url_ttl_seconds,
-        max_unstarted_runs=max_unstarted_runs,
-    )
-    for name, data in await started_inputs(storage, parent, upload_max_bytes=upload_max_bytes):
-        await storage.write(upload_key(fresh.run, name), data, content_type="text/plain; charset=utf-8")
     previous = (
         f"# The previous run ({parent.id})\n\n## Its instruction\n\n{parent.user_prompt or '(none)'}\n\n"
         f"## Its output\n\n{output}\n"
     )
-    await storage.write(
-        upload_key(fresh.run, context_name), previous.encode(), content_type="text/markdown; charset=utf-8"
-    )
-    fresh.run.parent_run_id = parent.id
-    await session.flush()
-    return await start_run(
+    return await _start_from(
         session,
         clock,
         catalog,
         storage,
         scope,
-        fresh.run.id,
+        parent,
         model=model or parent.model,
         user_prompt=user_prompt,
+        extra={_free_name(FOLLOW_UP_CONTEXT, parent.files): previous.encode()},
+        marks={"parent_run_id": parent.id},
+        upload_url_ttl_seconds=upload_url_ttl_seconds,
         upload_max_bytes=upload_max_bytes,
+        max_unstarted_runs=max_unstarted_runs,
         storage_quota_bytes=storage_quota_bytes,
         installation_concurrency=installation_concurrency,
     )

@@ -13,7 +13,6 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.background import BackgroundTask
 
 from seecodes.deps import ReadSessionDep, RuntimeDep, SessionDep
 from seecodes.errors import (
@@ -126,22 +125,14 @@ async def follow_shared_run(
     run = await share.shared_run(session, runtime.clock, token)
     # Bounded like a permit's streams: per link (its hash names it) and per installation.
     slot = runtime.streams.open(permit_jti=f"share:{run.id}", installation_id=run.installation_id)
-    return StreamingResponse(
-        events.stream(
-            runtime.db,
-            runtime.run_watch,
-            run.id,
-            last_event_id,
-            slot=slot,
-            max_seconds=runtime.settings.run_events_max_seconds,
-        ),
-        media_type="text/event-stream",
-        headers={
-            "Cache-Control": "no-cache, no-store",
-            "X-Accel-Buffering": "no",
-            "Referrer-Policy": "no-referrer",
-        },
-        background=BackgroundTask(slot.release),
+    return events.response(
+        runtime.db,
+        runtime.run_watch,
+        run.id,
+        last_event_id,
+        slot=slot,
+        max_seconds=runtime.settings.run_events_max_seconds,
+        headers={"Referrer-Policy": "no-referrer"},
     )
 
 
