@@ -84,4 +84,4 @@ def test_the_node_suite_passes_against_a_live_server(fake_model: FakeOpenAI, tmp
             env={"SEECODES_URL": stack.base_url, "SEECODES_FITS": str(tmp_path / "fits.json")},
         )
     assert tested.returncode == 0, tested.stdout[-4000:] + tested.stderr[-2000:]
-    assert "pass 4" in tested.stdout
+    assert "pass 5" in tested.stdout

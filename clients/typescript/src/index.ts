@@ -158,6 +158,46 @@ export class JiraApp {
   async usage(): Promise<Schemas["UsageResponse"]> {
     return (await this.call("GET", "/v1/jira/usage")).json() as Promise<Schemas["UsageResponse"]>;
   }
+
+  async budgets(): Promise<Schemas["BudgetsResponse"]> {
+    return (await this.call("GET", "/v1/jira/budgets")).json() as Promise<Schemas["BudgetsResponse"]>;
+  }
+
+  /** Replaces the whole budget document: a field left out takes its default. */
+  async setBudgets(document: Schemas["BudgetSettings"]): Promise<Schemas["BudgetsResponse"]> {
+    const answer = await this.call("PUT", "/v1/jira/budgets", { json: document });
+    return answer.json() as Promise<Schemas["BudgetsResponse"]>;
+  }
+
+  async approvals(options: { limit?: number; cursor?: string } = {}): Promise<Schemas["ApprovalListResponse"]> {
+    const answer = await this.call("GET", "/v1/jira/approvals", { query: page(options) });
+    return answer.json() as Promise<Schemas["ApprovalListResponse"]>;
+  }
+
+  async decide(runId: string, body: Schemas["ApprovalDecisionRequest"]): Promise<Schemas["ApprovalDecisionResponse"]> {
+    const answer = await this.call("POST", `/v1/jira/approvals/${runId}`, { json: body });
+    return answer.json() as Promise<Schemas["ApprovalDecisionResponse"]>;
+  }
+
+  async runs(
+    options: { projectId?: string; taskId?: string; limit?: number; cursor?: string } = {},
+  ): Promise<Schemas["RunListResponse"]> {
+    const query: Record<string, string> = page(options);
+    if (options.projectId !== undefined) query.projectId = options.projectId;
+    if (options.taskId !== undefined) query.taskId = options.taskId;
+    return (await this.call("GET", "/v1/jira/runs", { query })).json() as Promise<Schemas["RunListResponse"]>;
+  }
+
+  async cancel(runId: string): Promise<Schemas["CancelRunResponse"]> {
+    return (await this.call("POST", `/v1/jira/runs/${runId}/cancel`)).json() as Promise<Schemas["CancelRunResponse"]>;
+  }
+}
+
+function page(options: { limit?: number; cursor?: string }): Record<string, string> {
+  const query: Record<string, string> = {};
+  if (options.limit !== undefined) query.limit = String(options.limit);
+  if (options.cursor !== undefined) query.cursor = options.cursor;
+  return query;
 }
 
 export interface Launch {
@@ -360,5 +400,21 @@ export class Ide {
 
   async rerun(runId: string): Promise<Schemas["StartRunResponse"]> {
     return (await this.call("POST", `/v1/tasks/${runId}/rerun`)).json() as Promise<Schemas["StartRunResponse"]>;
+  }
+
+  /** A new run on a succeeded one's inputs and output, with a new instruction. */
+  async followUp(runId: string, body: Schemas["FollowUpRequest"]): Promise<Schemas["StartRunResponse"]> {
+    const answer = await this.call("POST", `/v1/tasks/${runId}/continue`, { json: body });
+    return answer.json() as Promise<Schemas["StartRunResponse"]>;
+  }
+
+  /** A read-only link to the run; its URL is shown only in this answer. */
+  async share(runId: string): Promise<Schemas["ShareLinkResponse"]> {
+    return (await this.call("POST", `/v1/tasks/${runId}/share`)).json() as Promise<Schemas["ShareLinkResponse"]>;
+  }
+
+  async revokeShares(runId: string): Promise<number> {
+    const answer = (await (await this.call("DELETE", `/v1/tasks/${runId}/share`)).json()) as Schemas["RevokedShareLinks"];
+    return answer.revoked;
   }
 }

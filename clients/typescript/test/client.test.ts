@@ -91,3 +91,22 @@ test("an event stream cut mid-run resumes without a duplicate or a gap", async (
   assert.equal(resumed.at(-1)?.kind, "end");
   assert.equal(resumed.filter((e) => e.kind === "output").map(eventText).join(""), "word ".repeat(40));
 });
+
+test("follow-ups, share links and the Jira App's view of runs", async () => {
+  const jira = new JiraApp(URL_, fit);
+  const ide = await Ide.exchange(URL_, (await jira.launchLink({ projectId: "AUTH", taskId: "AUTH-143" })).httpsUrl);
+  const runId = await ide.createRun({ "list.md": "- [ ] first" });
+  await ide.start(runId, { prompt: "go" });
+  assert.equal((await ide.wait(runId, { pollMs: 100 })).status, "succeeded");
+  const follow = await ide.followUp(runId, { userPrompt: "and then" });
+  assert.equal((await ide.wait(follow.runId, { pollMs: 100 })).status, "succeeded");
+  const link = await ide.share(follow.runId);
+  const shared = (await (await fetch(link.url, { headers: { Accept: "application/json" } })).json()) as { runId: string };
+  assert.equal(shared.runId, follow.runId);
+  assert.equal(await ide.revokeShares(follow.runId), 1);
+  assert.equal((await fetch(link.url)).status, 404);
+  const listed = await jira.runs({ projectId: "AUTH", taskId: "AUTH-143" });
+  assert.equal(listed.items.find((item) => item.runId === follow.runId)?.parentRunId, runId);
+  assert.equal((await jira.budgets()).mode, "alert");
+  assert.deepEqual((await jira.approvals()).items, []);
+});
