@@ -33,7 +33,7 @@ from tests.support.runs import auth, fake_model_settings, grant, init_and_upload
 from tests.support.stack import Stack
 
 # Every label a seecodes metric may carry, and where its values come from.
-LABELS = {"method", "route", "status", "code", "model", "outcome", "provider", "le"}
+LABELS = {"method", "route", "status", "code", "model", "outcome", "provider", "scope", "le"}
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 PROVIDER_ERROR_KINDS = {"timeout", "connection", "stream", "no_key", "unavailable", "context", "error"}
 HTTP_STATUS = re.compile(r"^[1-5][0-9]{2}$")
@@ -68,6 +68,7 @@ def _bounded(app: FastAPI, models: set[str]) -> dict[str, set[str]]:
         "model": models,
         "outcome": {status.value for status in RunStatus} | set(WritebackStatus.__args__),
         "provider": {kind.value for kind in ProviderKind},
+        "scope": {"installation", "project"},  # which budget (installations.budgets)
     }
 
 

@@ -41,9 +41,10 @@ async def _run_in(database: Database, clock: FixedClock, status: RunStatus) -> s
 def test_the_table_names_every_state_and_only_settled_states_are_final() -> None:
     assert set(NEXT) == set(RunStatus)
     assert {state for state, targets in NEXT.items() if not targets} == SETTLED
-    assert {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED} == SETTLED
+    assert {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.REJECTED} == SETTLED
     assert sources_of(RunStatus.CANCELLED) == set(RunStatus) - SETTLED
-    assert sources_of(RunStatus.QUEUED) == {RunStatus.INITIALIZED}
+    assert sources_of(RunStatus.QUEUED) == {RunStatus.INITIALIZED, RunStatus.AWAITING_APPROVAL}
+    assert sources_of(RunStatus.REJECTED) == {RunStatus.AWAITING_APPROVAL}
 
 
 @pytest.mark.parametrize("start", list(RunStatus))

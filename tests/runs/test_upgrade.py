@@ -129,7 +129,8 @@ def test_a_fleet_on_the_previous_release_is_upgraded_while_runs_are_in_flight_an
     # The previous release refuses to start on the newer schema, and says why.
     refused = previous_code(previous, stack, "worker", worker_id="worker-late")
     assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert "a newer release has migrated it" in refused.stdout
+    # On stdout from releases before the CLI wrote JSON lines outside dev, on stderr since.
+    assert "a newer release has migrated it" in refused.stdout + refused.stderr
 
     # Its running workers go on executing on the new schema, and its API goes on queueing.
     HELD.set()
