@@ -133,6 +133,7 @@ class FakeAtlassian:
         self.jira_delay = 0.0  # seconds each Jira REST call takes (to make overlapping calls visible)
         self.in_flight: Counter[str] = Counter()  # cloud id -> Jira calls being answered now
         self.max_in_flight: Counter[str] = Counter()  # cloud id -> the most ever answered at once
+        self.generation = 0  # bumped by reset: which test a call in flight belongs to
         self.down = threading.Event()
         self.released = threading.Event()
         self._rate_limits: list[list[Any]] = []
@@ -174,6 +175,7 @@ class FakeAtlassian:
             self.jira_delay = 0.0
             self.in_flight.clear()
             self.max_in_flight.clear()
+            self.generation += 1
             self.down.clear()
             self.released.clear()
 
@@ -607,6 +609,7 @@ def _handler(fake: FakeAtlassian) -> type[BaseHTTPRequestHandler]:
                 )
             cloud_id = match.group(1)
             with fake.lock:
+                generation = fake.generation
                 fake.in_flight[cloud_id] += 1
                 fake.max_in_flight[cloud_id] = max(fake.max_in_flight[cloud_id], fake.in_flight[cloud_id])
             try:
@@ -616,7 +619,10 @@ def _handler(fake: FakeAtlassian) -> type[BaseHTTPRequestHandler]:
                     status, payload = fake._jira(method, cloud_id, match.group(2), query, body)
             finally:
                 with fake.lock:
-                    fake.in_flight[cloud_id] -= 1
+                    # A call of the previous test that ends after the reset must not take this
+                    # test's count below zero (its `max_in_flight` then read 0 for serial writes).
+                    if generation == fake.generation:
+                        fake.in_flight[cloud_id] -= 1
             return status, payload, {}
 
     return Handler
