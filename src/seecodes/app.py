@@ -21,8 +21,8 @@ from seecodes.analytics.routes import router as analytics_router
 from seecodes.bootstrap import build_runtime
 from seecodes.config import Environment, RunExecution, Settings, StorageBackend, get_settings
 from seecodes.deps import RuntimeDep
+from seecodes.error_bodies import FieldError
 from seecodes.errors import (
-    FieldError,
     PayloadTooLarge,
     RequestValidationFailed,
     SeecodesError,

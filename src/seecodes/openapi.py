@@ -25,7 +25,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from seecodes.config import Settings
-from seecodes.errors import RETRY_AFTER_STATUSES, ErrorEnvelope
+from seecodes.error_bodies import ErrorEnvelope
+from seecodes.errors import RETRY_AFTER_STATUSES
 from seecodes.kit.http import NEXT_REQUEST_KEY_HEADER
 
 # Marks on a parameter's schema (set by `security.deps`), turned into the document's own terms here.

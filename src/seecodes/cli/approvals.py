@@ -10,7 +10,15 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.bootstrap import build_runtime
-from seecodes.cli.common import exit_for, in_transaction, refuse, say, settings_or_exit, show_rows
+from seecodes.cli.common import (
+    exit_for,
+    in_transaction,
+    prepare_database,
+    refuse,
+    say,
+    settings_or_exit,
+    show_rows,
+)
 from seecodes.config import Settings, SettingsError
 from seecodes.errors import SeecodesError
 from seecodes.installations import budgets
@@ -92,7 +100,7 @@ def decide_approval(
 def with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
     """Run `work` with the engine started to enqueue (not execute): a decision that queues a run
     hands it to the workers the moment it commits, as the API would."""
-    in_transaction(settings, _nothing)  # the embedded default's checks and migration, as every command
+    prepare_database(settings)
 
     async def run() -> T:
         try:
@@ -109,7 +117,3 @@ def with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) ->
         return asyncio.run(run())
     except SeecodesError as error:
         exit_for(error)
-
-
-async def _nothing(_session: AsyncSession, _clock: Clock) -> None:
-    return None

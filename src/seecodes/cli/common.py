@@ -94,10 +94,15 @@ def migrate_or_exit(settings: Settings) -> None:
         refuse(f"cannot reach the database at {where}: {reason}")
 
 
-def in_transaction(settings: Settings, work: Callable[[AsyncSession, Clock], Awaitable[T]]) -> T:
+def prepare_database(settings: Settings) -> None:
+    """What every command does first: the embedded default must be the server's, and migrates itself."""
     if not settings.database_url:
         embedded_database_or_exit(settings)
-        migrate_or_exit(settings)  # the embedded default migrates itself
+        migrate_or_exit(settings)
+
+
+def in_transaction(settings: Settings, work: Callable[[AsyncSession, Clock], Awaitable[T]]) -> T:
+    prepare_database(settings)
 
     async def run() -> T:
         database = Database(settings.effective_database_url)

@@ -12,11 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.db import on_commit
-from seecodes.errors import BudgetExceeded, BudgetOverrun, InstallationNotFound
+from seecodes.error_bodies import BudgetOverrun
+from seecodes.errors import BudgetExceeded, InstallationNotFound
 from seecodes.installations import budgets_repository as repository
 from seecodes.installations import repository as installation_rows
 from seecodes.installations.budgets_schemas import (
@@ -64,9 +66,15 @@ class BudgetState:
         limit = self.budget.monthly_credits
         return None if limit is None else max(0, limit - self.spent - self.reserved)
 
-    @property
-    def scope(self) -> str:
-        return _scope(self.budget.project_id)
+
+async def _state_of(
+    session: AsyncSession, month: Month, budget: CreditBudget, crossed: list[int]
+) -> BudgetState:
+    spent = await repository.spent(
+        session, budget.installation_id, budget.project_id, since=month.start, until=month.end
+    )
+    reserved = await repository.reserved(session, budget.installation_id, budget.project_id)
+    return BudgetState(budget, spent, reserved, crossed)
 
 
 async def approval_threshold(session: AsyncSession, installation_id: str) -> int | None:
@@ -82,7 +90,7 @@ async def require_installation(session: AsyncSession, installation_id: str) -> s
     return installation_id
 
 
-def _scope(project_id: str) -> str:
+def _scope(project_id: str) -> Literal["installation", "project"]:
     return "installation" if project_id == WHOLE_INSTALLATION else "project"
 
 
@@ -104,7 +112,7 @@ async def check_reservation(
             metrics.BUDGET_REFUSALS.labels(_scope(budget.project_id)).inc()
             raise BudgetExceeded(
                 BudgetOverrun(
-                    budgetScope="installation" if budget.project_id == WHOLE_INSTALLATION else "project",
+                    budgetScope=_scope(budget.project_id),
                     projectId=budget.project_id or None,
                     month=month.label,
                     monthlyCredits=limit,
@@ -169,13 +177,10 @@ async def states(
     crossed: dict[str, list[int]] = {}
     for alert in await repository.alerts_in(session, installation_id, month.label):
         crossed.setdefault(alert.project_id, []).append(alert.threshold)
-    found: list[BudgetState] = []
-    for budget in await repository.of_installation(session, installation_id):
-        spent = await repository.spent(
-            session, installation_id, budget.project_id, since=month.start, until=month.end
-        )
-        reserved = await repository.reserved(session, installation_id, budget.project_id)
-        found.append(BudgetState(budget, spent, reserved, sorted(crossed.get(budget.project_id, []))))
+    found = [
+        await _state_of(session, month, budget, sorted(crossed.get(budget.project_id, [])))
+        for budget in await repository.of_installation(session, installation_id)
+    ]
     return month, found
 
 
@@ -196,11 +201,7 @@ async def document(session: AsyncSession, clock: Clock, installation_id: str) ->
     month, found = await states(session, clock, installation_id)
     whole = next((state for state in found if state.budget.project_id == WHOLE_INSTALLATION), None)
     if whole is None:
-        spent = await repository.spent(
-            session, installation_id, WHOLE_INSTALLATION, since=month.start, until=month.end
-        )
-        reserved = await repository.reserved(session, installation_id, WHOLE_INSTALLATION)
-        whole = BudgetState(_whole(installation_id, clock.utcnow()), spent, reserved, [])
+        whole = await _state_of(session, month, _whole(installation_id, clock.utcnow()), [])
     return BudgetsResponse(
         month=month.label,
         monthlyCredits=whole.budget.monthly_credits,
@@ -273,7 +274,7 @@ async def usage(session: AsyncSession, clock: Clock, installation_id: str) -> li
 def _usage(month: Month, state: BudgetState) -> BudgetUsage:
     project = state.budget.project_id
     return BudgetUsage(
-        scope="installation" if project == WHOLE_INSTALLATION else "project",
+        scope=_scope(project),
         projectId=project or None,
         month=month.label,
         monthlyCredits=state.budget.monthly_credits or 0,

@@ -17,13 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.db import Database, on_commit
 from seecodes.errors import RunNotAwaitingApproval, RunNotFound
+from seecodes.installations import credits
 from seecodes.kit.clock import Clock
 from seecodes.kit.logging import get_logger
 from seecodes.models import Run
 from seecodes.models.run import RunStatus
 from seecodes.runs import repository
 from seecodes.runs.catalog import Catalog
-from seecodes.runs.service import RunPage, decode_cursor, page_of, reserve_and_queue
+from seecodes.runs.listing import RunPage, decode_cursor, page_of
+from seecodes.runs.service import queue
 
 _log = get_logger("seecodes.runs.approvals")
 
@@ -68,11 +70,20 @@ async def decide(
     decided = {"approval_decided_at": now, "approval_decided_by": decided_by, "approval_reason": reason}
     if decision is Decision.APPROVED:
         spec = catalog.usable(run.model)
-        moved = await reserve_and_queue(
+        await credits.reserve(
+            session,
+            clock,
+            installation_id=run.installation_id,
+            project_id=run.project_id,
+            amount=run.estimated_credits or 0,
+            run_id=run.id,
+            model=run.model,
+        )
+        moved = await queue(
             session,
             clock,
             run,
-            project_id=run.project_id,
+            model=run.model,
             installation_concurrency=installation_concurrency,
             model_concurrency=spec.concurrency,
             log=f"approved by {decided_by}{because}; queued: {run.estimated_credits} credits reserved",

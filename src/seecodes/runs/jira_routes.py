@@ -24,7 +24,7 @@ from seecodes.errors import (
 from seecodes.kit.schemas import JiraId
 from seecodes.models.run import RunStatus
 from seecodes.openapi import JIRA_APP
-from seecodes.runs import approvals, service
+from seecodes.runs import approvals, listing, service
 from seecodes.runs.schemas import (
     ApprovalDecisionRequest,
     ApprovalDecisionResponse,
@@ -68,7 +68,7 @@ async def list_installation_runs(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> RunListResponse:
-    page = await service.list_installation_runs(
+    page = await listing.list_installation_runs(
         session,
         caller.installation.id,
         project_id=projectId,

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Select, String, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from seecodes.db import on_commit
 from seecodes.kit import metrics
@@ -88,15 +89,17 @@ async def list_for_task(
 
 
 async def _newest_first(
-    session: AsyncSession, statement: Select[Any], before: tuple[datetime, str] | None, limit: int
+    session: AsyncSession,
+    statement: Select[Any],
+    before: tuple[datetime, str] | None,
+    limit: int,
+    moment: InstrumentedAttribute[Any] = Run.created_at,
 ) -> Sequence[Run]:
-    """A page of runs by (created_at, id) descending, after the cursor's run when there is one."""
+    """A page of runs by (`moment`, id) descending, after the cursor's run when there is one."""
     if before is not None:
-        created_at, run_id = before
-        statement = statement.where(
-            (Run.created_at < created_at) | ((Run.created_at == created_at) & (Run.id < run_id))
-        )
-    statement = statement.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
+        at, run_id = before
+        statement = statement.where((moment < at) | ((moment == at) & (Run.id < run_id)))
+    statement = statement.order_by(moment.desc(), Run.id.desc()).limit(limit)
     runs: Sequence[Run] = (await session.execute(statement)).scalars().all()
     return runs
 
@@ -144,15 +147,7 @@ async def awaiting_approval(
     statement = _of_installation(select(Run), installation_id).where(
         Run.status == RunStatus.AWAITING_APPROVAL.value
     )
-    if before is not None:
-        requested_at, run_id = before
-        statement = statement.where(
-            (Run.approval_requested_at < requested_at)
-            | ((Run.approval_requested_at == requested_at) & (Run.id < run_id))
-        )
-    statement = statement.order_by(Run.approval_requested_at.desc(), Run.id.desc()).limit(limit)
-    runs: Sequence[Run] = (await session.execute(statement)).scalars().all()
-    return runs
+    return await _newest_first(session, statement, before, limit, Run.approval_requested_at)
 
 
 async def approvals_requested_before(session: AsyncSession, moment: datetime, limit: int) -> Sequence[str]:

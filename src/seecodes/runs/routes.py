@@ -37,7 +37,7 @@ from seecodes.installations.service import check_cloud_hint
 from seecodes.kit.clock import iso_utc
 from seecodes.models.run import RunStatus
 from seecodes.openapi import IDE, JIRA_APP
-from seecodes.runs import events, service
+from seecodes.runs import events, followups, listing, service
 from seecodes.runs.schemas import (
     CancelRunResponse,
     FollowUpRequest,
@@ -110,7 +110,7 @@ async def list_runs(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> RunListResponse:
-    page = await service.list_runs(session, permit, statuses=status or [], limit=limit, cursor=cursor)
+    page = await listing.list_runs(session, permit, statuses=status or [], limit=limit, cursor=cursor)
     return RunListResponse(items=[RunSummary.of(run) for run in page.runs], nextCursor=page.next_cursor)
 
 
@@ -269,7 +269,7 @@ async def rerun(
     permit: TaskPermitCaller,
     runId: RunIdPath,
 ) -> StartRunResponse:
-    run = await service.rerun(
+    run = await followups.rerun(
         session,
         runtime.clock,
         runtime.catalog,
@@ -318,7 +318,7 @@ async def continue_run(
     runId: RunIdPath,
     body: FollowUpRequest,
 ) -> StartRunResponse:
-    run = await service.follow_up(
+    run = await followups.follow_up(
         session,
         runtime.clock,
         runtime.catalog,

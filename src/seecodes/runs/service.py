@@ -9,12 +9,8 @@ session with `after_commit`.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,13 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seecodes.db import Database, after_commit, on_commit
 from seecodes.errors import (
     ContextTooLarge,
-    InvalidInput,
     RunAlreadyFinished,
     RunAlreadyStarted,
     RunArtifactsPurged,
     RunInputsFrozen,
     RunNotFound,
-    RunNotStarted,
     RunNotSucceeded,
     StorageQuotaExceeded,
     TooManyUnstartedRuns,
@@ -233,11 +227,27 @@ async def start_run(
     estimate = credits.run_cost(spec.pricing.base, spec.pricing.per_token, tokens)
     threshold = await budgets.approval_threshold(session, scope.installation_id)
     gated = threshold is not None and estimate >= threshold
-    # Locks the installation's row, so two starts cannot both fit the last credits or bytes. A gated
-    # run is checked now (an approval that could never be paid for is noise) but reserves nothing.
-    await credits.check(
-        session, clock, installation_id=scope.installation_id, project_id=scope.project_id, amount=estimate
-    )
+    # Both lock the installation's row until the commit, so two starts cannot both fit the last
+    # credits, budget or bytes. A gated run is checked now (an approval that could never be paid for
+    # is noise) but reserves nothing.
+    if gated:
+        await credits.check(
+            session,
+            clock,
+            installation_id=scope.installation_id,
+            project_id=scope.project_id,
+            amount=estimate,
+        )
+    else:
+        await credits.reserve(
+            session,
+            clock,
+            installation_id=scope.installation_id,
+            project_id=scope.project_id,
+            amount=estimate,
+            run_id=run.id,
+            model=spec.id,
+        )
     input_bytes = sum(len(data) for _, data in inputs)
     stored = await repository.stored_input_bytes(session, scope.installation_id)
     if stored + input_bytes > storage_quota_bytes:
@@ -246,7 +256,6 @@ async def start_run(
             f"installation's {storage_quota_bytes}-byte quota; kept inputs are deleted after their retention."
         )
     estimated = {
-        "model": spec.id,
         "user_prompt": user_prompt,
         "estimated_input_tokens": tokens,
         "estimated_credits": estimate,
@@ -262,14 +271,15 @@ async def start_run(
             log=f"awaiting approval: {tokens} input tokens estimated, {estimate} credits, at or above the "
             f"installation's approval threshold of {threshold}; nothing reserved",
             approval_requested_at=now,
+            model=spec.id,
             **estimated,
         )
     else:
-        started = await reserve_and_queue(
+        started = await queue(
             session,
             clock,
             run,
-            project_id=scope.project_id,
+            model=spec.id,
             installation_concurrency=installation_concurrency,
             model_concurrency=spec.concurrency,
             log=f"queued: {tokens} input tokens estimated, {estimate} credits reserved",
@@ -296,38 +306,35 @@ async def start_run(
     return started
 
 
-async def reserve_and_queue(
+async def queue(
     session: AsyncSession,
     clock: Clock,
     run: Run,
     *,
-    project_id: str,
+    model: str,
     installation_concurrency: int,
     model_concurrency: int,
     log: str,
     **values: object,
 ) -> Run | None:
-    """Reserve the run's estimate, give it a dispatch slot and queue it; None when another writer
-    moved the run first (this transaction's reservation then rolls back with it). `values` are the
-    columns the move sets besides the queue's own; the model and estimate come from them or the run."""
-    model = str(values.get("model", run.model))
-    estimate = int(str(values.get("estimated_credits", run.estimated_credits or 0)))
-    await credits.reserve(
-        session,
-        clock,
-        installation_id=run.installation_id,
-        project_id=project_id,
-        amount=estimate,
-        run_id=run.id,
-        model=model,
-    )
+    """Give a run whose estimate is reserved (in this transaction, under the installation's lock) a
+    dispatch slot and queue it; None when another writer moved the run first (the reservation then
+    rolls back with it). `values` are the columns the move sets besides the queue's own."""
     own_cap = await repository.installation_run_concurrency(session, run.installation_id)
     slots = installation_slots(own_cap, installation_concurrency, model_concurrency)
-    # Under the installation's lock (the reservation above), so concurrent starts see each other.
+    # Under the installation's lock (the reservation), so concurrent starts see each other.
     slot = least_loaded(await repository.slot_loads(session, run.installation_id, model), slots)
     now = clock.utcnow()
     queued = await repository.move(
-        session, run.id, RunStatus.QUEUED, now, dispatch_slot=slot, log=log, queued_at=now, **values
+        session,
+        run.id,
+        RunStatus.QUEUED,
+        now,
+        dispatch_slot=slot,
+        log=log,
+        queued_at=now,
+        model=model,
+        **values,
     )
     if queued is not None:
         after_commit(session, execution_of(queued.id, queued.model, dispatch_key(run.installation_id, slot)))
@@ -380,75 +387,6 @@ async def log_text(session: AsyncSession, run: Run) -> str:
         raise RunArtifactsPurged()
     lines = await repository.log_lines(session, run.id)
     return "".join(f"{iso_utc(moment)} {text}\n" for moment, text in lines)
-
-
-@dataclass(frozen=True, slots=True)
-class RunPage:
-    runs: list[Run]
-    next_cursor: str | None
-
-
-def encode_cursor(moment: datetime | None, run_id: str) -> str:
-    raw = json.dumps([moment.isoformat() if moment else None, run_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created_at, run_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        moment = datetime.fromisoformat(created_at)
-    except (ValueError, TypeError) as error:
-        raise InvalidInput("The cursor is not one this server issued.") from error
-    if moment.tzinfo is None:  # ours always carry their UTC offset
-        raise InvalidInput("The cursor is not one this server issued.")
-    return moment, str(run_id)
-
-
-async def list_runs(
-    session: AsyncSession, scope: PermitScope, *, statuses: list[RunStatus], limit: int, cursor: str | None
-) -> RunPage:
-    before = decode_cursor(cursor) if cursor else None
-    runs = list(
-        await repository.list_for_task(session, scope, statuses=statuses, limit=limit + 1, before=before)
-    )
-    return page_of(runs, limit, lambda run: run.created_at)
-
-
-async def list_installation_runs(
-    session: AsyncSession,
-    installation_id: str,
-    *,
-    project_id: str | None,
-    task_id: str | None,
-    statuses: list[RunStatus],
-    limit: int,
-    cursor: str | None,
-) -> RunPage:
-    """The Jira App's view: its installation's runs, of one project or task if named."""
-    if task_id is not None and project_id is None:
-        raise InvalidInput("Name the task's projectId with its taskId.")
-    before = decode_cursor(cursor) if cursor else None
-    runs = list(
-        await repository.list_for_installation(
-            session,
-            installation_id,
-            project_id=project_id,
-            task_id=task_id,
-            statuses=statuses,
-            limit=limit + 1,
-            before=before,
-        )
-    )
-    return page_of(runs, limit, lambda run: run.created_at)
-
-
-def page_of(runs: list[Run], limit: int, moment: Callable[[Run], datetime | None]) -> RunPage:
-    """`runs` was read with limit + 1: the extra row says there is a next page, which starts after
-    the last run shown, by (`moment`, id)."""
-    page, more = runs[:limit], len(runs) > limit
-    return RunPage(
-        runs=page, next_cursor=encode_cursor(moment(page[-1]), page[-1].id) if more and page else None
-    )
 
 
 async def cancel_run(session: AsyncSession, clock: Clock, scope: PermitScope, run_id: str) -> Run:
@@ -525,160 +463,6 @@ async def cancel(session: AsyncSession, clock: Clock, run: Run, *, by: str) -> R
         )
     after_commit(session, CancelWorkflow(cancelled.id))
     return cancelled
-
-
-async def rerun(
-    session: AsyncSession,
-    clock: Clock,
-    catalog: Catalog,
-    storage: ObjectStorage,
-    scope: PermitScope,
-    run_id: str,
-    *,
-    upload_url_ttl_seconds: int,
-    upload_max_bytes: int,
-    max_unstarted_runs: int,
-    storage_quota_bytes: int,
-    installation_concurrency: int,
-) -> Run:
-    """A new run on a copy of the same uploads, started with the same model and instruction."""
-    original = await get_run(session, scope, run_id)
-    if original.status == RunStatus.INITIALIZED:
-        raise RunNotStarted()
-    if original.uploads_purged_at is not None:
-        raise UploadsIncomplete(list(original.files))
-    return await _start_from(
-        session,
-        clock,
-        catalog,
-        storage,
-        scope,
-        original,
-        model=original.model,
-        user_prompt=original.user_prompt,
-        extra={},
-        marks={"rerun_of": original.id},
-        upload_url_ttl_seconds=upload_url_ttl_seconds,
-        upload_max_bytes=upload_max_bytes,
-        max_unstarted_runs=max_unstarted_runs,
-        storage_quota_bytes=storage_quota_bytes,
-        installation_concurrency=installation_concurrency,
-    )
-
-
-async def _start_from(
-    session: AsyncSession,
-    clock: Clock,
-    catalog: Catalog,
-    storage: ObjectStorage,
-    scope: PermitScope,
-    source: Run,
-    *,
-    model: str,
-    user_prompt: str | None,
-    extra: dict[str, bytes],
-    marks: dict[str, str],
-    upload_url_ttl_seconds: int,
-    upload_max_bytes: int,
-    max_unstarted_runs: int,
-    storage_quota_bytes: int,
-    installation_concurrency: int,
-) -> Run:
-    """A new run of the task on a copy of `source`'s frozen inputs plus `extra` files, started at
-    once: a rerun and a follow-up both. `marks` are the columns that link it to `source`."""
-    fresh = await init_run(
-        session,
-        clock,
-        catalog,
-        storage,
-        scope,
-        model=model,
-        files=[*source.files, *extra],
-        upload_url_ttl_seconds=upload_url_ttl_seconds,
-        max_unstarted_runs=max_unstarted_runs,
-    )
-    inputs = await started_inputs(storage, source, upload_max_bytes=upload_max_bytes)
-    for name, data in [*inputs, *extra.items()]:
-        await storage.write(upload_key(fresh.run, name), data, content_type="text/plain; charset=utf-8")
-    for column, value in marks.items():
-        setattr(fresh.run, column, value)
-    await session.flush()
-    return await start_run(
-        session,
-        clock,
-        catalog,
-        storage,
-        scope,
-        fresh.run.id,
-        model=model,
-        user_prompt=user_prompt,
-        upload_max_bytes=upload_max_bytes,
-        storage_quota_bytes=storage_quota_bytes,
-        installation_concurrency=installation_concurrency,
-    )
-
-
-FOLLOW_UP_CONTEXT = "previous-run.md"
-
-
-async def follow_up(
-    session: AsyncSession,
-    clock: Clock,
-    catalog: Catalog,
-    storage: ObjectStorage,
-    scope: PermitScope,
-    run_id: str,
-    *,
-    user_prompt: str,
-    model: str | None,
-    upload_url_ttl_seconds: int,
-    upload_max_bytes: int,
-    max_unstarted_runs: int,
-    storage_quota_bytes: int,
-    installation_concurrency: int,
-) -> Run:
-    """A new run that goes on from a succeeded one: the parent's inputs, plus one more file holding
-    the parent's instruction and output, and the new instruction. Estimated, gated and charged like
-    any start, on the whole context."""
-    parent = await get_run(session, scope, run_id)
-    if parent.status != RunStatus.SUCCEEDED:
-        raise RunNotSucceeded(f"The run is {parent.status}; only a succeeded run can be continued.")
-    if parent.artifacts_purged_at is not None:
-        raise RunArtifactsPurged()
-    if parent.uploads_purged_at is not None:
-        raise UploadsIncomplete(list(parent.files))
-    output = (await storage.read(output_key(parent))).decode("utf-8", errors="replace")
-    previous = (
-        f"# The previous run ({parent.id})\n\n## Its instruction\n\n{parent.user_prompt or '(none)'}\n\n"
-        f"## Its output\n\n{output}\n"
-    )
-    return await _start_from(
-        session,
-        clock,
-        catalog,
-        storage,
-        scope,
-        parent,
-        model=model or parent.model,
-        user_prompt=user_prompt,
-        extra={_free_name(FOLLOW_UP_CONTEXT, parent.files): previous.encode()},
-        marks={"parent_run_id": parent.id},
-        upload_url_ttl_seconds=upload_url_ttl_seconds,
-        upload_max_bytes=upload_max_bytes,
-        max_unstarted_runs=max_unstarted_runs,
-        storage_quota_bytes=storage_quota_bytes,
-        installation_concurrency=installation_concurrency,
-    )
-
-
-def _free_name(wanted: str, taken: list[str]) -> str:
-    """`wanted`, or `wanted` numbered (previous-run-2.md, …) when the parent has a file of that name."""
-    stem, dot, suffix = wanted.rpartition(".")
-    candidate, number = wanted, 1
-    while candidate in taken:
-        number += 1
-        candidate = f"{stem}-{number}{dot}{suffix}"
-    return candidate
 
 
 async def usage_of(session: AsyncSession, installation_id: str) -> tuple[list[UsageItem], int]:

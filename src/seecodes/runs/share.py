@@ -8,19 +8,22 @@ exists. The IDE that holds a permit for the run's task mints and revokes them.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from html import escape
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from seecodes.errors import RunNotStarted, ShareLinkNotFound
-from seecodes.kit.clock import Clock
+from seecodes.errors import RunArtifactsPurged, RunNotStarted, RunNotSucceeded, ShareLinkNotFound
+from seecodes.kit.clock import Clock, iso_utc
 from seecodes.kit.secrets import hash_secret, new_secret
 from seecodes.models import Run, ShareLink
-from seecodes.models.run import RunStatus
-from seecodes.runs import repository
-from seecodes.runs.service import get_run
+from seecodes.models.run import SETTLED, RunStatus
+from seecodes.runs import repository, service
+from seecodes.runs.schemas import SharedRun
+from seecodes.runs.storage import ObjectStorage
 from seecodes.security.permits import PermitScope
 
 SHARE_TOKEN_PREFIX = "sc_share_"  # noqa: S105 (a type prefix, not a secret)
@@ -36,7 +39,7 @@ class MintedLink:
 async def mint(
     session: AsyncSession, clock: Clock, scope: PermitScope, run_id: str, *, ttl_hours: float
 ) -> MintedLink:
-    run = await get_run(session, scope, run_id)
+    run = await service.get_run(session, scope, run_id)
     if run.status == RunStatus.INITIALIZED:
         raise RunNotStarted("A run that was never started has nothing to show yet.")
     token = new_secret(SHARE_TOKEN_PREFIX)
@@ -56,7 +59,7 @@ async def mint(
 
 async def revoke(session: AsyncSession, clock: Clock, scope: PermitScope, run_id: str) -> int:
     """Every live link of the run stops opening it; how many there were."""
-    run = await get_run(session, scope, run_id)
+    run = await service.get_run(session, scope, run_id)
     result = await session.execute(
         update(ShareLink)
         .where(ShareLink.run_id == run.id, ShareLink.installation_id == run.installation_id)
@@ -79,3 +82,62 @@ async def shared_run(session: AsyncSession, clock: Clock, token: str) -> Run:
     if run is None:
         raise ShareLinkNotFound()
     return run
+
+
+async def document(session: AsyncSession, storage: ObjectStorage, run: Run) -> SharedRun:
+    output: str | None = None
+    log: str | None = None
+    with suppress(RunNotSucceeded, RunArtifactsPurged):  # no output yet, or purged: null
+        output = await service.output_text(storage, run)
+    with suppress(RunArtifactsPurged):
+        log = await service.log_text(session, run)
+    return SharedRun(
+        runId=run.id,
+        projectId=run.project_id,
+        taskId=run.task_id,
+        status=RunStatus(run.status),
+        model=run.model,
+        createdAt=iso_utc(run.created_at),
+        updatedAt=iso_utc(run.updated_at),
+        error=run.error,
+        output=output,
+        log=log,
+    )
+
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+}
+
+
+def page(run: SharedRun) -> str:
+    settled = run.status in SETTLED
+    refresh = "" if settled else '<meta http-equiv="refresh" content="5">'
+    output = f"<h2>Output</h2><pre>{escape(run.output)}</pre>" if run.output is not None else ""
+    error = f"<p><strong>Error:</strong> {escape(run.error)}</p>" if run.error else ""
+    log = f"<h2>Log</h2><pre>{escape(run.log)}</pre>" if run.log is not None else ""
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="referrer" content="no-referrer">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+{refresh}
+<title>Run {escape(run.runId)} on {escape(run.taskId)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #172b4d; }}
+pre {{ white-space: pre-wrap; background: #f4f5f7; padding: 1rem; border-radius: 4px; overflow-x: auto; }}
+</style>
+</head>
+<body>
+<main>
+<h1>{escape(run.taskId)}: run {escape(run.runId)}</h1>
+<p>Status: <strong>{escape(run.status)}</strong> · model {escape(run.model)} · updated {escape(run.updatedAt)}</p>
+{error}{output}{log}
+<p><small>A read-only link to one run.{" This page reloads every 5 seconds until the run settles." if not settled else ""}</small></p>
+</main>
+</body>
+</html>
+"""

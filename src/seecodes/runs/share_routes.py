@@ -6,32 +6,24 @@ path itself (kit/http.py), and every answer says `Referrer-Policy: no-referrer`.
 
 from __future__ import annotations
 
-from contextlib import suppress
-from html import escape
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.deps import ReadSessionDep, RuntimeDep, SessionDep
 from seecodes.errors import (
     InvalidPermit,
-    RunArtifactsPurged,
     RunNotFound,
     RunNotStarted,
-    RunNotSucceeded,
     ShareLinkNotFound,
     TooManyStreams,
     responses,
 )
 from seecodes.kit.clock import iso_utc
-from seecodes.models import Run
-from seecodes.models.run import SETTLED, RunStatus
 from seecodes.openapi import IDE, SHARED
-from seecodes.runs import events, service, share
+from seecodes.runs import events, share
 from seecodes.runs.schemas import RevokedShareLinks, SharedRun, ShareLinkResponse
-from seecodes.runs.storage import ObjectStorage
 from seecodes.security.deps import TaskPermitCaller
 
 router = APIRouter()
@@ -100,10 +92,10 @@ async def read_shared_run(
     request: Request, runtime: RuntimeDep, session: ReadSessionDep, token: TokenPath
 ) -> Response:
     run = await share.shared_run(session, runtime.clock, token)
-    document = await _document(session, runtime.storage, run)
+    document = await share.document(session, runtime.storage, run)
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse(document.model_dump(mode="json"), headers=_PRIVATE)
-    return HTMLResponse(_page(document), headers={**_PRIVATE, **_PAGE_HEADERS})
+    return HTMLResponse(share.page(document), headers={**_PRIVATE, **share.PAGE_HEADERS})
 
 
 @router.get(
@@ -134,62 +126,3 @@ async def follow_shared_run(
         max_seconds=runtime.settings.run_events_max_seconds,
         headers={"Referrer-Policy": "no-referrer"},
     )
-
-
-async def _document(session: AsyncSession, storage: ObjectStorage, run: Run) -> SharedRun:
-    output: str | None = None
-    log: str | None = None
-    with suppress(RunNotSucceeded, RunArtifactsPurged):  # no output yet, or purged: null
-        output = await service.output_text(storage, run)
-    with suppress(RunArtifactsPurged):
-        log = await service.log_text(session, run)
-    return SharedRun(
-        runId=run.id,
-        projectId=run.project_id,
-        taskId=run.task_id,
-        status=RunStatus(run.status),
-        model=run.model,
-        createdAt=iso_utc(run.created_at),
-        updatedAt=iso_utc(run.updated_at),
-        error=run.error,
-        output=output,
-        log=log,
-    )
-
-
-_PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'",
-    "X-Frame-Options": "DENY",
-}
-
-
-def _page(run: SharedRun) -> str:
-    settled = run.status in SETTLED
-    refresh = "" if settled else '<meta http-equiv="refresh" content="5">'
-    output = f"<h2>Output</h2><pre>{escape(run.output)}</pre>" if run.output is not None else ""
-    error = f"<p><strong>Error:</strong> {escape(run.error)}</p>" if run.error else ""
-    log = f"<h2>Log</h2><pre>{escape(run.log)}</pre>" if run.log is not None else ""
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="referrer" content="no-referrer">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-{refresh}
-<title>Run {escape(run.runId)} on {escape(run.taskId)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #172b4d; }}
-pre {{ white-space: pre-wrap; background: #f4f5f7; padding: 1rem; border-radius: 4px; overflow-x: auto; }}
-</style>
-</head>
-<body>
-<main>
-<h1>{escape(run.taskId)}: run {escape(run.runId)}</h1>
-<p>Status: <strong>{escape(run.status)}</strong> · model {escape(run.model)} · updated {escape(run.updatedAt)}</p>
-{error}{output}{log}
-<p><small>A read-only link to one run.{" This page reloads every 5 seconds until the run settles." if not settled else ""}</small></p>
-</main>
-</body>
-</html>
-"""
