@@ -56,6 +56,7 @@ from seecodes.security.routes import router as security_router
 from seecodes.tasks.activity_routes import router as activity_router
 from seecodes.tasks.routes import router as tasks_router
 from seecodes.telemetry.routes import router as telemetry_router
+from seecodes.webhooks.routes import router as webhooks_router
 
 _log = get_logger("seecodes.app")
 
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(budgets_router)
     app.include_router(jira_runs_router)
     app.include_router(share_router)
+    app.include_router(webhooks_router)
     app.include_router(analytics_router)
     app.include_router(telemetry_router)
     app.include_router(indexes_router)

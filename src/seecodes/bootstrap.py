@@ -33,10 +33,19 @@ from seecodes.security.forge import ForgeIdentity, ForgeVerifier, JwksKeys
 from seecodes.security.permits import PermitCodec
 from seecodes.tasks import jobs as task_jobs
 from seecodes.telemetry.limiter import RateLimiter
+from seecodes.webhooks import events as webhook_events
+from seecodes.webhooks import jobs as webhook_jobs
+from seecodes.webhooks.delivery import WebhookSender
 
 WORKFLOWS = Workflows(
-    queues=(run_jobs.run_queues, jira_jobs.jira_queues),
-    schedules=(*run_jobs.SCHEDULES, *jira_jobs.SCHEDULES, *task_jobs.SCHEDULES, *retention_jobs.SCHEDULES),
+    queues=(run_jobs.run_queues, jira_jobs.jira_queues, webhook_jobs.webhook_queues),
+    schedules=(
+        *run_jobs.SCHEDULES,
+        *jira_jobs.SCHEDULES,
+        *task_jobs.SCHEDULES,
+        *retention_jobs.SCHEDULES,
+        *webhook_jobs.SCHEDULES,
+    ),
 )
 
 
@@ -73,6 +82,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
             per_permit=settings.run_events_per_permit, per_installation=settings.run_events_per_installation
         ),
         run_watch=RunWatch(db),
+        webhooks=WebhookSender(timeout_seconds=settings.webhook_timeout_seconds),
         forge_tokens=ignore_forge_token,
         workflows=WORKFLOWS,
     )
@@ -93,7 +103,7 @@ def _connect_jira(runtime: Runtime) -> None:
         )
 
     runtime.forge_tokens = keep_forge_token
-    runtime.progress_listeners = (request_writeback,)
+    runtime.progress_listeners = (request_writeback, webhook_events.progress_saved)
 
 
 def _forge_keys(settings: Settings, clock: Clock) -> JwksKeys:

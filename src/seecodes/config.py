@@ -194,6 +194,23 @@ class Settings(BaseSettings):
     # it the answer says the batch is pending, and the draft still lands in it.
     jira_draft_wait_seconds: float = Field(default=20, ge=0.1, le=600)
 
+    # -- outbound webhooks (issue 15 §3) ----------------------------------------------------------
+    # Hosts a webhook endpoint may be on even though they resolve to loopback, private, link-local
+    # or reserved addresses ("host" or "host:port", comma-separated): an in-house receiver, a test's.
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # One attempt: connect, send, and read the answer (of which at most 64 KiB is read).
+    webhook_timeout_seconds: float = Field(default=10, ge=0.1, le=60)
+    # Waits between the attempts of one delivery, in seconds, comma-separated: one attempt more
+    # than there are waits. The default follows the Standard Webhooks guidance (5 s to 10 h).
+    webhook_retry_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0], max_length=20
+    )
+    # Failed attempts in a row (over every delivery) after which an endpoint is disabled until its
+    # owner enables it again.
+    webhook_disable_after_failures: int = Field(default=15, ge=1, le=10_000)
+    # Settled deliveries (delivered or failed) are kept in the delivery log this long.
+    webhook_delivery_retention_days: float = Field(default=30, ge=0.01, le=3650)
+
     @field_validator("previous_secret_keys", "jira_encryption_keys", mode="before")
     @classmethod
     def _split_secret_list(cls, value: object) -> object:
@@ -206,6 +223,27 @@ class Settings(BaseSettings):
     def _split_url_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _split_host_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_retry_seconds", mode="before")
+    @classmethod
+    def _split_number_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_retry_seconds")
+    @classmethod
+    def _bounded_waits(cls, value: list[float]) -> list[float]:
+        if any(not 0 <= wait <= 7 * 86400 for wait in value):
+            raise ValueError("every wait must be between 0 and 604800 seconds")
         return value
 
     @field_validator("telemetry_rate_limit", "jira_ticket_drafts_rate_limit")

@@ -284,6 +284,25 @@ class ShareLinkNotFound(NotFound):
     default_detail = "This share link does not exist, has expired or was revoked."
 
 
+class WebhookNotFound(NotFound):
+    # Also the answer for another installation's endpoint.
+    code = "webhook_not_found"
+    default_detail = "No webhook endpoint with this id exists for this installation."
+
+
+class WebhookAddressRefused(InvalidInput):
+    code = "webhook_address_refused"
+    default_detail = (
+        "This URL cannot receive webhooks: it must be https:// and resolve only to public addresses."
+    )
+
+
+class TooManyWebhooks(SeecodesError):
+    status_code = 409
+    code = "too_many_webhooks"
+    default_detail = "The installation has as many webhook endpoints as it may; remove one first."
+
+
 class RunNotAwaitingApproval(RunConflict):
     code = "run_not_awaiting_approval"
     default_detail = "The run is not awaiting approval: it was decided, cancelled or never gated."

@@ -27,6 +27,7 @@ from seecodes.security.forge import ForgeVerifier
 from seecodes.security.permits import PermitCodec
 from seecodes.tasks.service import ProgressListener
 from seecodes.telemetry.limiter import RateLimiter
+from seecodes.webhooks.delivery import WebhookSender
 
 _log = get_logger("seecodes.runtime")
 
@@ -58,6 +59,7 @@ class Runtime:
     ticket_draft_limiter: RateLimiter
     streams: StreamGate
     run_watch: RunWatch
+    webhooks: WebhookSender
     # Ports the connector fills: security keeps the Forge system token through it, and a saved
     # progress report is handed to it inside the POST's transaction. Both do nothing by default.
     forge_tokens: ForgeTokenSink
@@ -110,6 +112,7 @@ class Runtime:
         await self.telemetry_limiter.close()
         await self.ticket_draft_limiter.close()
         await self.storage.close()
+        await self.webhooks.close()
         await self.db.dispose()
 
 

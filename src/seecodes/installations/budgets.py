@@ -34,6 +34,7 @@ from seecodes.kit.clock import Clock
 from seecodes.kit.logging import get_logger
 from seecodes.models import BudgetAlert, CreditBudget
 from seecodes.models.budgets import WHOLE_INSTALLATION, BudgetMode
+from seecodes.webhooks import events as webhook_events
 
 _log = get_logger("seecodes.budgets")
 
@@ -153,6 +154,7 @@ async def note_spend(session: AsyncSession, clock: Clock, *, installation_id: st
                 crossed_at=now,
             )
             if await repository.add_alert(session, crossing):
+                await webhook_events.budget_threshold(session, crossing)
                 on_commit(session, metrics.BUDGET_THRESHOLDS_CROSSED.labels(_scope(budget.project_id)).inc)
                 on_commit(
                     session,

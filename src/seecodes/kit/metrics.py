@@ -135,6 +135,30 @@ JIRA_WRITEBACKS_GIVEN_UP = Counter(
 )
 
 
+# -- outbound webhooks (emitted in the causing transaction; attempts where they run) ----------
+WEBHOOK_EVENTS = Counter(
+    "seecodes_webhook_events_total",
+    "Webhook deliveries created, one per event and subscribed endpoint, by event type",
+    ["event"],
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "seecodes_webhook_attempts_total",
+    "Webhook delivery attempts, by outcome (delivered; retried: failed with attempts left; "
+    "failed: the delivery's last attempt failed, or its endpoint was disabled)",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_SECONDS = Histogram(
+    "seecodes_webhook_attempt_duration_seconds",
+    "Time one webhook attempt took, from sending the request until its answer was read",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+WEBHOOK_DELIVERY_LAG = Histogram(
+    "seecodes_webhook_delivery_lag_seconds",
+    "Time from the event's commit until the receiver answered 2xx (retries included)",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 300.0, 3600.0, 36000.0),
+)
+
+
 # -- shared state, read from the database at scrape time ---------------------------------------
 @dataclass(frozen=True, slots=True)
 class SharedState:

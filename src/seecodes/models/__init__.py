@@ -18,6 +18,7 @@ from seecodes.models.operators import OperatorToken
 from seecodes.models.run import Run, RunEvent, UsageItem
 from seecodes.models.task import ProgressReport, TaskContext
 from seecodes.models.telemetry import TelemetryEvent
+from seecodes.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ActivityDaily",
@@ -46,4 +47,6 @@ __all__ = [
     "TaskPermit",
     "TelemetryEvent",
     "UsageItem",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -19,13 +19,15 @@ from seecodes.db import Database, on_commit
 from seecodes.errors import RunNotAwaitingApproval, RunNotFound
 from seecodes.installations import credits
 from seecodes.kit.clock import Clock
+from seecodes.kit.cursors import decode_cursor
 from seecodes.kit.logging import get_logger
 from seecodes.models import Run
 from seecodes.models.run import RunStatus
 from seecodes.runs import repository
 from seecodes.runs.catalog import Catalog
-from seecodes.runs.listing import RunPage, decode_cursor, page_of
+from seecodes.runs.listing import RunPage, page_of
 from seecodes.runs.service import queue
+from seecodes.webhooks import events as webhook_events
 
 _log = get_logger("seecodes.runs.approvals")
 
@@ -102,6 +104,9 @@ async def decide(
         )
     if moved is None:  # cancelled or decided meanwhile (the row lock makes this rare)
         raise RunNotAwaitingApproval()
+    await webhook_events.approval_decided(
+        session, moved, now, decision=decision.value, decided_by=decided_by, reason=reason
+    )
     on_commit(
         session,
         partial(
@@ -139,5 +144,9 @@ async def expire(db: Database, clock: Clock, *, expire_hours: float, batch: int 
                 approval_decided_at=now,
                 approval_reason=reason,
             )
+            if moved is not None:
+                await webhook_events.approval_decided(
+                    session, moved, now, decision=Decision.REJECTED.value, decided_by=None, reason=reason
+                )
         expired += moved is not None
     return expired

@@ -6,8 +6,6 @@ with one row more than it shows, and that row says there is a next page.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seecodes.errors import InvalidInput
+from seecodes.kit.cursors import decode_cursor, encode_cursor
 from seecodes.models import Run
 from seecodes.models.run import RunStatus
 from seecodes.runs import repository
@@ -25,22 +24,6 @@ from seecodes.security.permits import PermitScope
 class RunPage:
     runs: list[Run]
     next_cursor: str | None
-
-
-def encode_cursor(moment: datetime | None, run_id: str) -> str:
-    raw = json.dumps([moment.isoformat() if moment else None, run_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created_at, run_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        moment = datetime.fromisoformat(created_at)
-    except (ValueError, TypeError) as error:
-        raise InvalidInput("The cursor is not one this server issued.") from error
-    if moment.tzinfo is None:  # ours always carry their UTC offset
-        raise InvalidInput("The cursor is not one this server issued.")
-    return moment, str(run_id)
 
 
 async def list_runs(

@@ -18,6 +18,7 @@ from seecodes.kit.sql import Statement, dialect_insert, dialect_of
 from seecodes.models import Installation, Run, RunEvent, UsageItem
 from seecodes.models.run import EXECUTING, SETTLED, RunStatus, sources_of
 from seecodes.security.permits import PermitScope
+from seecodes.webhooks import events as webhook_events
 
 PurgeMark = Literal["uploads", "artifacts"]
 # PostgreSQL: every transaction that adds a run's events notifies this channel with the run id
@@ -194,6 +195,7 @@ async def move(
     if moved is None:
         return None
     _count_move(session, moved, to, now)
+    await webhook_events.run_moved(session, moved, to, now)
     if log is not None and to in SETTLED:
         await add_event(session, run_id, "log", log, now)
     await add_event(session, run_id, "status", status_event(moved), now)

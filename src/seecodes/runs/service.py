@@ -43,6 +43,7 @@ from seecodes.runs.prompt import Prompt, build_prompt
 from seecodes.runs.storage import ObjectStorage
 from seecodes.runs.tokens import count_tokens
 from seecodes.security.permits import PermitScope
+from seecodes.webhooks import events as webhook_events
 
 EXECUTE_WORKFLOW = "seecodes.runs.execute"
 _log = get_logger("seecodes.runs")
@@ -288,6 +289,7 @@ async def start_run(
     if started is None:  # a concurrent start won; its reservation is the one that stands
         raise RunAlreadyStarted()
     if gated:
+        await webhook_events.approval_requested(session, started, now)
         on_commit(
             session,
             partial(
