@@ -18,6 +18,7 @@ root (`bootstrap.py`) imports them and hands those descriptions to `start`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from dbos import DBOS, DBOSClient, EnqueueOptions, ScheduleInput, WorkflowHandleAsync
+from dbos._context import get_local_dbos_context
 
 from seecodes.config import RunExecution, Settings
 from seecodes.db import is_sqlite, sync_url
@@ -278,6 +280,13 @@ class Engine:
             options["duplication_policy"] = "return-existing"
         args = job.args
         if self._launched:
+            if _in_step():
+                # DBOS refuses to start a workflow from inside a step. A step's unit of work that
+                # commits an event (a run settling announces it) enqueues its delivery as a caller
+                # outside any workflow would: in a task of its own, without the step's context.
+                return await asyncio.create_task(
+                    DBOS.enqueue_workflow_with_options_async(options, *args), context=contextvars.Context()
+                )
             return await DBOS.enqueue_workflow_with_options_async(options, *args)
         if self._client is not None:
             return await self._client.enqueue_async(options, *args)
@@ -360,6 +369,11 @@ class _Launched:
 # DBOS itself is process-wide (one launched instance per process); this remembers which engine
 # launched it, so a second one is refused instead of silently sharing it.
 DBOS_LAUNCHED = _Launched()
+
+
+def _in_step() -> bool:
+    context = get_local_dbos_context()
+    return context is not None and context.is_step()
 
 
 def migrate_system_database(settings: Settings) -> None:
