@@ -51,7 +51,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
                 with receiver._lock:
@@ -62,7 +62,12 @@ class Receiver:
                     receiver.received.append(record)
                     if receiver._log is not None:
                         with receiver._log.open("a") as out:
-                            line = {"headers": record.headers, "body": body.decode(), "status": status, "at": record.at}
+                            line = {
+                                "headers": record.headers,
+                                "body": body.decode(),
+                                "status": status,
+                                "at": record.at,
+                            }
                             out.write(json.dumps(line) + "\n")
                 self.send_response(status)
                 self.send_header("content-length", "2")
@@ -96,7 +101,9 @@ class Receiver:
             if len(matching) >= count:
                 with self._lock:
                     return list(self.received)
-            assert time.monotonic() < deadline, f"{len(matching)} of {count} webhook requests arrived: {self.types()}"
+            assert time.monotonic() < deadline, (
+                f"{len(matching)} of {count} webhook requests arrived: {self.types()}"
+            )
             await asyncio.sleep(0.02)
 
     def types(self) -> list[str]:

@@ -20,7 +20,15 @@ from seecodes.webhooks import service
 from tests.support.app import runtime_of
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.forge import CLOUD_B, INSTALLATION_A, INSTALLATION_B, FakeForge, JiraAppClient
-from tests.support.runs import auth, fake_model_settings, grant, init_and_upload, settle, start_engine, task_permit
+from tests.support.runs import (
+    auth,
+    fake_model_settings,
+    grant,
+    init_and_upload,
+    settle,
+    start_engine,
+    task_permit,
+)
 from tests.support.webhook_receiver import Receiver, verify
 
 PROGRESS = {
@@ -92,7 +100,8 @@ async def test_a_registered_endpoint_gets_its_secret_once_and_the_server_keeps_o
     created = await _register(jira, receiver.url, ["run.succeeded", "run.succeeded", "progress.saved"])
     listed = (await jira.call("GET", "/v1/jira/webhooks")).json()
 
-    assert created["secret"].startswith("whsec_") and len(created["secret"]) >= 6 + 43
+    assert created["secret"].startswith("whsec_")
+    assert len(created["secret"]) >= 6 + 43
     assert created["events"] == ["progress.saved", "run.succeeded"]
     assert created["secret"] not in str(listed)
     assert listed["items"][0]["id"] == created["id"]
@@ -129,7 +138,8 @@ async def test_a_run_and_a_progress_report_arrive_signed_in_order(
     assert succeeded["data"]["status"] == "succeeded"
     assert succeeded["data"]["creditsCharged"] is not None
     progress = next(p for p in payloads if p["type"] == "progress.saved")
-    assert progress["data"]["progress"] == "40%" and progress["data"]["ready"] == PROGRESS["ready"]
+    assert progress["data"]["progress"] == "40%"
+    assert progress["data"]["ready"] == PROGRESS["ready"]
     assert len({request.webhook_id for request in arrived}) == len(arrived)
     assert all(request.headers["content-type"] == "application/json" for request in arrived)
 
@@ -267,11 +277,16 @@ async def test_nothing_is_announced_for_a_change_that_rolls_back(
     await _register(jira, receiver.url, ["progress.saved"])
     await start_engine(app)
 
-    with pytest.raises(RuntimeError):
+    async def change_that_fails() -> None:
         async with runtime.db.transaction() as session:
             now = runtime.clock.utcnow()
-            await service.emit(session, now, INSTALLATION_A, WebhookEvent.PROGRESS_SAVED, {"at": iso_utc(now)})
+            await service.emit(
+                session, now, INSTALLATION_A, WebhookEvent.PROGRESS_SAVED, {"at": iso_utc(now)}
+            )
             raise RuntimeError("the change fails after the event was recorded")
+
+    with pytest.raises(RuntimeError):
+        await change_that_fails()
 
     async with runtime.db.reading() as session:
         assert await session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
@@ -304,7 +319,8 @@ async def test_a_removed_endpoint_gets_nothing_more(
     removed = await jira.call("DELETE", f"/v1/jira/webhooks/{created['id']}")
     await _progress(client, permit)
 
-    assert removed.status_code == 200 and removed.json() == {"ok": True, "id": created["id"]}
+    assert removed.status_code == 200
+    assert removed.json() == {"ok": True, "id": created["id"]}
     assert (await jira.call("GET", "/v1/jira/webhooks")).json()["items"] == []
     async with runtime_of(app).db.reading() as session:
         assert await session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
@@ -333,7 +349,12 @@ async def test_approvals_and_budget_thresholds_are_announced(
 
     assert decided.status_code == 200, decided.text
     payloads = {p["type"]: p for p in (verify(created["secret"], request) for request in arrived)}
-    assert set(payloads) == {"approval.requested", "approval.decided", "run.awaiting_approval", "budget.threshold"}
+    assert set(payloads) == {
+        "approval.requested",
+        "approval.decided",
+        "run.awaiting_approval",
+        "budget.threshold",
+    }
     assert payloads["approval.decided"]["data"]["decision"] == "approved"
     assert payloads["approval.requested"]["data"]["estimatedCredits"] is not None
     threshold = payloads["budget.threshold"]["data"]
@@ -344,9 +365,12 @@ async def test_an_installation_has_at_most_twenty_endpoints(jira: JiraAppClient,
     for _ in range(service.MAX_ENDPOINTS):
         await _register(jira, receiver.url, ["run.failed"])
 
-    answer = await jira.call("POST", "/v1/jira/webhooks", json={"url": receiver.url, "events": ["run.failed"]})
+    answer = await jira.call(
+        "POST", "/v1/jira/webhooks", json={"url": receiver.url, "events": ["run.failed"]}
+    )
 
-    assert answer.status_code == 409 and answer.json()["error"] == "too_many_webhooks"
+    assert answer.status_code == 409
+    assert answer.json()["error"] == "too_many_webhooks"
 
 
 @pytest.mark.parametrize(
