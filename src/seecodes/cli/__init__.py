@@ -61,6 +61,7 @@ class AdminGroup(LazyGroup):
         "credits": Entry("installations", "credit_commands"),
         "budgets": Entry("installations", "budget_commands"),
         "approvals": Entry("approvals", "approval_commands"),
+        "webhooks": Entry("webhooks", "webhook_commands"),
         "metrics": Entry("installations", "metric_commands"),
         "installations": Entry("installations", "installation_commands"),
         "workers": Entry("fleet", "worker_commands"),

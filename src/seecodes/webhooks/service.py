@@ -139,10 +139,6 @@ async def register(
     )
     session.add(endpoint)
     await session.flush()
-    on_commit(
-        session,
-        partial(_log.info, "webhook_registered", installation_id=installation_id, endpoint_id=endpoint_id),
-    )
     return Registered(endpoint=endpoint, secret=secret)
 
 
