@@ -29,6 +29,7 @@ from seecodes_client import (
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.forge import REQUEST_KEY_HEADER
 from tests.support.stack import Stack
+from tests.support.webhook_receiver import Receiver, verify
 
 pytestmark = pytest.mark.slow
 CLIENT = Path(__file__).resolve().parents[2] / "clients" / "python"
@@ -42,7 +43,11 @@ def fake_model() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def stack(fake_model: FakeOpenAI) -> Iterator[Stack]:
-    with Stack(backend="sqlite", model_base_url=fake_model.base_url) as stack:
+    with Stack(
+        backend="sqlite",
+        model_base_url=fake_model.base_url,
+        settings={"SEECODES_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1", "SEECODES_WEBHOOK_RETRY_SECONDS": "0.2"},
+    ) as stack:
         yield stack
 
 
@@ -247,3 +252,28 @@ def test_budgets_approvals_follow_ups_and_share_links_through_the_library(
     budgets = jira.budgets()
     assert budgets.projects == {}
     assert budgets.spent > 0
+
+
+def test_webhooks_through_the_library(stack: Stack, jira: JiraApp) -> None:
+    with Receiver(statuses=[500]) as receiver:
+        created = jira.create_webhook(receiver.url, ["progress.saved"])
+        with _ide(stack, jira) as ide:
+            ide.save_progress(
+                {"ready": [], "left": ["x"], "progress": "5%", "confidence": "Low", "risks": [], "logs": []}
+            )
+        arrived = asyncio.run(receiver.wait_for(2))
+        deliveries = jira.webhook_deliveries(created.id)
+        listed = jira.webhooks()
+        disabled_not = jira.enable_webhook(created.id)
+        removed = jira.delete_webhook(created.id)
+
+    assert created.secret.startswith("whsec_")
+    assert [request.status for request in arrived] == [500, 200]
+    assert verify(created.secret, arrived[-1])["type"] == "progress.saved"
+    assert deliveries.items[0].id == arrived[-1].webhook_id
+    assert [item.id for item in listed.items] == [created.id]
+    assert disabled_not.webhook.enabled is True
+    assert removed.id == created.id
+    with pytest.raises(SeecodesError) as refused:
+        jira.create_webhook("https://10.0.0.1/hooks", ["run.failed"])
+    assert refused.value.code == "webhook_address_refused"

@@ -191,6 +191,31 @@ export class JiraApp {
   async cancel(runId: string): Promise<Schemas["CancelRunResponse"]> {
     return (await this.call("POST", `/v1/jira/runs/${runId}/cancel`)).json() as Promise<Schemas["CancelRunResponse"]>;
   }
+
+  /** Registers a webhook endpoint; the answer's `secret` (whsec_…) is shown this once. */
+  async createWebhook(body: Schemas["WebhookRegistration"]): Promise<Schemas["WebhookCreated"]> {
+    return (await this.call("POST", "/v1/jira/webhooks", { json: body })).json() as Promise<Schemas["WebhookCreated"]>;
+  }
+
+  async webhooks(): Promise<Schemas["WebhookListResponse"]> {
+    return (await this.call("GET", "/v1/jira/webhooks")).json() as Promise<Schemas["WebhookListResponse"]>;
+  }
+
+  async deleteWebhook(webhookId: string): Promise<Schemas["WebhookRemoved"]> {
+    return (await this.call("DELETE", `/v1/jira/webhooks/${webhookId}`)).json() as Promise<Schemas["WebhookRemoved"]>;
+  }
+
+  async enableWebhook(webhookId: string): Promise<Schemas["WebhookResponse"]> {
+    return (await this.call("POST", `/v1/jira/webhooks/${webhookId}/enable`)).json() as Promise<Schemas["WebhookResponse"]>;
+  }
+
+  async webhookDeliveries(
+    webhookId: string,
+    options: { limit?: number; cursor?: string } = {},
+  ): Promise<Schemas["DeliveryListResponse"]> {
+    const answer = await this.call("GET", `/v1/jira/webhooks/${webhookId}/deliveries`, { query: page(options) });
+    return answer.json() as Promise<Schemas["DeliveryListResponse"]>;
+  }
 }
 
 function page(options: { limit?: number; cursor?: string }): Record<string, string> {

@@ -736,6 +736,90 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jira/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the installation's webhook endpoints
+         * @description Each endpoint with its delivery state: enabled or why it was disabled, failures in a row, deliveries pending, and the newest delivery.
+         */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Register a webhook endpoint
+         * @description Answers the endpoint's signing secret, shown only here. Each delivery is a POST of `{type, timestamp, data}` signed as Standard Webhooks specify (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`); the `webhook-id` is the same on every attempt. A 2xx answer delivers it; anything else, no answer within the timeout, or a redirect is retried with growing waits. An address that resolves to loopback, private, link-local or metadata addresses is 422 `webhook_address_refused`; an installation has at most 20 endpoints (409).
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jira/webhooks/{webhookId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a webhook endpoint
+         * @description The endpoint and its delivery log go; deliveries under way stop.
+         */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jira/webhooks/{webhookId}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enable a disabled webhook endpoint
+         * @description An endpoint is disabled after a run of failed attempts (SEECODES_WEBHOOK_DISABLE_AFTER_FAILURES); enabling it takes events again from now on, its failure count at zero. What failed meanwhile stays in the log.
+         */
+        post: operations["enableWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jira/webhooks/{webhookId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read an endpoint's delivery log
+         * @description Its deliveries, newest first, paged: status, attempts, the receiver's last status, error and latency.
+         */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jira/team-competition": {
         parameters: {
             query?: never;
@@ -1526,7 +1610,7 @@ export interface components {
              * @description A stable code to branch on; `detail` is for people.
              * @enum {string}
              */
-            error: "jira_reauthorization_required" | "jira_site_choice_invalid" | "run_already_finished" | "run_already_started" | "run_conflict" | "run_inputs_frozen" | "run_not_awaiting_approval" | "run_not_started" | "run_not_succeeded" | "too_many_unstarted_runs" | "uploads_incomplete";
+            error: "jira_reauthorization_required" | "jira_site_choice_invalid" | "run_already_finished" | "run_already_started" | "run_conflict" | "run_inputs_frozen" | "run_not_awaiting_approval" | "run_not_started" | "run_not_succeeded" | "too_many_unstarted_runs" | "too_many_webhooks" | "uploads_incomplete";
             /**
              * Detail
              * @description One sentence saying what went wrong and what to do.
@@ -1589,6 +1673,56 @@ export interface components {
             activeMinutes: number;
             signals: components["schemas"]["Signals"];
         };
+        /** DeliveryItem */
+        DeliveryItem: {
+            /**
+             * Id
+             * @description The `webhook-id` header, the same on every attempt.
+             */
+            id: string;
+            event: components["schemas"]["WebhookEvent"];
+            status: components["schemas"]["DeliveryStatus"];
+            /** Attempts */
+            attempts: number;
+            /**
+             * Laststatuscode
+             * @description The receiver's last HTTP status; null: no answer.
+             */
+            lastStatusCode: number | null;
+            /** Lasterror */
+            lastError: string | null;
+            /** Lastlatencyms */
+            lastLatencyMs: number | null;
+            /** Createdat */
+            createdAt: string;
+            /** Lastattemptat */
+            lastAttemptAt: string | null;
+            /**
+             * Nextattemptat
+             * @description When a pending delivery is tried again.
+             */
+            nextAttemptAt: string | null;
+            /** Deliveredat */
+            deliveredAt: string | null;
+        };
+        /** DeliveryListResponse */
+        DeliveryListResponse: {
+            /**
+             * Ok
+             * @default true
+             * @constant
+             */
+            ok: true;
+            /** Items */
+            items: components["schemas"]["DeliveryItem"][];
+            /** Nextcursor */
+            nextCursor: string | null;
+        };
+        /**
+         * DeliveryStatus
+         * @enum {string}
+         */
+        DeliveryStatus: "pending" | "delivered" | "failed";
         /** EventResult */
         EventResult: {
             /** Requestid */
@@ -2247,7 +2381,7 @@ export interface components {
              * @description A stable code to branch on; `detail` is for people.
              * @enum {string}
              */
-            error: "Context not found" | "installation_not_found" | "no_active_integration" | "not_found" | "object_not_found" | "run_not_found" | "share_link_not_found" | "ticket_not_found";
+            error: "Context not found" | "installation_not_found" | "no_active_integration" | "not_found" | "object_not_found" | "run_not_found" | "share_link_not_found" | "ticket_not_found" | "webhook_not_found";
             /**
              * Detail
              * @description One sentence saying what went wrong and what to do.
@@ -3341,7 +3475,7 @@ export interface components {
              * @description A stable code to branch on; `detail` is for people.
              * @enum {string}
              */
-            error: "context_too_large" | "invalid_object_key" | "model_unavailable" | "unknown_model" | "upload_too_large" | "validation_error";
+            error: "context_too_large" | "invalid_object_key" | "model_unavailable" | "unknown_model" | "upload_too_large" | "validation_error" | "webhook_address_refused";
             /**
              * Detail
              * @description One sentence saying what went wrong and what to do.
@@ -3424,6 +3558,100 @@ export interface components {
              * @description Epoch seconds.
              */
             expiresAt: number;
+        };
+        /** WebhookCreated */
+        WebhookCreated: {
+            /**
+             * Ok
+             * @default true
+             * @constant
+             */
+            ok: true;
+            /** Id */
+            id: string;
+            /**
+             * Secret
+             * @description The signing secret (`whsec_…`, Standard Webhooks): shown only here. Verify `webhook-signature` with it.
+             */
+            secret: string;
+            /** Url */
+            url: string;
+            /** Events */
+            events: components["schemas"]["WebhookEvent"][];
+        };
+        /**
+         * WebhookEvent
+         * @enum {string}
+         */
+        WebhookEvent: "run.queued" | "run.started" | "run.succeeded" | "run.failed" | "run.cancelled" | "run.awaiting_approval" | "progress.saved" | "budget.threshold" | "approval.requested" | "approval.decided";
+        /** WebhookListResponse */
+        WebhookListResponse: {
+            /**
+             * Ok
+             * @default true
+             * @constant
+             */
+            ok: true;
+            /** Items */
+            items: components["schemas"]["WebhookSummary"][];
+        };
+        /** WebhookRegistration */
+        WebhookRegistration: {
+            /**
+             * Url
+             * @description Where events are posted: https://, resolving only to public addresses (SEECODES_WEBHOOK_ALLOWED_HOSTS names exceptions).
+             * @example https://hooks.example.com/seecodes
+             */
+            url: string;
+            /**
+             * Events
+             * @description The events to post; duplicates count once.
+             */
+            events: components["schemas"]["WebhookEvent"][];
+        };
+        /** WebhookRemoved */
+        WebhookRemoved: {
+            /**
+             * Ok
+             * @default true
+             * @constant
+             */
+            ok: true;
+            /** Id */
+            id: string;
+        };
+        /** WebhookResponse */
+        WebhookResponse: {
+            /**
+             * Ok
+             * @default true
+             * @constant
+             */
+            ok: true;
+            webhook: components["schemas"]["WebhookSummary"];
+        };
+        /** WebhookSummary */
+        WebhookSummary: {
+            /** Id */
+            id: string;
+            /** Url */
+            url: string;
+            /** Events */
+            events: components["schemas"]["WebhookEvent"][];
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Disabledreason
+             * @description Why it stopped taking events; enable it to resume.
+             */
+            disabledReason: string | null;
+            /** Consecutivefailures */
+            consecutiveFailures: number;
+            /** Pendingdeliveries */
+            pendingDeliveries: number;
+            lastDelivery: components["schemas"]["DeliveryItem"] | null;
+            /** Createdat */
+            createdAt: string;
         };
         /** Weights */
         Weights: {
@@ -7003,6 +7231,508 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceUnavailableError"];
+                };
+            };
+            /** @description Any other status: the error envelope. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The current single-use Jira request key (from `createRequestKey`, then from the last answer's X-SeeCodes-Next-Request-Key). Each key is good for one call: sending one twice (a retry after a timeout, two calls racing) revokes its whole chain, and every later call of the chain is refused `request_key_replayed` until the Jira App bootstraps again. Without it: 403 `request_key_missing`. */
+                "X-SeeCodes-Jira-Request-Key": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookListResponse"];
+                };
+            };
+            /** @description `invalid_forge_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthenticatedError"];
+                };
+            };
+            /** @description `request_key_missing`, `request_key_invalid`, `request_key_expired`, `request_key_replayed`, `request_key_mismatch`, `installation_inactive` */
+            403: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLargeError"];
+                };
+            };
+            /** @description `validation_error` */
+            422: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailedError"];
+                };
+            };
+            /** @description `service_unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceUnavailableError"];
+                };
+            };
+            /** @description Any other status: the error envelope. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The current single-use Jira request key (from `createRequestKey`, then from the last answer's X-SeeCodes-Next-Request-Key). Each key is good for one call: sending one twice (a retry after a timeout, two calls racing) revokes its whole chain, and every later call of the chain is refused `request_key_replayed` until the Jira App bootstraps again. Without it: 403 `request_key_missing`. */
+                "X-SeeCodes-Jira-Request-Key": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookRegistration"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookCreated"];
+                };
+            };
+            /** @description `invalid_forge_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthenticatedError"];
+                };
+            };
+            /** @description `request_key_missing`, `request_key_invalid`, `request_key_expired`, `request_key_replayed`, `request_key_mismatch`, `installation_inactive` */
+            403: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description `too_many_webhooks` */
+            409: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConflictError"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLargeError"];
+                };
+            };
+            /** @description `validation_error`, `webhook_address_refused` */
+            422: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailedError"];
+                };
+            };
+            /** @description `service_unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceUnavailableError"];
+                };
+            };
+            /** @description Any other status: the error envelope. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The current single-use Jira request key (from `createRequestKey`, then from the last answer's X-SeeCodes-Next-Request-Key). Each key is good for one call: sending one twice (a retry after a timeout, two calls racing) revokes its whole chain, and every later call of the chain is refused `request_key_replayed` until the Jira App bootstraps again. Without it: 403 `request_key_missing`. */
+                "X-SeeCodes-Jira-Request-Key": string;
+            };
+            path: {
+                webhookId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookRemoved"];
+                };
+            };
+            /** @description `invalid_forge_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthenticatedError"];
+                };
+            };
+            /** @description `request_key_missing`, `request_key_invalid`, `request_key_expired`, `request_key_replayed`, `request_key_mismatch`, `installation_inactive` */
+            403: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description `webhook_not_found` */
+            404: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLargeError"];
+                };
+            };
+            /** @description `validation_error` */
+            422: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailedError"];
+                };
+            };
+            /** @description `service_unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceUnavailableError"];
+                };
+            };
+            /** @description Any other status: the error envelope. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    enableWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The current single-use Jira request key (from `createRequestKey`, then from the last answer's X-SeeCodes-Next-Request-Key). Each key is good for one call: sending one twice (a retry after a timeout, two calls racing) revokes its whole chain, and every later call of the chain is refused `request_key_replayed` until the Jira App bootstraps again. Without it: 403 `request_key_missing`. */
+                "X-SeeCodes-Jira-Request-Key": string;
+            };
+            path: {
+                webhookId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookResponse"];
+                };
+            };
+            /** @description `invalid_forge_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthenticatedError"];
+                };
+            };
+            /** @description `request_key_missing`, `request_key_invalid`, `request_key_expired`, `request_key_replayed`, `request_key_mismatch`, `installation_inactive` */
+            403: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description `webhook_not_found` */
+            404: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLargeError"];
+                };
+            };
+            /** @description `validation_error` */
+            422: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailedError"];
+                };
+            };
+            /** @description `service_unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceUnavailableError"];
+                };
+            };
+            /** @description Any other status: the error envelope. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header: {
+                /** @description The current single-use Jira request key (from `createRequestKey`, then from the last answer's X-SeeCodes-Next-Request-Key). Each key is good for one call: sending one twice (a retry after a timeout, two calls racing) revokes its whole chain, and every later call of the chain is refused `request_key_replayed` until the Jira App bootstraps again. Without it: 403 `request_key_missing`. */
+                "X-SeeCodes-Jira-Request-Key": string;
+            };
+            path: {
+                webhookId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryListResponse"];
+                };
+            };
+            /** @description `invalid_forge_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnauthenticatedError"];
+                };
+            };
+            /** @description `request_key_missing`, `request_key_invalid`, `request_key_expired`, `request_key_replayed`, `request_key_mismatch`, `installation_inactive` */
+            403: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForbiddenError"];
+                };
+            };
+            /** @description `webhook_not_found` */
+            404: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotFoundError"];
+                };
+            };
+            /** @description `payload_too_large` */
+            413: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLargeError"];
+                };
+            };
+            /** @description `validation_error` */
+            422: {
+                headers: {
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailedError"];
+                };
+            };
+            /** @description `service_unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    /** @description The successor of the request key this request spent: send it with the next call of this chain. Present on every answer once the key was accepted, errors included; a call that loses it loses the chain (bootstrap again with `createRequestKey`). */
+                    "X-SeeCodes-Next-Request-Key"?: string;
                     [name: string]: unknown;
                 };
                 content: {

@@ -136,6 +136,30 @@ class JiraApp:
             self.call("POST", f"/v1/jira/runs/{run_id}/cancel").json()
         )
 
+    def create_webhook(self, url: str, events: list[str]) -> models.WebhookCreated:
+        """Registers an endpoint; the answer's `secret` (whsec_…) is shown this once."""
+        answer = self.call("POST", "/v1/jira/webhooks", json={"url": url, "events": events})
+        return models.WebhookCreated.model_validate(answer.json())
+
+    def webhooks(self) -> models.WebhookListResponse:
+        return models.WebhookListResponse.model_validate(self.call("GET", "/v1/jira/webhooks").json())
+
+    def delete_webhook(self, webhook_id: str) -> models.WebhookRemoved:
+        return models.WebhookRemoved.model_validate(
+            self.call("DELETE", f"/v1/jira/webhooks/{webhook_id}").json()
+        )
+
+    def enable_webhook(self, webhook_id: str) -> models.WebhookResponse:
+        return models.WebhookResponse.model_validate(
+            self.call("POST", f"/v1/jira/webhooks/{webhook_id}/enable").json()
+        )
+
+    def webhook_deliveries(
+        self, webhook_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> models.DeliveryListResponse:
+        answer = self.call("GET", f"/v1/jira/webhooks/{webhook_id}/deliveries", params=_page(limit, cursor))
+        return models.DeliveryListResponse.model_validate(answer.json())
+
 
 class AsyncJiraApp:
     """The same session for asyncio."""
@@ -231,6 +255,29 @@ class AsyncJiraApp:
     async def cancel(self, run_id: str) -> models.CancelRunResponse:
         answer = await self.call("POST", f"/v1/jira/runs/{run_id}/cancel")
         return models.CancelRunResponse.model_validate(answer.json())
+
+    async def create_webhook(self, url: str, events: list[str]) -> models.WebhookCreated:
+        answer = await self.call("POST", "/v1/jira/webhooks", json={"url": url, "events": events})
+        return models.WebhookCreated.model_validate(answer.json())
+
+    async def webhooks(self) -> models.WebhookListResponse:
+        return models.WebhookListResponse.model_validate((await self.call("GET", "/v1/jira/webhooks")).json())
+
+    async def delete_webhook(self, webhook_id: str) -> models.WebhookRemoved:
+        answer = await self.call("DELETE", f"/v1/jira/webhooks/{webhook_id}")
+        return models.WebhookRemoved.model_validate(answer.json())
+
+    async def enable_webhook(self, webhook_id: str) -> models.WebhookResponse:
+        answer = await self.call("POST", f"/v1/jira/webhooks/{webhook_id}/enable")
+        return models.WebhookResponse.model_validate(answer.json())
+
+    async def webhook_deliveries(
+        self, webhook_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> models.DeliveryListResponse:
+        answer = await self.call(
+            "GET", f"/v1/jira/webhooks/{webhook_id}/deliveries", params=_page(limit, cursor)
+        )
+        return models.DeliveryListResponse.model_validate(answer.json())
 
 
 def _page(limit: int, cursor: str | None) -> dict[str, Any]:

@@ -397,6 +397,7 @@ class ConflictError(BaseModel):
             "run_not_started",
             "run_not_succeeded",
             "too_many_unstarted_runs",
+            "too_many_webhooks",
             "uploads_incomplete",
         ],
         Field(
@@ -1178,6 +1179,7 @@ class NotFoundError(BaseModel):
             "run_not_found",
             "share_link_not_found",
             "ticket_not_found",
+            "webhook_not_found",
         ],
         Field(
             description="A stable code to branch on; `detail` is for people.",
@@ -2236,6 +2238,7 @@ class ValidationFailedError(BaseModel):
             "unknown_model",
             "upload_too_large",
             "validation_error",
+            "webhook_address_refused",
         ],
         Field(
             description="A stable code to branch on; `detail` is for people.",
@@ -2339,6 +2342,52 @@ class VscodeLinkResponse(BaseModel):
         ),
     ]
     expiresAt: Annotated[int, Field(description="Epoch seconds.", title="Expiresat")]
+
+
+class WebhookRegistration(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    url: Annotated[
+        str,
+        Field(
+            description="Where events are posted: https://, resolving only to public addresses (SEECODES_WEBHOOK_ALLOWED_HOSTS names exceptions).",
+            examples=["https://hooks.example.com/seecodes"],
+            max_length=2048,
+            min_length=8,
+            title="Url",
+        ),
+    ]
+    events: Annotated[
+        list[
+            Literal[
+                "run.queued",
+                "run.started",
+                "run.succeeded",
+                "run.failed",
+                "run.cancelled",
+                "run.awaiting_approval",
+                "progress.saved",
+                "budget.threshold",
+                "approval.requested",
+                "approval.decided",
+            ]
+        ],
+        Field(
+            description="The events to post; duplicates count once.",
+            max_length=10,
+            min_length=1,
+            title="Events",
+        ),
+    ]
+
+
+class WebhookRemoved(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    ok: Annotated[Literal[True], Field(title="Ok")]
+    id: Annotated[str, Field(title="Id")]
 
 
 class Weights(BaseModel):
@@ -2552,6 +2601,65 @@ class Contributor(BaseModel):
     signals: Signals
 
 
+class DeliveryItem(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    id: Annotated[
+        str,
+        Field(
+            description="The `webhook-id` header, the same on every attempt.",
+            title="Id",
+        ),
+    ]
+    event: Annotated[
+        Literal[
+            "run.queued",
+            "run.started",
+            "run.succeeded",
+            "run.failed",
+            "run.cancelled",
+            "run.awaiting_approval",
+            "progress.saved",
+            "budget.threshold",
+            "approval.requested",
+            "approval.decided",
+        ],
+        Field(title="WebhookEvent"),
+    ]
+    status: Annotated[
+        Literal["pending", "delivered", "failed"], Field(title="DeliveryStatus")
+    ]
+    attempts: Annotated[int, Field(title="Attempts")]
+    lastStatusCode: Annotated[
+        int | None,
+        Field(
+            description="The receiver's last HTTP status; null: no answer.",
+            title="Laststatuscode",
+        ),
+    ]
+    lastError: Annotated[str | None, Field(title="Lasterror")]
+    lastLatencyMs: Annotated[int | None, Field(title="Lastlatencyms")]
+    createdAt: Annotated[str, Field(title="Createdat")]
+    lastAttemptAt: Annotated[str | None, Field(title="Lastattemptat")]
+    nextAttemptAt: Annotated[
+        str | None,
+        Field(
+            description="When a pending delivery is tried again.", title="Nextattemptat"
+        ),
+    ]
+    deliveredAt: Annotated[str | None, Field(title="Deliveredat")]
+
+
+class DeliveryListResponse(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    ok: Annotated[Literal[True], Field(title="Ok")]
+    items: Annotated[list[DeliveryItem], Field(title="Items")]
+    nextCursor: Annotated[str | None, Field(title="Nextcursor")]
+
+
 class Formula(BaseModel):
     """
     effortUnits = round(activeMinutes × activeMinute + locChanged × locChanged + filesChanged ×
@@ -2731,9 +2839,95 @@ class UsageResponse(BaseModel):
     ]
 
 
+class WebhookCreated(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    ok: Annotated[Literal[True], Field(title="Ok")]
+    id: Annotated[str, Field(title="Id")]
+    secret: Annotated[
+        str,
+        Field(
+            description="The signing secret (`whsec_…`, Standard Webhooks): shown only here. Verify `webhook-signature` with it.",
+            title="Secret",
+        ),
+    ]
+    url: Annotated[str, Field(title="Url")]
+    events: Annotated[
+        list[
+            Literal[
+                "run.queued",
+                "run.started",
+                "run.succeeded",
+                "run.failed",
+                "run.cancelled",
+                "run.awaiting_approval",
+                "progress.saved",
+                "budget.threshold",
+                "approval.requested",
+                "approval.decided",
+            ]
+        ],
+        Field(title="Events"),
+    ]
+
+
+class WebhookSummary(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    id: Annotated[str, Field(title="Id")]
+    url: Annotated[str, Field(title="Url")]
+    events: Annotated[
+        list[
+            Literal[
+                "run.queued",
+                "run.started",
+                "run.succeeded",
+                "run.failed",
+                "run.cancelled",
+                "run.awaiting_approval",
+                "progress.saved",
+                "budget.threshold",
+                "approval.requested",
+                "approval.decided",
+            ]
+        ],
+        Field(title="Events"),
+    ]
+    enabled: Annotated[bool, Field(title="Enabled")]
+    disabledReason: Annotated[
+        str | None,
+        Field(
+            description="Why it stopped taking events; enable it to resume.",
+            title="Disabledreason",
+        ),
+    ]
+    consecutiveFailures: Annotated[int, Field(title="Consecutivefailures")]
+    pendingDeliveries: Annotated[int, Field(title="Pendingdeliveries")]
+    lastDelivery: DeliveryItem | None
+    createdAt: Annotated[str, Field(title="Createdat")]
+
+
 class SyncResponse(BaseModel):
     model_config = ConfigDict(
         extra="ignore",
     )
     ok: Annotated[Literal[True], Field(title="Ok")]
     results: Annotated[list[SyncResult], Field(title="Results")]
+
+
+class WebhookListResponse(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    ok: Annotated[Literal[True], Field(title="Ok")]
+    items: Annotated[list[WebhookSummary], Field(title="Items")]
+
+
+class WebhookResponse(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+    )
+    ok: Annotated[Literal[True], Field(title="Ok")]
+    webhook: WebhookSummary
