@@ -121,7 +121,7 @@ def test_a_receiver_killed_and_restarted_mid_back_off_still_gets_the_event(stack
         receiver.close()
         client.close()
 
-    assert first.status == 500 and last.status == 200
+    assert (first.status, last.status) == (500, 200)
     assert first.webhook_id == last.webhook_id
     assert verify(created["secret"], last)["type"] == "progress.saved"
     assert log[0]["lastStatusCode"] is None  # the attempt while it was down: no answer at all

@@ -79,5 +79,6 @@ def test_a_private_address_and_an_unknown_event_are_refused_with_exit_2(database
     private = _run("add", BARE, "https://10.0.0.5/hooks", "run.failed")
     unknown = _run("add", BARE, "http://127.0.0.1:9/hooks", "run.exploded")
 
-    assert private[0] == 2 and "10.0.0.5" in private[2]
-    assert unknown[0] == 2 and "run.exploded" in unknown[2]
+    assert (private[0], unknown[0]) == (2, 2)
+    assert "10.0.0.5" in private[2]
+    assert "run.exploded" in unknown[2]
