@@ -5,6 +5,7 @@ with the `standardwebhooks` library."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ from sqlalchemy import func, select, text
 from seecodes.kit.clock import iso_utc
 from seecodes.models import WebhookDelivery, WebhookEndpoint
 from seecodes.models.webhooks import WebhookEvent
+from seecodes.retention.service import Windows, sweep
 from seecodes.webhooks import service
 from tests.support.app import runtime_of
+from tests.support.clock import FixedClock
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.forge import CLOUD_B, INSTALLATION_A, INSTALLATION_B, FakeForge, JiraAppClient
 from tests.support.runs import (
@@ -388,3 +391,44 @@ async def test_a_malformed_registration_is_422(jira: JiraAppClient, body: dict[s
 
     assert answer.status_code == 422, answer.text
     assert answer.json()["ok"] is False
+
+
+async def test_settled_deliveries_go_after_their_retention_and_a_pending_one_stays(
+    app: FastAPI, jira: JiraAppClient, receiver: Receiver, clock: FixedClock
+) -> None:
+    runtime = runtime_of(app)
+    created = await _register(jira, receiver.url, ["progress.saved"])
+    old = clock.utcnow()
+    async with runtime.db.transaction() as session:
+        for delivery_id, status in (("msg_old_delivered", "delivered"), ("msg_old_pending", "pending")):
+            session.add(_delivery(delivery_id, created["id"], status, old))
+    clock.advance(31 * 86400)
+    async with runtime.db.transaction() as session:
+        session.add(_delivery("msg_new_delivered", created["id"], "delivered", clock.utcnow()))
+    windows = Windows(
+        expired_credentials=timedelta(days=30),
+        telemetry=timedelta(days=400),
+        telemetry_max_event_age=timedelta(days=7),
+        webhook_deliveries=timedelta(days=30),
+    )
+
+    deleted = await sweep(runtime.db, runtime.clock, windows)
+
+    assert deleted["webhook_deliveries"] == 1
+    async with runtime.db.reading() as session:
+        kept = set((await session.execute(select(WebhookDelivery.id))).scalars().all())
+    assert kept == {"msg_old_pending", "msg_new_delivered"}
+
+
+def _delivery(delivery_id: str, endpoint_id: str, status: str, at: datetime) -> WebhookDelivery:
+    return WebhookDelivery(
+        id=delivery_id,
+        endpoint_id=endpoint_id,
+        installation_id=INSTALLATION_A,
+        event_type="progress.saved",
+        body="{}",
+        status=status,
+        attempts=1,
+        created_at=at,
+        next_attempt_at=at + timedelta(days=365),  # not the stranded sweep's
+    )

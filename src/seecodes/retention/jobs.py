@@ -29,6 +29,7 @@ async def prune_tables_step() -> dict[str, int]:
         expired_credentials=timedelta(days=settings.expired_credentials_retention_days),
         telemetry=timedelta(days=settings.telemetry_retention_days),
         telemetry_max_event_age=timedelta(days=settings.telemetry_max_event_age_days),
+        webhook_deliveries=timedelta(days=settings.webhook_delivery_retention_days),
     )
     return await service.sweep(runtime.db, runtime.clock, windows)
 

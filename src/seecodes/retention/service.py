@@ -14,6 +14,8 @@ at scale"):
 * Jira OAuth states: until they expire.
 * telemetry events: `telemetry` after they occurred, never while their requestId still refuses a
   replay (events older than the maximum age are refused by their timestamp, whatever their id).
+* webhook deliveries: `webhook_deliveries` after they were created, once settled (delivered or
+  failed); a pending one is never deleted under its workflow.
 
 A batch is one transaction of at most `batch` rows: SQLite has one writer connection per process,
 and every write waits behind a long delete. A sweep runs at most `max_batches` per table, so a
@@ -31,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from seecodes.db import Database
 from seecodes.kit.clock import Clock
 from seecodes.retention import repository
+from seecodes.webhooks import repository as webhooks
 
 # A batch is the longest any write waits for the sweep on SQLite: 500 request keys (six indexes
 # each) held its writer 19 ms (median; 36 ms at most) while a day of keys was worked off
@@ -51,6 +54,7 @@ class Windows:
     expired_credentials: timedelta
     telemetry: timedelta
     telemetry_max_event_age: timedelta
+    webhook_deliveries: timedelta = timedelta(days=30)
 
     @property
     def telemetry_kept(self) -> timedelta:
@@ -95,6 +99,11 @@ async def sweep(
             session, occurred_before=clock.utcnow() - windows.telemetry_kept, limit=limit
         )
 
+    async def webhook_deliveries(session: AsyncSession, limit: int) -> int:
+        return await webhooks.delete_settled(
+            session, created_before=clock.utcnow() - windows.webhook_deliveries, limit=limit
+        )
+
     # Launch codes before permits: a code's rule reads the permit it minted.
     tables: dict[str, Batch] = {
         "jira_request_keys": request_keys,
@@ -103,6 +112,7 @@ async def sweep(
         "enrollment_tokens": enrollment_tokens,
         "jira_oauth_states": oauth_states,
         "telemetry_events": telemetry_events,
+        "webhook_deliveries": webhook_deliveries,
     }
     return {table: await _in_batches(db, delete, batch, max_batches) for table, delete in tables.items()}
 
