@@ -99,6 +99,12 @@ BENCHMARKS = (
         "PostgreSQL",
     ),
     Benchmark(
+        "webhooks",
+        ("bench/webhook_bench.py",),
+        "webhook delivery latency after the event (p50/p99) and deliveries per second, vs posting the same "
+        "signed requests directly; embedded and PostgreSQL + 1 worker",
+    ),
+    Benchmark(
         "pruning",
         ("bench/retention_bench.py",),
         "the retention sweep against a day of expired credentials per round; table sizes stay flat and key "
