@@ -6509,7 +6509,9 @@ export interface operations {
                 projectId?: string;
                 taskId?: string;
                 status?: components["schemas"]["RunStatus"][];
+                /** @description How many items, at most 100. */
                 limit?: number;
+                /** @description The previous page's `nextCursor`. */
                 cursor?: string;
             };
             header: {
@@ -6714,7 +6716,9 @@ export interface operations {
     listApprovals: {
         parameters: {
             query?: {
+                /** @description How many items, at most 100. */
                 limit?: number;
+                /** @description The previous page's `nextCursor`. */
                 cursor?: string;
             };
             header: {
@@ -7648,7 +7652,9 @@ export interface operations {
     listWebhookDeliveries: {
         parameters: {
             query?: {
+                /** @description How many items, at most 100. */
                 limit?: number;
+                /** @description The previous page's `nextCursor`. */
                 cursor?: string;
             };
             header: {
@@ -8198,7 +8204,9 @@ export interface operations {
         parameters: {
             query?: {
                 status?: components["schemas"]["RunStatus"][];
+                /** @description How many items, at most 100. */
                 limit?: number;
+                /** @description The previous page's `nextCursor`. */
                 cursor?: string;
             };
             header?: never;

@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
+from typing import Annotated
+
+from fastapi import Query
 
 from seecodes.errors import InvalidInput
 
@@ -23,3 +26,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     if moment.tzinfo is None:  # ours always carry their UTC offset
         raise InvalidInput("The cursor is not one this server issued.")
     return moment, str(row_id)
+
+
+# The query parameters of every paged list route: a page of at most 100, and the cursor a previous
+# page answered as `nextCursor`.
+PageLimit = Annotated[int, Query(ge=1, le=100, description="How many items, at most 100.")]
+PageCursor = Annotated[str | None, Query(max_length=200, description="The previous page's `nextCursor`.")]

@@ -21,6 +21,7 @@ from seecodes.errors import (
     RunNotFound,
     responses,
 )
+from seecodes.kit.cursors import PageCursor, PageLimit
 from seecodes.kit.schemas import JiraId
 from seecodes.models.run import RunStatus
 from seecodes.openapi import JIRA_APP
@@ -40,8 +41,6 @@ from seecodes.security.deps import REQUEST_KEY_ERRORS, JiraAppCaller
 router = APIRouter(tags=[JIRA_APP])
 
 RunIdPath = Annotated[str, Path(max_length=40, pattern=r"^run_[a-z0-9]{1,36}$")]
-Limit = Annotated[int, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(max_length=200)]
 
 
 def _who(caller: JiraApp) -> str:
@@ -65,8 +64,8 @@ async def list_installation_runs(
     projectId: Annotated[JiraId | None, Query()] = None,
     taskId: Annotated[JiraId | None, Query()] = None,
     status: Annotated[list[RunStatus] | None, Query(max_length=len(RunStatus))] = None,
-    limit: Limit = 20,
-    cursor: Cursor = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> RunListResponse:
     page = await listing.list_installation_runs(
         session,
@@ -107,7 +106,11 @@ async def cancel_installation_run(
     responses=responses(*REQUEST_KEY_ERRORS, InvalidInput),
 )
 async def list_approvals(
-    runtime: RuntimeDep, session: SessionDep, caller: JiraAppCaller, limit: Limit = 20, cursor: Cursor = None
+    runtime: RuntimeDep,
+    session: SessionDep,
+    caller: JiraAppCaller,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> ApprovalListResponse:
     page = await approvals.pending(session, caller.installation.id, limit=limit, cursor=cursor)
     hours = runtime.settings.approval_expire_hours

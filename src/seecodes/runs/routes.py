@@ -35,6 +35,7 @@ from seecodes.errors import (
 from seecodes.installations import budgets
 from seecodes.installations.service import check_cloud_hint
 from seecodes.kit.clock import iso_utc
+from seecodes.kit.cursors import PageCursor, PageLimit
 from seecodes.models.run import RunStatus
 from seecodes.openapi import IDE, JIRA_APP
 from seecodes.runs import events, followups, listing, service
@@ -107,8 +108,8 @@ async def list_runs(
     session: ReadSessionDep,
     permit: TaskPermitReader,
     status: Annotated[list[RunStatus] | None, Query(max_length=len(RunStatus))] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> RunListResponse:
     page = await listing.list_runs(session, permit, statuses=status or [], limit=limit, cursor=cursor)
     return RunListResponse(items=[RunSummary.of(run) for run in page.runs], nextCursor=page.next_cursor)

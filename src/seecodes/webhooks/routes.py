@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 
 from seecodes.deps import RuntimeDep, SessionDep
 from seecodes.errors import (
@@ -14,6 +14,7 @@ from seecodes.errors import (
     WebhookNotFound,
     responses,
 )
+from seecodes.kit.cursors import PageCursor, PageLimit
 from seecodes.models.webhooks import WebhookEvent
 from seecodes.openapi import JIRA_APP
 from seecodes.security.callers import JiraApp
@@ -33,8 +34,6 @@ from seecodes.webhooks.schemas import (
 router = APIRouter(tags=[JIRA_APP])
 
 WebhookIdPath = Annotated[str, Path(max_length=40, pattern=r"^wh_[A-Za-z0-9_-]{1,36}$")]
-Limit = Annotated[int, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(max_length=200)]
 
 _SIGNING = (
     "Each delivery is a POST of `{type, timestamp, data}` signed as Standard Webhooks specify "
@@ -136,8 +135,8 @@ async def list_webhook_deliveries(
     session: SessionDep,
     caller: JiraAppCaller,
     webhookId: WebhookIdPath,
-    limit: Limit = 20,
-    cursor: Cursor = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> DeliveryListResponse:
     page = await service.deliveries(session, caller.installation.id, webhookId, limit=limit, cursor=cursor)
     return DeliveryListResponse(
