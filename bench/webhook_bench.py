@@ -81,7 +81,9 @@ def measure_shape(name: str, args: argparse.Namespace, fake_model: FakeOpenAI) -
     ):
         client = stack.client()
         permit = client.permit()
-        created = client.jira("POST", "/v1/jira/webhooks", json={"url": receiver.url, "events": ["progress.saved"]})
+        created = client.jira(
+            "POST", "/v1/jira/webhooks", json={"url": receiver.url, "events": ["progress.saved"]}
+        )
         created.raise_for_status()
         secret = created.json()["secret"]
         auth = {"Authorization": f"Bearer {permit}"}
@@ -105,7 +107,10 @@ def measure_shape(name: str, args: argparse.Namespace, fake_model: FakeOpenAI) -
                 for _ in range(count):
                     http.post("/v1/tasks/AUTH-128/progress", headers=auth, json=PROGRESS).raise_for_status()
 
-        shares = [args.burst // args.concurrency + (i < args.burst % args.concurrency) for i in range(args.concurrency)]
+        shares = [
+            args.burst // args.concurrency + (i < args.burst % args.concurrency)
+            for i in range(args.concurrency)
+        ]
         began = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(args.concurrency) as pool:
             list(pool.map(post_some, shares))
@@ -170,7 +175,9 @@ def main() -> int:
     with FakeOpenAI() as fake_model:
         results = [measure_shape(name, args, fake_model) for name in args.shapes.split(",")]
     direct = reference(args)
-    print(f"reference: the same {args.burst} signed requests posted directly, {args.concurrency} at once: {direct:.0f}/s")
+    print(
+        f"reference: the same {args.burst} signed requests posted directly, {args.concurrency} at once: {direct:.0f}/s"
+    )
     print()
     print("| shape | latency p50 | p99 | max | events/s (burst) | deliveries/s | ÷ direct |")
     print("|---|---|---|---|---|---|---|")

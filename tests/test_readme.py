@@ -100,7 +100,9 @@ def same_default(documented: str, code: object) -> bool:
     if isinstance(code, Path):
         return Path(documented) == code
     if isinstance(code, list):  # a comma-separated list setting
-        return [part.strip() for part in documented.split(",")] == [str(item).removesuffix(".0") for item in code]
+        return [part.strip() for part in documented.split(",")] == [
+            str(item).removesuffix(".0") for item in code
+        ]
     if isinstance(code, int | float):
         try:
             return float(documented) == float(code)
