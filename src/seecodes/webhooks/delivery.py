@@ -128,13 +128,20 @@ class WebhookSender:
     proxy would resolve the name itself, past the address guard."""
 
     def __init__(self, *, timeout_seconds: float) -> None:
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_seconds),
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-        )
+        self._client: httpx.AsyncClient | None = None
         self._timeout = timeout_seconds
+
+    def _http(self) -> httpx.AsyncClient:
+        # Built on the first delivery, not with the runtime: its TLS context costs about 25 ms, which
+        # every CLI command and every process that never delivers would pay for nothing.
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._timeout),
+                follow_redirects=False,
+                trust_env=False,
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            )
+        return self._client
 
     async def post(self, target: Target, *, message_id: str, secret: str, body: str) -> Attempt:
         # The attempt's own moment, on the wall clock: receivers compare it with theirs.
@@ -148,7 +155,8 @@ class WebhookSender:
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": sign(secret, message_id, now, body),
         }
-        request = self._client.build_request(
+        client = self._http()
+        request = client.build_request(
             "POST",
             target.url.copy_with(host=host),
             headers=headers,
@@ -158,7 +166,7 @@ class WebhookSender:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout):
-                response = await self._client.send(request, stream=True)
+                response = await client.send(request, stream=True)
                 try:
                     await _read_bounded(response)
                 finally:
@@ -176,7 +184,9 @@ class WebhookSender:
         return Attempt(False, code, f"answered {code}", latency)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
 
 async def _read_bounded(response: httpx.Response) -> None:
