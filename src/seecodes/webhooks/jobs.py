@@ -33,7 +33,7 @@ _log = get_logger("seecodes.webhooks.jobs")
 SWEEP_BATCH = 200
 # Every poll is a query on the system database, in every executor, idle or not: at the run queues'
 # 50 ms an idle embedded server spent 19 % of a core instead of 11.5 %; at 250 ms, 12.7 %
-# (docs/decisions.md, "Webhooks"). A delivery waits 125 ms more on average, well within what a
+# (docs/decisions.md, "Webhooks"). A delivery waits up to one poll more, well within what a
 # receiver of pushed events expects.
 QUEUE_POLL_SECONDS = 0.25
 
