@@ -143,18 +143,22 @@ async def register(
 
 
 async def states(session: AsyncSession, installation_id: str) -> list[EndpointState]:
-    found = list(await repository.endpoints(session, installation_id))
-    ids = [endpoint.id for endpoint in found]
-    pending = await repository.pending_counts(session, ids)
-    last = await repository.last_deliveries(session, ids)
-    return [EndpointState(endpoint, pending.get(endpoint.id, 0), last.get(endpoint.id)) for endpoint in found]
+    return await _with_state(session, list(await repository.endpoints(session, installation_id)))
 
 
 async def state(session: AsyncSession, installation_id: str, endpoint_id: str) -> EndpointState:
-    endpoint = await _endpoint(session, installation_id, endpoint_id)
-    pending = await repository.pending_counts(session, [endpoint.id])
-    last = await repository.last_deliveries(session, [endpoint.id])
-    return EndpointState(endpoint, pending.get(endpoint.id, 0), last.get(endpoint.id))
+    [one] = await _with_state(session, [await _endpoint(session, installation_id, endpoint_id)])
+    return one
+
+
+async def _with_state(session: AsyncSession, endpoints: list[WebhookEndpoint]) -> list[EndpointState]:
+    """Each endpoint with its pending count and newest delivery (two grouped reads for all)."""
+    ids = [endpoint.id for endpoint in endpoints]
+    pending = await repository.pending_counts(session, ids)
+    last = await repository.last_deliveries(session, ids)
+    return [
+        EndpointState(endpoint, pending.get(endpoint.id, 0), last.get(endpoint.id)) for endpoint in endpoints
+    ]
 
 
 async def remove(session: AsyncSession, installation_id: str, endpoint_id: str) -> None:
